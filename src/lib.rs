@@ -1,1 +1,32 @@
+//! trueup: a financial reconciliation stream processor on differential dataflow.
+//!
+//! # Layout
+//!
+//! - [`model`]: the validated records (payments, entries, dead letters); [`currency`] and
+//!   [`event_time`] give them exact currencies and times.
+//! - [`sources`]: reading input files and turning each line into a record or a dead letter.
+//! - [`config`]: the TOML pipeline configuration.
+//! - [`rules`]: the standard reconciliation graph, composed from `trueup-operators`.
+//! - [`runtime`]: timely workers, watermarks, logical time, and collecting outputs.
+//! - [`results`]: result rows and their changelog lines.
+//! - [`sinks`]: writing the changelog, the dead letters and the summary.
+//! - [`summary`]: counts, amounts, match rate and break aging from the final state.
+//! - [`generate`]: deterministic synthetic data with injected faults and ground truth.
+//! - [`job`]: one run end to end, and the embedded default configuration.
+//! - [`oracle`]: a naive, dataflow-free reconciliation used to check the pipeline.
 
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod currency;
+pub mod event_time;
+pub mod generate;
+pub mod job;
+pub mod model;
+pub mod oracle;
+pub mod results;
+pub mod rules;
+pub mod runtime;
+pub mod sinks;
+pub mod sources;
+pub mod summary;

@@ -6,8 +6,9 @@
 //!
 //! - if every delivery of an id carries the same version `v`, delivered `n ≥ 1` times,
 //!   `unique` holds `(id, v)` once and `redeliveries` holds `(id, v)` with multiplicity `n − 1`;
-//! - if an id has two or more distinct versions, `conflicts` holds every `(id, v)` with its
-//!   full multiplicity, and the id is absent from `unique` (held out of downstream matching).
+//! - if an id has two or more distinct versions, `conflicts` holds each distinct `(id, v)` once
+//!   and `redeliveries` its extra identical copies; the id is absent from `unique` (held out of
+//!   downstream matching).
 //!
 //! Counts are conserved: `|unique| + |redeliveries| + |conflicts| = |input|` per id. When a
 //! second version arrives, the id's `unique` record is retracted and both versions asserted
@@ -46,9 +47,9 @@ use crate::partition::partition;
 pub struct DedupeOutputs<'scope, T: Timestamp, I: 'static, V: 'static> {
     /// One record per id whose deliveries all agree.
     pub unique: VecCollection<'scope, T, (I, V)>,
-    /// The extra copies of identical redeliveries (multiplicity = deliveries − 1).
+    /// The extra copies of identical redeliveries (multiplicity = deliveries of that version − 1).
     pub redeliveries: VecCollection<'scope, T, (I, V)>,
-    /// Every version of every id that has more than one distinct version.
+    /// Each distinct version (once) of every id that has more than one distinct version.
     pub conflicts: VecCollection<'scope, T, (I, V)>,
 }
 
@@ -89,11 +90,14 @@ where
                         out.push(((Verdict::Redelivery, (*version).clone()), copies - 1));
                     }
                 }
-                several => out.extend(
-                    several
-                        .iter()
-                        .map(|(version, copies)| ((Verdict::Conflict, (*version).clone()), *copies)),
-                ),
+                several => {
+                    for (version, copies) in several {
+                        out.push(((Verdict::Conflict, (*version).clone()), 1isize));
+                        if *copies > 1 {
+                            out.push(((Verdict::Redelivery, (*version).clone()), copies - 1));
+                        }
+                    }
+                }
             }
         });
         let mut parts = partition(verdicts, 3, |(id, (verdict, version))| {
@@ -127,7 +131,10 @@ mod tests {
                 }
             } else {
                 for ((_, v), n) in versions {
-                    out.insert((Verdict::Conflict, id, *v), *n);
+                    out.insert((Verdict::Conflict, id, *v), 1);
+                    if *n > 1 {
+                        out.insert((Verdict::Redelivery, id, *v), n - 1);
+                    }
                 }
             }
         }

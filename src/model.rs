@@ -1,0 +1,181 @@
+//! The records trueup reconciles: payment events, ledger entries, and dead letters.
+//!
+//! These are the narrow, validated forms that travel through the dataflow: exact amounts,
+//! ISO currencies, event times in Unix milliseconds. Unknown input fields are kept, in
+//! canonical (key-sorted) JSON, in `attributes`; they take part in deciding whether two
+//! deliveries of one id are identical.
+
+use serde::{Deserialize, Serialize};
+use trueup_operators::Amount;
+
+use crate::currency::Currency;
+use crate::event_time::Millis;
+
+/// The two input streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    /// Payment events (captures, refunds, chargebacks).
+    Payments,
+    /// Ledger entries.
+    Entries,
+}
+
+impl Stream {
+    /// The stream's name as used in configs and dead letters.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Payments => "payments",
+            Stream::Entries => "entries",
+        }
+    }
+}
+
+/// What a payment event does to the amount owed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentKind {
+    /// Money captured from the customer: +.
+    Capture,
+    /// Money returned to the customer: −.
+    Refund,
+    /// Money clawed back by the card scheme: −.
+    Chargeback,
+    /// A chargeback reversed in the merchant's favour: +.
+    ChargebackReversal,
+}
+
+impl PaymentKind {
+    /// Parses the `type` field.
+    pub fn parse(text: &str) -> Option<PaymentKind> {
+        Some(match text {
+            "capture" => PaymentKind::Capture,
+            "refund" => PaymentKind::Refund,
+            "chargeback" => PaymentKind::Chargeback,
+            "chargeback_reversal" => PaymentKind::ChargebackReversal,
+            _ => return None,
+        })
+    }
+
+    /// +1 or −1: the sign this kind gives its amount.
+    pub fn sign(self) -> i64 {
+        match self {
+            PaymentKind::Capture | PaymentKind::ChargebackReversal => 1,
+            PaymentKind::Refund | PaymentKind::Chargeback => -1,
+        }
+    }
+}
+
+/// Debit or credit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// + on the account.
+    Debit,
+    /// − on the account.
+    Credit,
+}
+
+impl Direction {
+    /// Parses the `direction` field.
+    pub fn parse(text: &str) -> Option<Direction> {
+        match text {
+            "debit" => Some(Direction::Debit),
+            "credit" => Some(Direction::Credit),
+            _ => None,
+        }
+    }
+}
+
+/// A validated payment event.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Payment {
+    /// Unique per event.
+    pub event_id: String,
+    /// The reconciliation key.
+    pub payment_id: String,
+    /// Capture, refund, chargeback or reversal.
+    pub kind: PaymentKind,
+    /// Unsigned amount, > 0, within the currency's minor units.
+    pub amount: Amount,
+    /// ISO 4217 currency.
+    pub currency: Currency,
+    /// Event time.
+    pub occurred_at: Millis,
+    /// The merchant, carried into results.
+    pub merchant_id: Option<String>,
+    /// Unknown input fields as canonical JSON (`""` when there were none).
+    pub attributes: String,
+}
+
+impl Payment {
+    /// The amount with the kind's sign.
+    pub fn signed_amount(&self) -> Amount {
+        self.amount.times(self.kind.sign())
+    }
+}
+
+/// A validated ledger entry.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Entry {
+    /// Unique per entry.
+    pub entry_id: String,
+    /// The double-entry posting this entry belongs to.
+    pub journal_id: String,
+    /// The payment this entry books, if any.
+    pub payment_id: Option<String>,
+    /// The ledger account.
+    pub account: String,
+    /// Debit or credit.
+    pub direction: Direction,
+    /// Unsigned amount, > 0, within the currency's minor units.
+    pub amount: Amount,
+    /// ISO 4217 currency.
+    pub currency: Currency,
+    /// Event time.
+    pub booked_at: Millis,
+    /// Unknown input fields as canonical JSON (`""` when there were none).
+    pub attributes: String,
+}
+
+impl Entry {
+    /// The amount signed by direction: debit +, credit −.
+    pub fn signed_amount(&self) -> Amount {
+        match self.direction {
+            Direction::Debit => self.amount,
+            Direction::Credit => -self.amount,
+        }
+    }
+}
+
+/// One accepted input record.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Record {
+    /// From the payments stream.
+    Payment(Payment),
+    /// From the entries stream.
+    Entry(Entry),
+}
+
+impl Record {
+    /// The record's event time.
+    pub fn event_time(&self) -> Millis {
+        match self {
+            Record::Payment(p) => p.occurred_at,
+            Record::Entry(e) => e.booked_at,
+        }
+    }
+}
+
+/// A rejected input line: where it was, why, and what it said.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The stream it was read for (`payments`, `entries`).
+    pub source: String,
+    /// `file:line` (or `topic/partition/offset`).
+    pub position: String,
+    /// What was wrong, precisely.
+    pub reason: String,
+    /// The input as read (lossy UTF-8, cut at 4 KiB).
+    pub raw: String,
+}

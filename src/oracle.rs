@@ -1,0 +1,133 @@
+//! A naive reconciliation without dataflow: hash maps over all accepted records, computing the
+//! final state directly from SPEC §3–§4. Tests compare the pipeline against it; the
+//! performance benchmark uses it as the single-threaded baseline.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use trueup_operators::Amount;
+
+use crate::config::RuleConfig;
+use crate::currency::Currency;
+use crate::event_time::{Millis, Tick};
+use crate::model::{Direction, Record};
+use crate::results::{ResultRow, Status};
+
+/// The final state of the standard reconciliation of `records` (in any order), with the final
+/// watermark at the largest event time.
+pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTreeSet<ResultRow> {
+    let watermark = records.iter().map(Record::event_time).max().unwrap_or(0);
+    // dedupe: id → distinct versions
+    let mut versions: BTreeMap<(bool, String), BTreeSet<&Record>> = BTreeMap::new();
+    for record in records {
+        let id = match record {
+            Record::Payment(p) => (false, p.event_id.clone()),
+            Record::Entry(e) => (true, e.entry_id.clone()),
+        };
+        versions.entry(id).or_default().insert(record);
+    }
+    let mut state = BTreeSet::new();
+    let mut unique = Vec::new();
+    for ((is_entry, id), set) in &versions {
+        if set.len() == 1 {
+            unique.push(*set.iter().next().expect("one version"));
+            continue;
+        }
+        let first = set.iter().next().expect("versions");
+        let (currency, opened_at) = match first {
+            Record::Payment(p) => (p.currency, p.occurred_at),
+            Record::Entry(e) => (e.currency, e.booked_at),
+        };
+        let opened_at = set.iter().map(|r| r.event_time()).min().unwrap_or(opened_at);
+        let ids = vec![id.clone(); set.len()];
+        state.insert(ResultRow {
+            rule: "dedupe".into(),
+            key: id.clone(),
+            currency,
+            status: Status::ConflictingDuplicate,
+            expected: None,
+            actual: None,
+            difference: None,
+            opened_at,
+            due_at: opened_at,
+            left_ids: if *is_entry { vec![] } else { ids.clone() },
+            right_ids: if *is_entry { ids } else { vec![] },
+            merchant_id: set.iter().find_map(|r| match r {
+                Record::Payment(p) => p.merchant_id.clone(),
+                Record::Entry(_) => None,
+            }),
+        });
+    }
+
+    for rule in rules {
+        // group → (left legs, right legs, merchants): legs are (id, signed amount, time)
+        type Legs = Vec<(String, Amount, Millis)>;
+        let mut groups: BTreeMap<(String, Currency), (Legs, Legs, BTreeSet<String>)> = BTreeMap::new();
+        for record in &unique {
+            match (rule, record) {
+                (RuleConfig::PaymentLedger(_), Record::Payment(p)) => {
+                    let g = groups.entry((p.payment_id.clone(), p.currency)).or_default();
+                    g.0.push((p.event_id.clone(), p.signed_amount(), p.occurred_at));
+                    g.2.extend(p.merchant_id.clone());
+                }
+                (RuleConfig::PaymentLedger(r), Record::Entry(e)) => {
+                    if let (Some(pid), true) = (&e.payment_id, r.match_accounts.contains(&e.account)) {
+                        let g = groups.entry((pid.clone(), e.currency)).or_default();
+                        g.1.push((e.entry_id.clone(), e.signed_amount(), e.booked_at));
+                    }
+                }
+                (RuleConfig::JournalBalance(_), Record::Entry(e)) => {
+                    let g = groups.entry((e.journal_id.clone(), e.currency)).or_default();
+                    let side = if e.direction == Direction::Debit { &mut g.0 } else { &mut g.1 };
+                    side.push((e.entry_id.clone(), e.amount, e.booked_at));
+                }
+                (RuleConfig::JournalBalance(_), Record::Payment(_)) => {}
+            }
+        }
+        for ((key, currency), (left, right, merchants)) in groups {
+            let expected: Amount = left.iter().map(|l| l.1).sum();
+            let actual: Amount = right.iter().map(|r| r.1).sum();
+            let difference = expected - actual;
+            let tolerance = rule.tolerance().for_currency(currency);
+            let bound = tolerance.absolute.max(Amount(
+                expected.abs().0 * rust_decimal::Decimal::from(tolerance.relative_bps) / rust_decimal::Decimal::from(10_000),
+            ));
+            let times = left.iter().chain(&right).map(|l| l.2);
+            let last = times.clone().max().unwrap_or(0);
+            let due_at = last + rule.grace_millis();
+            let ledger = matches!(rule, RuleConfig::PaymentLedger(_));
+            let status = if !left.is_empty() && !right.is_empty() && difference.abs() <= bound {
+                Status::Matched
+            } else if tick.ceil(due_at) > tick.ceil(watermark) {
+                Status::Pending
+            } else if !ledger {
+                Status::UnbalancedJournal
+            } else if right.is_empty() {
+                Status::MissingLedger
+            } else if left.is_empty() {
+                Status::MissingPayment
+            } else {
+                Status::AmountMismatch
+            };
+            let ids = |legs: &Legs| {
+                let mut ids: Vec<String> = legs.iter().map(|l| l.0.clone()).collect();
+                ids.sort();
+                ids
+            };
+            state.insert(ResultRow {
+                rule: rule.name().to_string(),
+                key,
+                currency,
+                status,
+                expected: Some(expected),
+                actual: Some(actual),
+                difference: Some(difference),
+                opened_at: times.min().unwrap_or(0),
+                due_at,
+                left_ids: ids(&left),
+                right_ids: ids(&right),
+                merchant_id: if ledger { merchants.into_iter().next() } else { None },
+            });
+        }
+    }
+    state
+}

@@ -1,0 +1,149 @@
+//! Result records: one reconciliation group's status, and how it is written as a changelog line.
+
+use serde::{Deserialize, Serialize};
+use trueup_operators::Amount;
+
+use crate::currency::Currency;
+use crate::event_time::{format_rfc3339, Millis};
+
+/// Where a group stands (SPEC §3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Balanced within tolerance.
+    Matched,
+    /// Not matched, grace period not yet elapsed.
+    Pending,
+    /// Payment side present, no entry on a match account, grace elapsed.
+    MissingLedger,
+    /// Entries present, no payment event, grace elapsed.
+    MissingPayment,
+    /// Both sides present, difference beyond tolerance, grace elapsed.
+    AmountMismatch,
+    /// A journal's debits and credits differ, grace elapsed.
+    UnbalancedJournal,
+    /// Two different records share one id; all versions held out of matching.
+    ConflictingDuplicate,
+}
+
+impl Status {
+    /// Every status, in report order.
+    pub const ALL: [Status; 7] = [
+        Status::Matched,
+        Status::Pending,
+        Status::MissingLedger,
+        Status::MissingPayment,
+        Status::AmountMismatch,
+        Status::UnbalancedJournal,
+        Status::ConflictingDuplicate,
+    ];
+
+    /// The status as written in results.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Matched => "matched",
+            Status::Pending => "pending",
+            Status::MissingLedger => "missing_ledger",
+            Status::MissingPayment => "missing_payment",
+            Status::AmountMismatch => "amount_mismatch",
+            Status::UnbalancedJournal => "unbalanced_journal",
+            Status::ConflictingDuplicate => "conflicting_duplicate",
+        }
+    }
+
+    /// Parses a status name.
+    pub fn parse(text: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// True for the exceptions finance ops must act on (everything but matched and pending).
+    pub fn is_break(self) -> bool {
+        !matches!(self, Status::Matched | Status::Pending)
+    }
+}
+
+/// One group's result.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ResultRow {
+    /// The rule's name (`payment_ledger`, `journal_balance`, `dedupe`, …).
+    pub rule: String,
+    /// The group key: payment id, journal id, or the duplicated record id.
+    pub key: String,
+    /// The group's currency.
+    pub currency: Currency,
+    /// Where the group stands.
+    pub status: Status,
+    /// Σ of the expected side (absent for `dedupe` results).
+    pub expected: Option<Amount>,
+    /// Σ of the actual side (absent for `dedupe` results).
+    pub actual: Option<Amount>,
+    /// `expected − actual` (absent for `dedupe` results).
+    pub difference: Option<Amount>,
+    /// The group's earliest event time.
+    pub opened_at: Millis,
+    /// The group's latest event time plus the rule's grace period.
+    pub due_at: Millis,
+    /// Ids on the expected side (payment event ids; debit entry ids for journals).
+    pub left_ids: Vec<String>,
+    /// Ids on the actual side (entry ids; credit entry ids for journals).
+    pub right_ids: Vec<String>,
+    /// The payment's merchant, when known.
+    pub merchant_id: Option<String>,
+}
+
+/// The JSON shape of one changelog line (SPEC §3.2).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ChangelogLine {
+    /// Logical time, RFC 3339.
+    pub time: String,
+    /// +1 asserted, −1 retracted.
+    pub diff: i64,
+    /// See [`ResultRow::rule`].
+    pub rule: String,
+    /// See [`ResultRow::key`].
+    pub key: String,
+    /// See [`ResultRow::currency`].
+    pub currency: String,
+    /// See [`ResultRow::status`].
+    pub status: Status,
+    /// Amount string at the currency's minor-unit scale.
+    pub expected: Option<String>,
+    /// Amount string at the currency's minor-unit scale.
+    pub actual: Option<String>,
+    /// Amount string at the currency's minor-unit scale.
+    pub difference: Option<String>,
+    /// RFC 3339.
+    pub opened_at: String,
+    /// RFC 3339.
+    pub due_at: String,
+    /// See [`ResultRow::left_ids`].
+    pub left_ids: Vec<String>,
+    /// See [`ResultRow::right_ids`].
+    pub right_ids: Vec<String>,
+    /// See [`ResultRow::merchant_id`].
+    pub merchant_id: Option<String>,
+}
+
+impl ChangelogLine {
+    /// The line for one change of one row.
+    pub fn new(row: &ResultRow, time: Millis, diff: i64) -> ChangelogLine {
+        let scale = row.currency.minor_units();
+        let money = |a: Option<Amount>| a.map(|a| a.to_string_scaled(scale));
+        ChangelogLine {
+            time: format_rfc3339(time),
+            diff,
+            rule: row.rule.clone(),
+            key: row.key.clone(),
+            currency: row.currency.code().to_string(),
+            status: row.status,
+            expected: money(row.expected),
+            actual: money(row.actual),
+            difference: money(row.difference),
+            opened_at: format_rfc3339(row.opened_at),
+            due_at: format_rfc3339(row.due_at),
+            left_ids: row.left_ids.clone(),
+            right_ids: row.right_ids.clone(),
+            merchant_id: row.merchant_id.clone(),
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! File sources: JSON Lines and CSV, read with a bounded line length and sharded over workers.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::parse::{self, CsvRow};
+use super::{dead_letter, Polled, Progress, Source, MAX_LINE_BYTES};
+use crate::model::Stream;
+
+/// The format of an input file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// One JSON object per line.
+    Jsonl,
+    /// A header row, then one record per row, same column names as the JSON fields.
+    Csv,
+}
+
+impl Format {
+    /// `csv` for `*.csv` files, JSON Lines otherwise.
+    pub fn from_path(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(ext) if ext.eq_ignore_ascii_case("csv") => Format::Csv,
+            _ => Format::Jsonl,
+        }
+    }
+}
+
+/// Reads lines of at most [`MAX_LINE_BYTES`], skipping (and reporting) longer ones whole.
+struct Lines<R> {
+    reader: BufReader<R>,
+    line: u64,
+}
+
+enum Line {
+    Text(Vec<u8>),
+    TooLong { length: usize, head: Vec<u8> },
+}
+
+impl<R: Read> Lines<R> {
+    fn next(&mut self) -> std::io::Result<Option<(u64, Line)>> {
+        let mut buf = Vec::new();
+        let mut length = 0usize;
+        let mut saw_any = false;
+        loop {
+            let chunk = self.reader.fill_buf()?;
+            if chunk.is_empty() {
+                break;
+            }
+            saw_any = true;
+            let (take, done) = match memchr(chunk) {
+                Some(i) => (i, true),
+                None => (chunk.len(), false),
+            };
+            if length + take <= MAX_LINE_BYTES + 1 {
+                buf.extend_from_slice(&chunk[..take]);
+            } else if buf.len() < super::MAX_RAW_BYTES {
+                let room = super::MAX_RAW_BYTES - buf.len();
+                buf.extend_from_slice(&chunk[..take.min(room)]);
+            }
+            length += take;
+            self.reader.consume(take + usize::from(done));
+            if done {
+                break;
+            }
+        }
+        if !saw_any {
+            return Ok(None);
+        }
+        self.line += 1;
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+            length -= 1;
+        }
+        Ok(Some((
+            self.line,
+            if length > MAX_LINE_BYTES {
+                Line::TooLong { length, head: buf }
+            } else {
+                Line::Text(buf)
+            },
+        )))
+    }
+}
+
+fn memchr(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
+}
+
+/// A file of one stream, read by one worker of `peers`, which takes records `index`,
+/// `index + peers`, … (counting non-header lines from 0).
+pub struct FileSource {
+    stream: Stream,
+    name: String,
+    format: Format,
+    lines: Lines<File>,
+    header: Option<Vec<String>>,
+    index: u64,
+    peers: u64,
+    seen: u64,
+}
+
+impl FileSource {
+    /// Opens `path` for `stream`, as worker `index` of `peers`.
+    pub fn open(stream: Stream, path: &Path, format: Format, index: usize, peers: usize) -> std::io::Result<FileSource> {
+        Ok(FileSource {
+            stream,
+            name: path.display().to_string(),
+            format,
+            lines: Lines {
+                reader: BufReader::with_capacity(1 << 16, File::open(path)?),
+                line: 0,
+            },
+            header: None,
+            index: index as u64,
+            peers: peers as u64,
+            seen: 0,
+        })
+    }
+
+    fn parse(&self, line: &str) -> Result<crate::model::Record, String> {
+        match (self.format, &self.header) {
+            (Format::Jsonl, _) => parse::json_line(self.stream, line),
+            (Format::Csv, Some(header)) => {
+                let cells = csv_cells(line)?;
+                if cells.len() != header.len() {
+                    return Err(format!("row has {} columns; the header has {}", cells.len(), header.len()));
+                }
+                parse::record(self.stream, &CsvRow { header, cells: &cells })
+            }
+            (Format::Csv, None) => unreachable!("the header is read before any row"),
+        }
+    }
+}
+
+fn csv_cells(line: &str) -> Result<Vec<String>, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(line.as_bytes());
+    match reader.records().next() {
+        None => Ok(vec![String::new()]),
+        Some(Ok(record)) => Ok(record.iter().map(str::to_owned).collect()),
+        Some(Err(e)) => Err(format!("not a valid CSV row: {e}")),
+    }
+}
+
+impl Source for FileSource {
+    fn stream(&self) -> Stream {
+        self.stream
+    }
+
+    fn poll(&mut self, max: usize, out: &mut Vec<Polled>) -> std::io::Result<Progress> {
+        let mut read = 0;
+        while read < max {
+            let Some((line_no, line)) = self.lines.next()? else {
+                return Ok(Progress::Exhausted);
+            };
+            read += 1;
+            if self.format == Format::Csv && self.header.is_none() {
+                if let Line::Text(bytes) = &line {
+                    if let Ok(text) = std::str::from_utf8(bytes) {
+                        self.header = csv_cells(text).ok();
+                    }
+                }
+                if self.header.is_none() && self.index == 0 {
+                    let raw = match &line { Line::Text(b) => b.clone(), Line::TooLong { head, .. } => head.clone() };
+                    let position = format!("{}:{line_no}", self.name);
+                    out.push(Polled::Dead(dead_letter(self.stream, position, "unreadable CSV header row".into(), &raw)));
+                }
+                if self.header.is_none() {
+                    self.header = Some(Vec::new());
+                }
+                continue;
+            }
+            let mine = self.seen % self.peers == self.index;
+            self.seen += 1;
+            if !mine {
+                continue;
+            }
+            let position = format!("{}:{line_no}", self.name);
+            let item = match line {
+                Line::TooLong { length, head } => Polled::Dead(dead_letter(
+                    self.stream,
+                    position,
+                    format!("line is {length} bytes, over the 1 MiB limit"),
+                    &head,
+                )),
+                Line::Text(bytes) => match std::str::from_utf8(&bytes) {
+                    Err(e) => Polled::Dead(dead_letter(
+                        self.stream,
+                        position,
+                        format!("line is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+                        &bytes,
+                    )),
+                    Ok(text) if text.trim().is_empty() => {
+                        Polled::Dead(dead_letter(self.stream, position, "empty line".into(), &bytes))
+                    }
+                    Ok(text) => match self.parse(text) {
+                        Ok(record) => Polled::Record(record),
+                        Err(reason) => Polled::Dead(dead_letter(self.stream, position, reason, &bytes)),
+                    },
+                },
+            };
+            out.push(item);
+        }
+        Ok(Progress::More)
+    }
+}

@@ -1,0 +1,310 @@
+//! Validation of one input record (a JSON object or a CSV row) into a [`Payment`] or an
+//! [`Entry`], or a precise reason for rejecting it.
+
+use serde_json::{Map, Value};
+use trueup_operators::Amount;
+
+use crate::currency::Currency;
+use crate::event_time::parse_rfc3339;
+use crate::model::{Direction, Entry, Payment, PaymentKind, Record, Stream};
+
+/// The most integer digits an amount may have (15: up to 999 trillion major units), which
+/// keeps every sum of any realistic group far inside the exact decimal range.
+pub const MAX_INTEGER_DIGITS: usize = 15;
+
+const PAYMENT_FIELDS: &[&str] = &[
+    "event_id", "payment_id", "type", "amount", "currency", "occurred_at", "merchant_id",
+];
+const ENTRY_FIELDS: &[&str] = &[
+    "entry_id", "journal_id", "payment_id", "account", "direction", "amount", "currency", "booked_at",
+];
+
+/// One field's value as found in the input.
+#[derive(Clone, Copy, Debug)]
+pub enum FieldValue<'a> {
+    /// A string.
+    Str(&'a str),
+    /// A JSON number, as its exact literal text.
+    Number(&'a str),
+    /// Anything else, named by its JSON type.
+    Other(&'static str),
+}
+
+/// Named access to the fields of one input record, whatever its format.
+pub trait Fields {
+    /// The value of `name`; `None` when absent (or null, or an empty CSV cell).
+    fn get(&self, name: &str) -> Option<FieldValue<'_>>;
+    /// The fields not in `known`, as canonical (key-sorted) JSON; `""` when there are none.
+    fn attributes(&self, known: &[&str]) -> String;
+}
+
+impl Fields for Map<String, Value> {
+    fn get(&self, name: &str) -> Option<FieldValue<'_>> {
+        Some(match Map::get(self, name)? {
+            Value::Null => return None,
+            Value::String(s) => FieldValue::Str(s),
+            Value::Number(n) => FieldValue::Number(n.as_str()),
+            Value::Bool(_) => FieldValue::Other("boolean"),
+            Value::Array(_) => FieldValue::Other("array"),
+            Value::Object(_) => FieldValue::Other("object"),
+        })
+    }
+
+    fn attributes(&self, known: &[&str]) -> String {
+        let extra: Map<String, Value> = self
+            .iter()
+            .filter(|(k, _)| !known.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if extra.is_empty() {
+            String::new()
+        } else {
+            Value::Object(extra).to_string()
+        }
+    }
+}
+
+/// A CSV row seen through its header.
+pub struct CsvRow<'a> {
+    /// Column names.
+    pub header: &'a [String],
+    /// Cell values, as many as the header has columns.
+    pub cells: &'a [String],
+}
+
+impl Fields for CsvRow<'_> {
+    fn get(&self, name: &str) -> Option<FieldValue<'_>> {
+        let index = self.header.iter().position(|h| h == name)?;
+        let cell = self.cells.get(index)?;
+        (!cell.is_empty()).then_some(FieldValue::Str(cell))
+    }
+
+    fn attributes(&self, known: &[&str]) -> String {
+        let extra: Map<String, Value> = self
+            .header
+            .iter()
+            .zip(self.cells)
+            .filter(|(h, c)| !known.contains(&h.as_str()) && !c.is_empty())
+            .map(|(h, c)| (h.clone(), Value::String(c.clone())))
+            .collect();
+        if extra.is_empty() {
+            String::new()
+        } else {
+            Value::Object(extra).to_string()
+        }
+    }
+}
+
+fn type_name(value: FieldValue<'_>) -> &'static str {
+    match value {
+        FieldValue::Str(_) => "string",
+        FieldValue::Number(_) => "number",
+        FieldValue::Other(name) => name,
+    }
+}
+
+fn required<'a>(fields: &'a dyn Fields, name: &str) -> Result<&'a str, String> {
+    match fields.get(name) {
+        None => Err(format!("missing required field `{name}`")),
+        Some(FieldValue::Str("")) => Err(format!("field `{name}` is empty")),
+        Some(FieldValue::Str(s)) => Ok(s),
+        Some(other) => Err(format!("field `{name}` must be a string, got {}", type_name(other))),
+    }
+}
+
+fn optional<'a>(fields: &'a dyn Fields, name: &str) -> Result<Option<&'a str>, String> {
+    match fields.get(name) {
+        None | Some(FieldValue::Str("")) => Ok(None),
+        Some(FieldValue::Str(s)) => Ok(Some(s)),
+        Some(other) => Err(format!("field `{name}` must be a string, got {}", type_name(other))),
+    }
+}
+
+fn currency(fields: &dyn Fields) -> Result<Currency, String> {
+    let code = required(fields, "currency")?;
+    Currency::from_code(code).ok_or_else(|| format!("unknown currency {code:?} (not an ISO 4217 code)"))
+}
+
+/// Parses and checks an amount: a plain decimal (string or JSON number), > 0, with at most
+/// the currency's minor-unit digits and at most [`MAX_INTEGER_DIGITS`] integer digits.
+pub fn amount(fields: &dyn Fields, currency: Currency) -> Result<Amount, String> {
+    let text = match fields.get("amount") {
+        None => return Err("missing required field `amount`".into()),
+        Some(FieldValue::Str(s) | FieldValue::Number(s)) => s,
+        Some(other) => {
+            return Err(format!("field `amount` must be a decimal string or number, got {}", type_name(other)))
+        }
+    };
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || (unsigned.contains('.') && !digits(frac)) {
+        return Err(format!("amount {text:?} is not a decimal number"));
+    }
+    if text.starts_with('-') || int.bytes().chain(frac.bytes()).all(|b| b == b'0') {
+        return Err(format!("amount must be greater than zero, got {text}"));
+    }
+    if int.trim_start_matches('0').len() > MAX_INTEGER_DIGITS {
+        return Err(format!(
+            "amount {text} is beyond the supported range (at most {MAX_INTEGER_DIGITS} integer digits)"
+        ));
+    }
+    let allowed = currency.minor_units() as usize;
+    if frac.len() > allowed {
+        return Err(format!(
+            "amount has {} fraction digits; {currency} allows {allowed}",
+            frac.len()
+        ));
+    }
+    Amount::parse(unsigned).ok_or_else(|| format!("amount {text:?} is not a decimal number"))
+}
+
+fn timestamp(fields: &dyn Fields, name: &str) -> Result<u64, String> {
+    parse_rfc3339(required(fields, name)?).map_err(|e| format!("field `{name}`: {e}"))
+}
+
+/// Validates a payment event.
+pub fn payment(fields: &dyn Fields) -> Result<Payment, String> {
+    let event_id = required(fields, "event_id")?.to_owned();
+    let payment_id = required(fields, "payment_id")?.to_owned();
+    let kind_text = required(fields, "type")?;
+    let kind = PaymentKind::parse(kind_text).ok_or_else(|| {
+        format!("unknown payment type {kind_text:?}; expected capture, refund, chargeback or chargeback_reversal")
+    })?;
+    let currency = currency(fields)?;
+    let amount = amount(fields, currency)?;
+    let occurred_at = timestamp(fields, "occurred_at")?;
+    let merchant_id = optional(fields, "merchant_id")?.map(str::to_owned);
+    Ok(Payment {
+        event_id,
+        payment_id,
+        kind,
+        amount,
+        currency,
+        occurred_at,
+        merchant_id,
+        attributes: fields.attributes(PAYMENT_FIELDS),
+    })
+}
+
+/// Validates a ledger entry.
+pub fn entry(fields: &dyn Fields) -> Result<Entry, String> {
+    let entry_id = required(fields, "entry_id")?.to_owned();
+    let journal_id = required(fields, "journal_id")?.to_owned();
+    let payment_id = optional(fields, "payment_id")?.map(str::to_owned);
+    let account = required(fields, "account")?.to_owned();
+    let direction_text = required(fields, "direction")?;
+    let direction = Direction::parse(direction_text)
+        .ok_or_else(|| format!("unknown direction {direction_text:?}; expected debit or credit"))?;
+    let currency = currency(fields)?;
+    let amount = amount(fields, currency)?;
+    let booked_at = timestamp(fields, "booked_at")?;
+    Ok(Entry {
+        entry_id,
+        journal_id,
+        payment_id,
+        account,
+        direction,
+        amount,
+        currency,
+        booked_at,
+        attributes: fields.attributes(ENTRY_FIELDS),
+    })
+}
+
+/// Validates a record of `stream`.
+pub fn record(stream: Stream, fields: &dyn Fields) -> Result<Record, String> {
+    match stream {
+        Stream::Payments => payment(fields).map(Record::Payment),
+        Stream::Entries => entry(fields).map(Record::Entry),
+    }
+}
+
+/// Parses one JSON Lines line of `stream`.
+pub fn json_line(stream: Stream, line: &str) -> Result<Record, String> {
+    match serde_json::from_str::<Value>(line) {
+        Err(e) => Err(format!("not valid JSON: {e}")),
+        Ok(Value::Object(map)) => record(stream, &map),
+        Ok(other) => Err(format!(
+            "not a JSON object (got {})",
+            match other {
+                Value::Array(_) => "an array",
+                Value::String(_) => "a string",
+                Value::Number(_) => "a number",
+                Value::Bool(_) => "a boolean",
+                _ => "null",
+            }
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pay(line: &str) -> Result<Payment, String> {
+        match json_line(Stream::Payments, line)? {
+            Record::Payment(p) => Ok(p),
+            Record::Entry(_) => unreachable!("payments stream yields payments"),
+        }
+    }
+
+    const GOOD: &str = r#"{"event_id":"e1","payment_id":"p1","type":"capture","amount":"100.00","currency":"USD","occurred_at":"2026-11-01T10:00:00Z"}"#;
+
+    #[test]
+    fn accepts_a_payment_with_attributes() {
+        let line = GOOD.replace('}', r#","zz":1,"channel":"web"}"#);
+        let p = pay(&line).unwrap();
+        assert_eq!(p.amount.to_string(), "100.00");
+        assert_eq!(p.attributes, r#"{"channel":"web","zz":1}"#);
+    }
+
+    #[test]
+    fn json_numbers_are_exact() {
+        let p = pay(&GOOD.replace(r#""100.00""#, "0.1")).unwrap();
+        assert_eq!(p.amount, Amount::parse("0.1").unwrap());
+        let jpy = GOOD.replace(r#""100.00""#, "1500").replace("USD", "JPY");
+        assert_eq!(pay(&jpy).unwrap().amount.to_string(), "1500");
+    }
+
+    #[test]
+    fn every_bad_input_class_has_a_precise_reason() {
+        let cases: &[(&str, &str)] = &[
+            ("{not json", "not valid JSON"),
+            ("[1,2]", "not a JSON object (got an array)"),
+            (r#"{"payment_id":"p"}"#, "missing required field `event_id`"),
+            (&GOOD.replace(r#""e1""#, "7"), "field `event_id` must be a string, got number"),
+            (&GOOD.replace(r#""e1""#, r#""""#), "field `event_id` is empty"),
+            (&GOOD.replace("capture", "gift"), "unknown payment type \"gift\""),
+            (&GOOD.replace(r#""100.00""#, r#""12abc""#), "is not a decimal number"),
+            (&GOOD.replace(r#""100.00""#, r#""-5.00""#), "greater than zero"),
+            (&GOOD.replace(r#""100.00""#, r#""0.00""#), "greater than zero"),
+            (&GOOD.replace(r#""100.00""#, r#""1.005""#), "amount has 3 fraction digits; USD allows 2"),
+            (&GOOD.replace(r#""100.00""#, r#""1234567890123456.00""#), "beyond the supported range"),
+            (&GOOD.replace("USD", "XYZ"), "unknown currency \"XYZ\""),
+            (&GOOD.replace("2026-11-01T10:00:00Z", "yesterday"), "field `occurred_at`: \"yesterday\" is not an RFC 3339"),
+            (&GOOD.replace(r#""100.00""#, "true"), "must be a decimal string or number, got boolean"),
+        ];
+        for (line, reason) in cases {
+            let err = pay(line).expect_err(line);
+            assert!(err.contains(reason), "{line}: {err:?} should contain {reason:?}");
+        }
+    }
+
+    #[test]
+    fn three_digit_and_zero_digit_currencies() {
+        let bhd = GOOD.replace("USD", "BHD").replace(r#""100.00""#, r#""1.125""#);
+        assert_eq!(pay(&bhd).unwrap().amount.to_string(), "1.125");
+        let jpy = GOOD.replace("USD", "JPY");
+        assert_eq!(pay(&jpy).unwrap_err(), "amount has 2 fraction digits; JPY allows 0");
+    }
+
+    #[test]
+    fn entries_validate_direction_and_optional_payment() {
+        let line = r#"{"entry_id":"n1","journal_id":"j1","account":"fees","direction":"credit","amount":"1.00","currency":"EUR","booked_at":"2026-11-01T10:00:00Z"}"#;
+        let Record::Entry(e) = json_line(Stream::Entries, line).unwrap() else { panic!("entry") };
+        assert_eq!((e.payment_id, e.signed_amount().to_string()), (None, "-1.00".to_string()));
+        let bad = line.replace("credit", "sideways");
+        assert!(json_line(Stream::Entries, &bad).unwrap_err().contains("unknown direction"));
+    }
+}

@@ -1,0 +1,148 @@
+//! The summary finance ops read: per rule × status × currency counts and amounts, match rate,
+//! break aging buckets, and the input counters.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use trueup_operators::Amount;
+
+use crate::event_time::{format_rfc3339, Millis};
+use crate::results::{ResultRow, Status};
+use crate::runtime::{Change, Counters};
+
+/// Aging buckets of open breaks, by whole days since the group opened (at the final watermark).
+pub const AGING_BUCKETS: [&str; 4] = ["0-1 days", "2-7 days", "8-30 days", ">30 days"];
+
+/// Counts and amounts of one (rule, status, currency) cell.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cell {
+    /// Groups.
+    pub groups: u64,
+    /// Σ expected over the groups.
+    pub expected: Amount,
+    /// Σ difference over the groups.
+    pub difference: Amount,
+}
+
+/// The summary of a run's final state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The final watermark (RFC 3339).
+    pub watermark: Option<String>,
+    /// Accepted records per stream.
+    pub accepted: BTreeMap<String, u64>,
+    /// Rejected lines (dead letters).
+    pub dead_letters: u64,
+    /// Identical redeliveries absorbed, per stream.
+    pub redeliveries: BTreeMap<String, i64>,
+    /// Records processed late (behind the watermark).
+    pub late: u64,
+    /// rule → status → currency → cell.
+    pub cells: BTreeMap<String, BTreeMap<String, BTreeMap<String, Cell>>>,
+    /// rule → matched groups / all groups, as a percentage with two decimals.
+    pub match_rate_percent: BTreeMap<String, String>,
+    /// Open breaks per aging bucket.
+    pub break_aging: BTreeMap<String, u64>,
+}
+
+/// The consolidated final state of a changelog: each row with its net multiplicity.
+pub fn final_state(changelog: &[Change]) -> BTreeMap<ResultRow, isize> {
+    let mut state = BTreeMap::new();
+    for (row, _, diff) in changelog {
+        *state.entry(row.clone()).or_insert(0) += diff;
+    }
+    state.retain(|_, n| *n != 0);
+    state
+}
+
+/// Summarizes a final state.
+pub fn summarize(
+    state: &BTreeMap<ResultRow, isize>,
+    counters: &Counters,
+    dead_letters: u64,
+    watermark: Option<Millis>,
+) -> Summary {
+    let mut summary = Summary {
+        watermark: watermark.map(format_rfc3339),
+        accepted: counters.accepted.iter().map(|(s, n)| (s.name().to_string(), *n)).collect(),
+        dead_letters,
+        redeliveries: counters.redeliveries.iter().map(|(s, n)| (s.name().to_string(), *n)).collect(),
+        late: counters.late,
+        ..Summary::default()
+    };
+    for bucket in AGING_BUCKETS {
+        summary.break_aging.insert(bucket.to_string(), 0);
+    }
+    let mut totals: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for (row, copies) in state {
+        let copies = (*copies).max(0) as u64;
+        let cell = summary
+            .cells
+            .entry(row.rule.clone())
+            .or_default()
+            .entry(row.status.as_str().to_string())
+            .or_default()
+            .entry(row.currency.code().to_string())
+            .or_default();
+        cell.groups += copies;
+        cell.expected += row.expected.unwrap_or_default().times(copies as i64);
+        cell.difference += row.difference.unwrap_or_default().times(copies as i64);
+        let total = totals.entry(&row.rule).or_default();
+        total.1 += copies;
+        if row.status == Status::Matched {
+            total.0 += copies;
+        }
+        if row.status.is_break() {
+            let age_days = watermark.unwrap_or(0).saturating_sub(row.opened_at) / 86_400_000;
+            let bucket = match age_days {
+                0..=1 => 0,
+                2..=7 => 1,
+                8..=30 => 2,
+                _ => 3,
+            };
+            *summary.break_aging.entry(AGING_BUCKETS[bucket].to_string()).or_default() += copies;
+        }
+    }
+    for (rule, (matched, all)) in totals {
+        let basis_points = if all == 0 { 0 } else { matched * 10_000 / all };
+        summary
+            .match_rate_percent
+            .insert(rule.to_string(), format!("{}.{:02}", basis_points / 100, basis_points % 100));
+    }
+    summary
+}
+
+/// The summary as a readable table.
+pub fn render_table(summary: &Summary) -> String {
+    let mut out = String::new();
+    let push = |out: &mut String, line: String| {
+        out.push_str(&line);
+        out.push('\n');
+    };
+    push(&mut out, format!("watermark      {}", summary.watermark.as_deref().unwrap_or("-")));
+    for (stream, n) in &summary.accepted {
+        let again = summary.redeliveries.get(stream).copied().unwrap_or(0);
+        push(&mut out, format!("{stream:<14} {n} accepted, {again} identical redeliveries absorbed"));
+    }
+    push(&mut out, format!("dead letters   {}", summary.dead_letters));
+    push(&mut out, format!("late records   {}", summary.late));
+    push(&mut out, String::new());
+    push(&mut out, format!("{:<16} {:<22} {:<4} {:>9} {:>20} {:>16}", "rule", "status", "ccy", "groups", "expected", "difference"));
+    for (rule, statuses) in &summary.cells {
+        for status in Status::ALL {
+            for (ccy, cell) in statuses.get(status.as_str()).into_iter().flatten() {
+                push(&mut out, format!(
+                    "{rule:<16} {:<22} {ccy:<4} {:>9} {:>20} {:>16}",
+                    status.as_str(), cell.groups, cell.expected.to_string(), cell.difference.to_string()
+                ));
+            }
+        }
+    }
+    push(&mut out, String::new());
+    for (rule, rate) in &summary.match_rate_percent {
+        push(&mut out, format!("match rate     {rule}: {rate}%"));
+    }
+    let aging: Vec<String> = AGING_BUCKETS.iter().map(|b| format!("{b}: {}", summary.break_aging[*b])).collect();
+    push(&mut out, format!("open breaks    {}", aging.join(", ")));
+    out
+}
