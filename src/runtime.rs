@@ -45,7 +45,7 @@ pub struct Counters {
 /// Everything a finished run produced.
 #[derive(Clone, Debug)]
 pub struct RunOutput {
-    /// The result changelog, sorted by time, then row, then diff.
+    /// The result changelog, sorted by time, then retractions before assertions, then row.
     pub changelog: Vec<Change>,
     /// Rejected lines, sorted by source and position.
     pub dead_letters: Vec<DeadLetter>,
@@ -124,7 +124,7 @@ pub fn run(config: &Config) -> Result<RunOutput, RunError> {
     for (stream, _, diff) in redeliveries {
         *output.counters.redeliveries.entry(stream).or_default() += diff as i64;
     }
-    output.changelog.sort_by(|a, b| (a.1, &a.0, a.2).cmp(&(b.1, &b.0, b.2)));
+    output.changelog.sort_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
     output.dead_letters.sort_by(|a, b| {
         (&a.source, position_key(&a.position)).cmp(&(&b.source, position_key(&b.position)))
     });

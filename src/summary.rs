@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use trueup_operators::Amount;
 
+use crate::currency::Currency;
 use crate::event_time::{format_rfc3339, Millis};
 use crate::results::{ResultRow, Status};
 use crate::runtime::{Change, Counters};
@@ -39,7 +40,7 @@ pub struct Summary {
     pub late: u64,
     /// rule → status → currency → cell.
     pub cells: BTreeMap<String, BTreeMap<String, BTreeMap<String, Cell>>>,
-    /// rule → matched groups / all groups, as a percentage with two decimals.
+    /// rule → matched groups / all groups, as a percentage with two decimals (not for `dedupe`).
     pub match_rate_percent: BTreeMap<String, String>,
     /// Open breaks per aging bucket.
     pub break_aging: BTreeMap<String, u64>,
@@ -103,7 +104,7 @@ pub fn summarize(
             *summary.break_aging.entry(AGING_BUCKETS[bucket].to_string()).or_default() += copies;
         }
     }
-    for (rule, (matched, all)) in totals {
+    for (rule, (matched, all)) in totals.into_iter().filter(|(rule, _)| *rule != "dedupe") {
         let basis_points = if all == 0 { 0 } else { matched * 10_000 / all };
         summary
             .match_rate_percent
@@ -131,9 +132,10 @@ pub fn render_table(summary: &Summary) -> String {
     for (rule, statuses) in &summary.cells {
         for status in Status::ALL {
             for (ccy, cell) in statuses.get(status.as_str()).into_iter().flatten() {
+                let scale = Currency::from_code(ccy).map_or(2, |c| c.minor_units());
                 push(&mut out, format!(
                     "{rule:<16} {:<22} {ccy:<4} {:>9} {:>20} {:>16}",
-                    status.as_str(), cell.groups, cell.expected.to_string(), cell.difference.to_string()
+                    status.as_str(), cell.groups, cell.expected.to_string_scaled(scale), cell.difference.to_string_scaled(scale)
                 ));
             }
         }

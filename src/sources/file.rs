@@ -92,7 +92,7 @@ fn memchr(bytes: &[u8]) -> Option<usize> {
 }
 
 /// A file of one stream, read by one worker of `peers`, which takes records `index`,
-/// `index + peers`, … (counting non-header lines from 0).
+/// `index + peers`, … (counting non-header lines from 0). Positions are `file-name:line`.
 pub struct FileSource {
     stream: Stream,
     name: String,
@@ -109,7 +109,7 @@ impl FileSource {
     pub fn open(stream: Stream, path: &Path, format: Format, index: usize, peers: usize) -> std::io::Result<FileSource> {
         Ok(FileSource {
             stream,
-            name: path.display().to_string(),
+            name: path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
             format,
             lines: Lines {
                 reader: BufReader::with_capacity(1 << 16, File::open(path)?),

@@ -1,0 +1,83 @@
+//! The `trueup` binary: the golden scenario asserted line by line, `--help` everywhere, and
+//! refusal of bad configuration.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn trueup() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trueup"))
+}
+
+fn golden(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+}
+
+/// Copies a golden scenario's inputs and config into a fresh folder.
+fn scenario(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["payments.jsonl", "entries.jsonl", "config.toml"] {
+        std::fs::copy(golden(name).join(file), dir.path().join(file)).unwrap();
+    }
+    dir
+}
+
+fn assert_lines_equal(got: &Path, want: &Path) {
+    let got = std::fs::read_to_string(got).unwrap();
+    let want = std::fs::read_to_string(want).unwrap();
+    let (got, want): (Vec<_>, Vec<_>) = (got.lines().collect(), want.lines().collect());
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "line {}", i + 1);
+    }
+    assert_eq!(got.len(), want.len(), "number of lines");
+}
+
+#[test]
+fn golden_late_resolution_changelog_line_by_line() {
+    let dir = scenario("late_resolution");
+    for workers in ["1", "2", "4"] {
+        let out = trueup().args(["run", "--workers", workers, "--config"]).arg(dir.path().join("config.toml")).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_lines_equal(&dir.path().join("out/results.jsonl"), &golden("late_resolution").join("expected_results.jsonl"));
+        assert_lines_equal(&dir.path().join("out/dead_letters.jsonl"), &golden("late_resolution").join("expected_dead_letters.jsonl"));
+    }
+}
+
+#[test]
+fn help_everywhere() {
+    for args in [vec!["--help"], vec!["demo", "--help"], vec!["generate", "--help"], vec!["run", "--help"]] {
+        let out = trueup().args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"), "{args:?}");
+    }
+}
+
+#[test]
+fn bad_config_is_refused_naming_the_key() {
+    let dir = scenario("late_resolution");
+    let config = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    for (edit, key) in [
+        (text.replace("batch_size = 2", "batch_sise = 2"), "batch_sise"),
+        (text.replace("batch_size = 2", "workers = 0"), "pipeline.workers"),
+        (format!("{text}\n[[rules]]\nkind = \"payment_ledger\"\ntolerance = {{ absolute = {{ USD = \"0.001\" }} }}\n"), "rules[0].tolerance.absolute.USD"),
+        (format!("{text}\n[[rules]]\nkind = \"fx_rule\"\n"), "fx_rule"),
+    ] {
+        std::fs::write(&config, edit).unwrap();
+        let out = trueup().args(["run", "--config"]).arg(&config).output().unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(key), "{key}: {stderr}");
+    }
+}
+
+#[test]
+fn generate_is_deterministic_by_seed() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for dir in [&a, &b] {
+        let out = trueup().args(["generate", "--payments", "300", "--seed", "5", "--out"]).arg(dir.path()).output().unwrap();
+        assert!(out.status.success());
+    }
+    for file in ["payments.jsonl", "entries.jsonl", "truth.jsonl", "truth-meta.json"] {
+        assert_eq!(std::fs::read(a.path().join(file)).unwrap(), std::fs::read(b.path().join(file)).unwrap(), "{file}");
+    }
+}
