@@ -144,7 +144,11 @@ impl ToleranceConfig {
     /// The tolerance for one currency.
     pub fn for_currency(&self, currency: Currency) -> Tolerance {
         Tolerance {
-            absolute: self.absolute.get(currency.code()).copied().unwrap_or_default(),
+            absolute: self
+                .absolute
+                .get(currency.code())
+                .copied()
+                .unwrap_or_default(),
             relative_bps: self.relative_bps,
         }
     }
@@ -224,7 +228,8 @@ impl RuleConfig {
 impl Config {
     /// Parses and validates TOML text; relative paths are taken relative to `base`.
     pub fn from_toml(text: &str, base: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         config.validate()?;
         for source in &mut config.sources {
             source.path = base.join(&source.path);
@@ -267,11 +272,17 @@ impl Config {
         let mut names = BTreeSet::new();
         for (i, rule) in self.rules.iter().enumerate() {
             if rule.name().is_empty() || rule.name() == "dedupe" || !names.insert(rule.name()) {
-                return invalid(format!("rules[{i}].name"), "must be non-empty, unique and not `dedupe`");
+                return invalid(
+                    format!("rules[{i}].name"),
+                    "must be non-empty, unique and not `dedupe`",
+                );
             }
             if let RuleConfig::PaymentLedger(r) = rule {
                 if r.match_accounts.is_empty() {
-                    return invalid(format!("rules[{i}].match_accounts"), "must name at least one account");
+                    return invalid(
+                        format!("rules[{i}].match_accounts"),
+                        "must name at least one account",
+                    );
                 }
             }
             for (code, amount) in &rule.tolerance().absolute {
@@ -280,7 +291,10 @@ impl Config {
                     return invalid(key, "unknown currency (not an ISO 4217 code)");
                 };
                 if *amount < Amount::ZERO || amount.0.scale() > currency.minor_units() {
-                    return invalid(key, "must be ≥ 0 with no more fraction digits than the currency allows");
+                    return invalid(
+                        key,
+                        "must be ≥ 0 with no more fraction digits than the currency allows",
+                    );
                 }
             }
         }
@@ -312,20 +326,28 @@ mod tests {
     #[test]
     fn unknown_keys_are_named() {
         let text = MINIMAL.replace("[sinks]", "[sinks]\nresutls = \"x\"");
-        let err = Config::from_toml(&text, Path::new(".")).unwrap_err().to_string();
+        let err = Config::from_toml(&text, Path::new("."))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field `resutls`"), "{err}");
         let text = format!("{MINIMAL}\n[[rules]]\nkind = \"payment_ledger\"\ngrace_hour = 3\n");
-        let err = Config::from_toml(&text, Path::new(".")).unwrap_err().to_string();
+        let err = Config::from_toml(&text, Path::new("."))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field `grace_hour`"), "{err}");
     }
 
     #[test]
     fn bad_values_are_named() {
         let text = format!("{MINIMAL}\n[[rules]]\nkind = \"payment_ledger\"\ntolerance = {{ absolute = {{ XYZ = \"1\" }} }}\n");
-        let err = Config::from_toml(&text, Path::new(".")).unwrap_err().to_string();
+        let err = Config::from_toml(&text, Path::new("."))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("rules[0].tolerance.absolute.XYZ"), "{err}");
         let text = MINIMAL.replace("[[sources]]", "[pipeline]\nworkers = 0\n[[sources]]");
-        let err = Config::from_toml(&text, Path::new(".")).unwrap_err().to_string();
+        let err = Config::from_toml(&text, Path::new("."))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("pipeline.workers"), "{err}");
     }
 }

@@ -12,7 +12,9 @@ pub type Millis = u64;
 pub fn parse_rfc3339(text: &str) -> Result<Millis, String> {
     // the `time` parser takes any byte between date and time; RFC 3339 allows `T`, `t` or a space
     if !matches!(text.as_bytes().get(10), Some(b'T' | b't' | b' ')) {
-        return Err(format!("{text:?} is not an RFC 3339 timestamp (no `T` between date and time)"));
+        return Err(format!(
+            "{text:?} is not an RFC 3339 timestamp (no `T` between date and time)"
+        ));
     }
     let parsed = OffsetDateTime::parse(text, &Rfc3339)
         .map_err(|e| format!("{text:?} is not an RFC 3339 timestamp ({e})"))?;
@@ -55,7 +57,10 @@ mod tests {
         let t = parse_rfc3339("2026-11-01T10:00:01Z").unwrap();
         assert_eq!(format_rfc3339(t), "2026-11-01T10:00:01Z");
         assert_eq!(parse_rfc3339("2026-11-01T12:00:01+02:00").unwrap(), t);
-        assert_eq!(format_rfc3339(parse_rfc3339("2026-11-01T10:00:01.250Z").unwrap()), "2026-11-01T10:00:01.25Z");
+        assert_eq!(
+            format_rfc3339(parse_rfc3339("2026-11-01T10:00:01.250Z").unwrap()),
+            "2026-11-01T10:00:01.25Z"
+        );
         assert!(parse_rfc3339("2026-13-01T10:00:01Z").is_err());
         assert!(parse_rfc3339("yesterday").is_err());
         assert!(parse_rfc3339("2026-11-01X10:00:01Z").is_err());
@@ -66,7 +71,13 @@ mod tests {
     #[test]
     fn ticks_round_up_and_down() {
         let tick = Tick(1000);
-        assert_eq!((tick.ceil(0), tick.ceil(1), tick.ceil(1000), tick.ceil(1001)), (0, 1000, 1000, 2000));
-        assert_eq!((tick.floor(999), tick.floor(1000), tick.floor(1999)), (0, 1000, 1000));
+        assert_eq!(
+            (tick.ceil(0), tick.ceil(1), tick.ceil(1000), tick.ceil(1001)),
+            (0, 1000, 1000, 2000)
+        );
+        assert_eq!(
+            (tick.floor(999), tick.floor(1000), tick.floor(1999)),
+            (0, 1000, 1000)
+        );
     }
 }

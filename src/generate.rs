@@ -96,8 +96,18 @@ pub struct Generated {
     pub meta: TruthMeta,
 }
 
-const CURRENCIES: &[(&str, u32)] = &[("USD", 40), ("EUR", 25), ("GBP", 15), ("JPY", 10), ("BHD", 5), ("KWD", 5)];
+const CURRENCIES: &[(&str, u32)] = &[
+    ("USD", 40),
+    ("EUR", 25),
+    ("GBP", 15),
+    ("JPY", 10),
+    ("BHD", 5),
+    ("KWD", 5),
+];
 const GRACE: Millis = 72 * 3_600_000;
+
+/// A journal: id, booking time, and its lines as (account, is debit, minor units).
+type Journal = (String, Millis, Vec<(&'static str, bool, i64)>);
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Fault {
@@ -129,7 +139,12 @@ impl Builder {
     fn push(&mut self, payment: bool, at: Millis, fields: BTreeMap<&'static str, String>) {
         let jitter = self.rng.random_range(0..30_000u64) / 1000 * 1000;
         self.seq += 1;
-        self.lines.push(Line { deliver_at: at + jitter, seq: self.seq, payment, fields });
+        self.lines.push(Line {
+            deliver_at: at + jitter,
+            seq: self.seq,
+            payment,
+            fields,
+        });
     }
 }
 
@@ -141,7 +156,12 @@ fn money(minor: i64, ccy: Currency) -> String {
 /// `truth-meta.json`) and returns the truth.
 pub fn generate(dir: &Path, options: &GenerateOptions) -> std::io::Result<Generated> {
     std::fs::create_dir_all(dir)?;
-    let mut b = Builder { rng: ChaCha8Rng::seed_from_u64(options.seed), lines: Vec::new(), seq: 0, csv: options.csv };
+    let mut b = Builder {
+        rng: ChaCha8Rng::seed_from_u64(options.seed),
+        lines: Vec::new(),
+        seq: 0,
+        csv: options.csv,
+    };
     let start = parse_rfc3339("2026-11-01T00:00:00Z").expect("valid constant");
     let span = options.days.max(1) * 86_400_000;
     let mut truth = Vec::new();
@@ -156,7 +176,13 @@ pub fn generate(dir: &Path, options: &GenerateOptions) -> std::io::Result<Genera
         let merchant = format!("m_{:03}", rng.random_range(0..200));
         let pick = rng.random_range(0..100u32);
         let mut acc = 0;
-        let code = CURRENCIES.iter().find(|(_, w)| { acc += w; pick < acc }).map_or("USD", |c| c.0);
+        let code = CURRENCIES
+            .iter()
+            .find(|(_, w)| {
+                acc += w;
+                pick < acc
+            })
+            .map_or("USD", |c| c.0);
         let ccy = Currency::from_code(code).expect("table currency");
         let unit = 10i64.pow(ccy.minor_units());
         let amount = rng.random_range(10..2000i64) * unit + rng.random_range(0..unit);
@@ -174,15 +200,29 @@ pub fn generate(dir: &Path, options: &GenerateOptions) -> std::io::Result<Genera
         };
         // payment events: (event id, type, amount, time)
         let mut events = vec![(format!("evt_{i:07}_c"), "capture", amount, at)];
-        let extra = if fault == Fault::ConflictingPayment { 100 } else { rng.random_range(0..100u32) };
+        let extra = if fault == Fault::ConflictingPayment {
+            100
+        } else {
+            rng.random_range(0..100u32)
+        };
         if extra < 15 {
             let refund = rng.random_range(1..=amount);
-            events.push((format!("evt_{i:07}_r"), "refund", refund, at + rng.random_range(1..5 * 86_400u64) * 1000));
+            events.push((
+                format!("evt_{i:07}_r"),
+                "refund",
+                refund,
+                at + rng.random_range(1..5 * 86_400u64) * 1000,
+            ));
         } else if extra < 20 {
             let cb_at = at + rng.random_range(86_400..20 * 86_400u64) * 1000;
             events.push((format!("evt_{i:07}_cb"), "chargeback", amount, cb_at));
             if extra < 17 {
-                events.push((format!("evt_{i:07}_cbr"), "chargeback_reversal", amount, cb_at + rng.random_range(3_600..5 * 86_400u64) * 1000));
+                events.push((
+                    format!("evt_{i:07}_cbr"),
+                    "chargeback_reversal",
+                    amount,
+                    cb_at + rng.random_range(3_600..5 * 86_400u64) * 1000,
+                ));
             }
         }
         // journals: (journal id, booked_at, [(account, debit?, minor, on receivable)])
@@ -198,31 +238,90 @@ pub fn generate(dir: &Path, options: &GenerateOptions) -> std::io::Result<Genera
         let reserve = amount / 10;
         let interchange = amount * 15 / 1000 + 1;
         let delta = rng.random_range(1..100i64);
-        let mismatch = if fault == Fault::AmountMismatch { delta } else { 0 };
-        let mut journals: Vec<(String, Millis, Vec<(&str, bool, i64)>)> = Vec::new();
+        let mismatch = if fault == Fault::AmountMismatch {
+            delta
+        } else {
+            0
+        };
+        let mut journals: Vec<Journal> = Vec::new();
         let cap_at = at + lag(rng);
-        journals.push((format!("j_{i:07}_cap"), cap_at, vec![
-            ("psp_receivable", true, amount + mismatch),
-            ("merchant_payable", false, amount - fee - tax - reserve + mismatch),
-            ("fee_revenue", false, fee),
-            ("tax_payable", false, tax),
-            ("reserve", false, reserve),
-        ]));
-        journals.push((format!("j_{i:07}_res"), cap_at + 86_400_000, vec![("reserve", true, reserve), ("merchant_payable", false, reserve)]));
-        journals.push((format!("j_{i:07}_pay"), cap_at + 2 * 86_400_000, vec![("merchant_payable", true, amount - fee - tax), ("bank_cash", false, amount - fee - tax)]));
-        let ic_credit = interchange + if fault == Fault::UnbalancedJournal { delta } else { 0 };
-        journals.push((format!("j_{i:07}_ic"), cap_at, vec![("interchange_expense", true, interchange), ("scheme_payable", false, ic_credit)]));
+        journals.push((
+            format!("j_{i:07}_cap"),
+            cap_at,
+            vec![
+                ("psp_receivable", true, amount + mismatch),
+                (
+                    "merchant_payable",
+                    false,
+                    amount - fee - tax - reserve + mismatch,
+                ),
+                ("fee_revenue", false, fee),
+                ("tax_payable", false, tax),
+                ("reserve", false, reserve),
+            ],
+        ));
+        journals.push((
+            format!("j_{i:07}_res"),
+            cap_at + 86_400_000,
+            vec![
+                ("reserve", true, reserve),
+                ("merchant_payable", false, reserve),
+            ],
+        ));
+        journals.push((
+            format!("j_{i:07}_pay"),
+            cap_at + 2 * 86_400_000,
+            vec![
+                ("merchant_payable", true, amount - fee - tax),
+                ("bank_cash", false, amount - fee - tax),
+            ],
+        ));
+        let ic_credit = interchange
+            + if fault == Fault::UnbalancedJournal {
+                delta
+            } else {
+                0
+            };
+        journals.push((
+            format!("j_{i:07}_ic"),
+            cap_at,
+            vec![
+                ("interchange_expense", true, interchange),
+                ("scheme_payable", false, ic_credit),
+            ],
+        ));
         for (eid, kind, amt, t) in events.iter().skip(1) {
             let booked = t + lag(rng);
             let suffix = &eid[eid.rfind('_').map_or(0, |p| p + 1)..];
             match *kind {
                 "refund" | "chargeback" => {
-                    journals.push((format!("j_{i:07}_{suffix}"), booked, vec![("merchant_payable", true, *amt), ("psp_receivable", false, *amt)]));
+                    journals.push((
+                        format!("j_{i:07}_{suffix}"),
+                        booked,
+                        vec![
+                            ("merchant_payable", true, *amt),
+                            ("psp_receivable", false, *amt),
+                        ],
+                    ));
                     if *kind == "chargeback" {
-                        journals.push((format!("j_{i:07}_{suffix}fee"), booked, vec![("merchant_payable", true, 15 * unit), ("fee_revenue", false, 15 * unit)]));
+                        journals.push((
+                            format!("j_{i:07}_{suffix}fee"),
+                            booked,
+                            vec![
+                                ("merchant_payable", true, 15 * unit),
+                                ("fee_revenue", false, 15 * unit),
+                            ],
+                        ));
                     }
                 }
-                _ => journals.push((format!("j_{i:07}_{suffix}"), booked, vec![("psp_receivable", true, *amt), ("merchant_payable", false, *amt)])),
+                _ => journals.push((
+                    format!("j_{i:07}_{suffix}"),
+                    booked,
+                    vec![
+                        ("psp_receivable", true, *amt),
+                        ("merchant_payable", false, *amt),
+                    ],
+                )),
             }
         }
 
@@ -259,14 +358,20 @@ pub fn generate(dir: &Path, options: &GenerateOptions) -> std::io::Result<Genera
                     f.insert("journal_id", jid.clone());
                     f.insert("payment_id", pid.clone());
                     f.insert("account", account.to_string());
-                    f.insert("direction", if *debit { "debit" } else { "credit" }.to_string());
+                    f.insert(
+                        "direction",
+                        if *debit { "debit" } else { "credit" }.to_string(),
+                    );
                     f.insert("amount", money(*minor, ccy));
                     f.insert("currency", code.to_string());
                     f.insert("booked_at", format_rfc3339(*booked));
                     if *account == "psp_receivable" {
                         receivable_last = receivable_last.max(Some(*booked));
                     }
-                    if fault == Fault::ConflictingEntry && jid.ends_with("_pay") && *account == "bank_cash" {
+                    if fault == Fault::ConflictingEntry
+                        && jid.ends_with("_pay")
+                        && *account == "bank_cash"
+                    {
                         let mut other = f.clone();
                         other.insert("amount", money(*minor + 1, ccy));
                         b.push(false, *booked + 5_000, other);
@@ -280,14 +385,23 @@ pub fn generate(dir: &Path, options: &GenerateOptions) -> std::io::Result<Genera
         let payment_last = events.iter().map(|e| e.3).max();
         let ledger_status = match fault {
             Fault::MissingLedger => Some((Status::MissingLedger, payment_last)),
-            Fault::MissingPayment | Fault::ConflictingPayment => Some((Status::MissingPayment, receivable_last)),
-            Fault::AmountMismatch => Some((Status::AmountMismatch, payment_last.max(receivable_last))),
+            Fault::MissingPayment | Fault::ConflictingPayment => {
+                Some((Status::MissingPayment, receivable_last))
+            }
+            Fault::AmountMismatch => {
+                Some((Status::AmountMismatch, payment_last.max(receivable_last)))
+            }
             _ => None,
         };
-        groups.push(("payment_ledger".into(), pid.clone(), code.into(), ledger_status.map(|(s, last)| {
-            truth.push(s);
-            last.expect("a broken group has events") + GRACE
-        })));
+        groups.push((
+            "payment_ledger".into(),
+            pid.clone(),
+            code.into(),
+            ledger_status.map(|(s, last)| {
+                truth.push(s);
+                last.expect("a broken group has events") + GRACE
+            }),
+        ));
         if ledger_status.is_none() {
             truth.push(Status::Matched);
         }
@@ -295,8 +409,17 @@ pub fn generate(dir: &Path, options: &GenerateOptions) -> std::io::Result<Genera
             for (jid, booked, _) in &journals {
                 let broken = (fault == Fault::UnbalancedJournal && jid.ends_with("_ic"))
                     || (fault == Fault::ConflictingEntry && jid.ends_with("_pay"));
-                groups.push(("journal_balance".into(), jid.clone(), code.into(), broken.then_some(booked + GRACE)));
-                truth.push(if broken { Status::UnbalancedJournal } else { Status::Matched });
+                groups.push((
+                    "journal_balance".into(),
+                    jid.clone(),
+                    code.into(),
+                    broken.then_some(booked + GRACE),
+                ));
+                truth.push(if broken {
+                    Status::UnbalancedJournal
+                } else {
+                    Status::Matched
+                });
             }
         }
         if fault == Fault::ConflictingPayment {
@@ -304,7 +427,12 @@ pub fn generate(dir: &Path, options: &GenerateOptions) -> std::io::Result<Genera
             truth.push(Status::ConflictingDuplicate);
         }
         if fault == Fault::ConflictingEntry {
-            groups.push(("dedupe".into(), format!("j_{i:07}_pay_1"), code.into(), Some(0)));
+            groups.push((
+                "dedupe".into(),
+                format!("j_{i:07}_pay_1"),
+                code.into(),
+                Some(0),
+            ));
             truth.push(Status::ConflictingDuplicate);
         }
     }
@@ -314,10 +442,21 @@ pub fn generate(dir: &Path, options: &GenerateOptions) -> std::io::Result<Genera
         .zip(truth)
         .map(|((rule, key, currency, due), status)| {
             let status = match due {
-                Some(due) if status.is_break() && status != Status::ConflictingDuplicate && due > max_event => Status::Pending,
+                Some(due)
+                    if status.is_break()
+                        && status != Status::ConflictingDuplicate
+                        && due > max_event =>
+                {
+                    Status::Pending
+                }
                 _ => status,
             };
-            TruthLine { rule, key, currency, status }
+            TruthLine {
+                rule,
+                key,
+                currency,
+                status,
+            }
         })
         .collect();
 
@@ -326,7 +465,13 @@ pub fn generate(dir: &Path, options: &GenerateOptions) -> std::io::Result<Genera
     let ext = if options.csv { "csv" } else { "jsonl" };
     let payments = dir.join(format!("payments.{ext}"));
     let entries = dir.join(format!("entries.{ext}"));
-    write_lines(&mut b, &payments, &entries, options.invalid_per_mille, &mut meta)?;
+    write_lines(
+        &mut b,
+        &payments,
+        &entries,
+        options.invalid_per_mille,
+        &mut meta,
+    )?;
     meta.final_watermark = format_rfc3339(max_event);
 
     let mut out = BufWriter::new(File::create(dir.join("truth.jsonl"))?);
@@ -335,8 +480,16 @@ pub fn generate(dir: &Path, options: &GenerateOptions) -> std::io::Result<Genera
         out.write_all(b"\n")?;
     }
     out.flush()?;
-    std::fs::write(dir.join("truth-meta.json"), serde_json::to_string_pretty(&meta)?)?;
-    Ok(Generated { payments, entries, truth, meta })
+    std::fs::write(
+        dir.join("truth-meta.json"),
+        serde_json::to_string_pretty(&meta)?,
+    )?;
+    Ok(Generated {
+        payments,
+        entries,
+        truth,
+        meta,
+    })
 }
 
 fn add_redeliveries(b: &mut Builder, per_mille: u32, meta: &mut TruthMeta) {
@@ -359,12 +512,33 @@ fn add_redeliveries(b: &mut Builder, per_mille: u32, meta: &mut TruthMeta) {
     }
 }
 
-const PAYMENT_COLUMNS: &[&str] = &["event_id", "payment_id", "type", "amount", "currency", "occurred_at", "merchant_id"];
-const ENTRY_COLUMNS: &[&str] = &["entry_id", "journal_id", "payment_id", "account", "direction", "amount", "currency", "booked_at"];
+const PAYMENT_COLUMNS: &[&str] = &[
+    "event_id",
+    "payment_id",
+    "type",
+    "amount",
+    "currency",
+    "occurred_at",
+    "merchant_id",
+];
+const ENTRY_COLUMNS: &[&str] = &[
+    "entry_id",
+    "journal_id",
+    "payment_id",
+    "account",
+    "direction",
+    "amount",
+    "currency",
+    "booked_at",
+];
 
 fn render(fields: &BTreeMap<&'static str, String>, columns: &[&str], csv: bool) -> String {
     if csv {
-        columns.iter().map(|c| fields.get(c).cloned().unwrap_or_default()).collect::<Vec<_>>().join(",")
+        columns
+            .iter()
+            .map(|c| fields.get(c).cloned().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(",")
     } else {
         let mut object = serde_json::Map::new();
         for (k, v) in fields {
@@ -386,21 +560,47 @@ fn invalid_line(n: u64, good: &str, csv: bool) -> Vec<u8> {
     match n % 13 {
         0 => b"this is not json".to_vec(),
         1 => b"[1,2,3]".to_vec(),
-        2 => good.replacen("\"amount\":", "\"amount_x\":", 1).into_bytes(),
-        3 => good.replacen("\"currency\":\"", "\"currency\":7,\"c\":\"", 1).into_bytes(),
-        4 => good.replacen("_id\":\"", "_id\":\"\",\"x\":\"", 1).into_bytes(),
-        5 => good.replacen("\"type\":\"", "\"type\":\"gift", 1).replacen("\"direction\":\"", "\"direction\":\"up", 1).into_bytes(),
-        6 => good.replacen("\"amount\":\"", "\"amount\":\"1x", 1).into_bytes(),
-        7 => good.replacen("\"amount\":\"", "\"amount\":\"-", 1).into_bytes(),
-        8 => good.replacen("\"amount\":\"", "\"amount\":\"0.0001", 1).replacen("0.0001", "0.0001\",\"y\":\"", 1).into_bytes(),
-        9 => good.replacen("\"amount\":\"", "\"amount\":\"9999999999999999", 1).into_bytes(),
-        10 => good.replacen("\"currency\":\"", "\"currency\":\"Q", 1).into_bytes(),
+        2 => good
+            .replacen("\"amount\":", "\"amount_x\":", 1)
+            .into_bytes(),
+        3 => good
+            .replacen("\"currency\":\"", "\"currency\":7,\"c\":\"", 1)
+            .into_bytes(),
+        4 => good
+            .replacen("_id\":\"", "_id\":\"\",\"x\":\"", 1)
+            .into_bytes(),
+        5 => good
+            .replacen("\"type\":\"", "\"type\":\"gift", 1)
+            .replacen("\"direction\":\"", "\"direction\":\"up", 1)
+            .into_bytes(),
+        6 => good
+            .replacen("\"amount\":\"", "\"amount\":\"1x", 1)
+            .into_bytes(),
+        7 => good
+            .replacen("\"amount\":\"", "\"amount\":\"-", 1)
+            .into_bytes(),
+        8 => good
+            .replacen("\"amount\":\"", "\"amount\":\"0.0001", 1)
+            .replacen("0.0001", "0.0001\",\"y\":\"", 1)
+            .into_bytes(),
+        9 => good
+            .replacen("\"amount\":\"", "\"amount\":\"9999999999999999", 1)
+            .into_bytes(),
+        10 => good
+            .replacen("\"currency\":\"", "\"currency\":\"Q", 1)
+            .into_bytes(),
         11 => good.replacen("T", "X", 1).into_bytes(),
         _ => [good.as_bytes(), b"\xff"].concat(),
     }
 }
 
-fn write_lines(b: &mut Builder, payments: &Path, entries: &Path, invalid_per_mille: u32, meta: &mut TruthMeta) -> std::io::Result<()> {
+fn write_lines(
+    b: &mut Builder,
+    payments: &Path,
+    entries: &Path,
+    invalid_per_mille: u32,
+    meta: &mut TruthMeta,
+) -> std::io::Result<()> {
     let mut pay = BufWriter::new(File::create(payments)?);
     let mut ent = BufWriter::new(File::create(entries)?);
     if b.csv {

@@ -29,13 +29,27 @@ pub enum JobError {
 pub fn execute(config: &Config) -> Result<(RunOutput, Summary), JobError> {
     let output = run(config)?;
     let state = final_state(&output.changelog);
-    let summary = summarize(&state, &output.counters, output.dead_letters.len() as u64, output.final_watermark);
+    let summary = summarize(
+        &state,
+        &output.counters,
+        output.dead_letters.len() as u64,
+        output.final_watermark,
+    );
     let sinks = &config.sinks;
     let wrote = |path: &Path, result: std::io::Result<()>| {
-        result.map_err(|source| JobError::Write { path: path.to_owned(), source })
+        result.map_err(|source| JobError::Write {
+            path: path.to_owned(),
+            source,
+        })
     };
-    wrote(&sinks.results, sinks::write_changelog(&sinks.results, &output.changelog))?;
-    wrote(&sinks.dead_letters, sinks::write_dead_letters(&sinks.dead_letters, &output.dead_letters))?;
+    wrote(
+        &sinks.results,
+        sinks::write_changelog(&sinks.results, &output.changelog),
+    )?;
+    wrote(
+        &sinks.dead_letters,
+        sinks::write_dead_letters(&sinks.dead_letters, &output.dead_letters),
+    )?;
     if let Some(path) = &sinks.summary {
         wrote(path, sinks::write_summary(path, &summary))?;
     }
@@ -51,12 +65,17 @@ pub fn default_config(payments: &Path, entries: &Path, out: &Path, workers: usiz
         format: None,
         allowed_lateness_seconds: 300,
     };
-    let mut config: Config = toml::from_str(
-        "sources = []\n[sinks]\nresults = \"\"\ndead_letters = \"\"\n",
-    )
-    .expect("the embedded default config parses");
-    config.pipeline = PipelineConfig { workers, ..PipelineConfig::default() };
-    config.sources = vec![source(Stream::Payments, payments), source(Stream::Entries, entries)];
+    let mut config: Config =
+        toml::from_str("sources = []\n[sinks]\nresults = \"\"\ndead_letters = \"\"\n")
+            .expect("the embedded default config parses");
+    config.pipeline = PipelineConfig {
+        workers,
+        ..PipelineConfig::default()
+    };
+    config.sources = vec![
+        source(Stream::Payments, payments),
+        source(Stream::Entries, entries),
+    ];
     config.sinks = SinksConfig {
         results: out.join("results.jsonl"),
         dead_letters: out.join("dead_letters.jsonl"),

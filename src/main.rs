@@ -138,21 +138,55 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
 fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let data = args.out.join("data");
-    let options = GenerateOptions { seed: args.seed, payments: args.payments, ..GenerateOptions::default() };
+    let options = GenerateOptions {
+        seed: args.seed,
+        payments: args.payments,
+        ..GenerateOptions::default()
+    };
     let generated = generate(&data, &options).context("generating demo data")?;
     let generated_in = started.elapsed();
-    let config = default_config(&generated.payments, &generated.entries, &args.out, args.workers);
+    let config = default_config(
+        &generated.payments,
+        &generated.entries,
+        &args.out,
+        args.workers,
+    );
     let reconciling = Instant::now();
     let (output, summary) = execute(&config)?;
-    let records = generated.meta.payment_lines + generated.meta.entry_lines + generated.meta.invalid_lines;
-    println!("trueup demo: {} payments, {records} input lines\n", args.payments);
+    let records =
+        generated.meta.payment_lines + generated.meta.entry_lines + generated.meta.invalid_lines;
+    println!(
+        "trueup demo: {} payments, {records} input lines\n",
+        args.payments
+    );
     print!("{}", render_table(&summary));
     println!();
-    println!("generated in {:.1?}, reconciled in {:.1?} on {} workers", generated_in, reconciling.elapsed(), args.workers);
-    println!("inputs        {} and {}", generated.payments.display(), generated.entries.display());
+    println!(
+        "generated in {:.1?}, reconciled in {:.1?} on {} workers",
+        generated_in,
+        reconciling.elapsed(),
+        args.workers
+    );
+    println!(
+        "inputs        {} and {}",
+        generated.payments.display(),
+        generated.entries.display()
+    );
     println!("ground truth  {}", data.join("truth.jsonl").display());
-    println!("results       {} ({} changes)", config.sinks.results.display(), output.changelog.len());
+    println!(
+        "results       {} ({} changes)",
+        config.sinks.results.display(),
+        output.changelog.len()
+    );
     println!("dead letters  {}", config.sinks.dead_letters.display());
-    println!("summary       {}", config.sinks.summary.as_ref().expect("demo writes a summary").display());
+    println!(
+        "summary       {}",
+        config
+            .sinks
+            .summary
+            .as_ref()
+            .expect("demo writes a summary")
+            .display()
+    );
     Ok(())
 }

@@ -37,7 +37,11 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
             Record::Payment(p) => (p.currency, p.occurred_at),
             Record::Entry(e) => (e.currency, e.booked_at),
         };
-        let opened_at = set.iter().map(|r| r.event_time()).min().unwrap_or(opened_at);
+        let opened_at = set
+            .iter()
+            .map(|r| r.event_time())
+            .min()
+            .unwrap_or(opened_at);
         let ids = vec![id.clone(); set.len()];
         state.insert(ResultRow {
             rule: "dedupe".into(),
@@ -61,23 +65,34 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
     for rule in rules {
         // group → (left legs, right legs, merchants): legs are (id, signed amount, time)
         type Legs = Vec<(String, Amount, Millis)>;
-        let mut groups: BTreeMap<(String, Currency), (Legs, Legs, BTreeSet<String>)> = BTreeMap::new();
+        let mut groups: BTreeMap<(String, Currency), (Legs, Legs, BTreeSet<String>)> =
+            BTreeMap::new();
         for record in &unique {
             match (rule, record) {
                 (RuleConfig::PaymentLedger(_), Record::Payment(p)) => {
-                    let g = groups.entry((p.payment_id.clone(), p.currency)).or_default();
+                    let g = groups
+                        .entry((p.payment_id.clone(), p.currency))
+                        .or_default();
                     g.0.push((p.event_id.clone(), p.signed_amount(), p.occurred_at));
                     g.2.extend(p.merchant_id.clone());
                 }
                 (RuleConfig::PaymentLedger(r), Record::Entry(e)) => {
-                    if let (Some(pid), true) = (&e.payment_id, r.match_accounts.contains(&e.account)) {
+                    if let (Some(pid), true) =
+                        (&e.payment_id, r.match_accounts.contains(&e.account))
+                    {
                         let g = groups.entry((pid.clone(), e.currency)).or_default();
                         g.1.push((e.entry_id.clone(), e.signed_amount(), e.booked_at));
                     }
                 }
                 (RuleConfig::JournalBalance(_), Record::Entry(e)) => {
-                    let g = groups.entry((e.journal_id.clone(), e.currency)).or_default();
-                    let side = if e.direction == Direction::Debit { &mut g.0 } else { &mut g.1 };
+                    let g = groups
+                        .entry((e.journal_id.clone(), e.currency))
+                        .or_default();
+                    let side = if e.direction == Direction::Debit {
+                        &mut g.0
+                    } else {
+                        &mut g.1
+                    };
                     side.push((e.entry_id.clone(), e.amount, e.booked_at));
                 }
                 (RuleConfig::JournalBalance(_), Record::Payment(_)) => {}
@@ -89,7 +104,8 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
             let difference = expected - actual;
             let tolerance = rule.tolerance().for_currency(currency);
             let bound = tolerance.absolute.max(Amount(
-                expected.abs().0 * rust_decimal::Decimal::from(tolerance.relative_bps) / rust_decimal::Decimal::from(10_000),
+                expected.abs().0 * rust_decimal::Decimal::from(tolerance.relative_bps)
+                    / rust_decimal::Decimal::from(10_000),
             ));
             let times = left.iter().chain(&right).map(|l| l.2);
             let last = times.clone().max().unwrap_or(0);
@@ -125,7 +141,11 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
                 due_at,
                 left_ids: ids(&left),
                 right_ids: ids(&right),
-                merchant_id: if ledger { merchants.into_iter().next() } else { None },
+                merchant_id: if ledger {
+                    merchants.into_iter().next()
+                } else {
+                    None
+                },
             });
         }
     }

@@ -31,6 +31,9 @@ pub type Time = Millis;
 /// A balance group's key: the payment or journal id, and the currency.
 pub type GroupKey = (String, Currency);
 
+/// One side of a balance rule: legs keyed by group.
+pub type Legs<'scope> = VecCollection<'scope, Time, (GroupKey, Leg)>;
+
 /// What a conservation violation is keyed by: the stage and the currency code.
 pub type Stage = (String, String);
 
@@ -45,11 +48,21 @@ pub struct Reconciliation<'scope> {
 }
 
 fn measure_payment(stage: &'static str) -> impl Fn(Payment) -> (Stage, Measure) {
-    move |p| ((stage.into(), p.currency.code().into()), Measure::one(p.signed_amount()))
+    move |p| {
+        (
+            (stage.into(), p.currency.code().into()),
+            Measure::one(p.signed_amount()),
+        )
+    }
 }
 
 fn measure_entry(stage: &'static str) -> impl Fn(Entry) -> (Stage, Measure) {
-    move |e| ((stage.into(), e.currency.code().into()), Measure::one(e.signed_amount()))
+    move |e| {
+        (
+            (stage.into(), e.currency.code().into()),
+            Measure::one(e.signed_amount()),
+        )
+    }
 }
 
 /// Builds the standard reconciliation over `payments` and `entries` for `rules`.
@@ -60,8 +73,14 @@ pub fn reconcile<'scope>(
     tick: Tick,
 ) -> Reconciliation<'scope> {
     let scope = payments.inner.scope();
-    let p = payments.clone().map(|p| (p.event_id.clone(), p)).dedupe_named("dedupe payments");
-    let e = entries.clone().map(|e| (e.entry_id.clone(), e)).dedupe_named("dedupe entries");
+    let p = payments
+        .clone()
+        .map(|p| (p.event_id.clone(), p))
+        .dedupe_named("dedupe payments");
+    let e = entries
+        .clone()
+        .map(|e| (e.entry_id.clone(), e))
+        .dedupe_named("dedupe entries");
 
     // accepted = unique + redeliveries + conflicts, per stream and currency
     let mut checked = vec![
@@ -70,10 +89,16 @@ pub fn reconcile<'scope>(
     ];
     let mut produced = Vec::new();
     for out in [&p.unique, &p.redeliveries, &p.conflicts] {
-        produced.push(out.clone().map(|(_, p)| measure_payment("payments accepted")(p)));
+        produced.push(
+            out.clone()
+                .map(|(_, p)| measure_payment("payments accepted")(p)),
+        );
     }
     for out in [&e.unique, &e.redeliveries, &e.conflicts] {
-        produced.push(out.clone().map(|(_, e)| measure_entry("entries accepted")(e)));
+        produced.push(
+            out.clone()
+                .map(|(_, e)| measure_entry("entries accepted")(e)),
+        );
     }
 
     let redeliveries = p
@@ -83,15 +108,22 @@ pub fn reconcile<'scope>(
 
     let unique_p = p.unique.map(|(_, p)| p);
     let unique_e = e.unique.map(|(_, e)| e);
-    let mut results = vec![duplicate_results(p.conflicts, e.conflicts, &mut checked, &mut produced)];
+    let mut results = vec![duplicate_results(
+        p.conflicts,
+        e.conflicts,
+        &mut checked,
+        &mut produced,
+    )];
 
     for rule in rules {
         let name = rule.name().to_string();
         let (left, right) = rule_legs(rule, unique_p.clone(), unique_e.clone());
         let tolerance = rule.tolerance().clone();
-        let groups = left
-            .clone()
-            .balance_named(&name, right.clone(), move |(_, ccy): &GroupKey| tolerance.for_currency(*ccy));
+        let groups =
+            left.clone()
+                .balance_named(&name, right.clone(), move |(_, ccy): &GroupKey| {
+                    tolerance.for_currency(*ccy)
+                });
         let groups = match rule {
             RuleConfig::PaymentLedger(_) => with_merchants(groups, unique_p.clone()),
             RuleConfig::JournalBalance(_) => groups.map(|(k, g)| (k, (g, None))),
@@ -100,7 +132,10 @@ pub fn reconcile<'scope>(
 
         let stage = name.clone();
         checked.push(left.concat(right).map(move |((_, ccy), leg)| {
-            ((stage.clone(), ccy.code().to_string()), Measure::one(leg.amount))
+            (
+                (stage.clone(), ccy.code().to_string()),
+                Measure::one(leg.amount),
+            )
         }));
         produced.push(rows.clone().map(measure_row));
         results.push(rows);
@@ -119,10 +154,7 @@ fn rule_legs<'scope>(
     rule: &RuleConfig,
     payments: VecCollection<'scope, Time, Payment>,
     entries: VecCollection<'scope, Time, Entry>,
-) -> (
-    VecCollection<'scope, Time, (GroupKey, Leg)>,
-    VecCollection<'scope, Time, (GroupKey, Leg)>,
-) {
+) -> (Legs<'scope>, Legs<'scope>) {
     match rule {
         RuleConfig::PaymentLedger(r) => {
             let accounts = r.match_accounts.clone();
@@ -130,16 +162,22 @@ fn rule_legs<'scope>(
                 let leg = Leg::new(p.event_id.clone(), p.signed_amount(), p.occurred_at);
                 ((p.payment_id, p.currency), leg)
             });
-            let right = entries
-                .flat_map(move |e| {
-                    let on_match_account = accounts.contains(&e.account);
-                    let leg = Leg::new(e.entry_id.clone(), e.signed_amount(), e.booked_at);
-                    e.payment_id.filter(|_| on_match_account).map(|pid| ((pid, e.currency), leg))
-                });
+            let right = entries.flat_map(move |e| {
+                let on_match_account = accounts.contains(&e.account);
+                let leg = Leg::new(e.entry_id.clone(), e.signed_amount(), e.booked_at);
+                e.payment_id
+                    .filter(|_| on_match_account)
+                    .map(|pid| ((pid, e.currency), leg))
+            });
             (left, right)
         }
         RuleConfig::JournalBalance(r) => {
-            let mut sides = entries.split_named(&r.name, vec![Route::new("debits", |e: &Entry| e.direction == Direction::Debit)]);
+            let mut sides = entries.split_named(
+                &r.name,
+                vec![Route::new("debits", |e: &Entry| {
+                    e.direction == Direction::Debit
+                })],
+            );
             let leg = |e: Entry| {
                 let leg = Leg::new(e.entry_id.clone(), e.amount, e.booked_at);
                 ((e.journal_id, e.currency), leg)
@@ -211,10 +249,19 @@ fn aged_rows<'scope>(
 fn measure_row(row: ResultRow) -> (Stage, Measure) {
     let count = (row.left_ids.len() + row.right_ids.len()) as i64;
     if row.status == Status::ConflictingDuplicate {
-        return ((row.rule, "*".to_string()), Measure { count, amount: Amount::ZERO });
+        return (
+            (row.rule, "*".to_string()),
+            Measure {
+                count,
+                amount: Amount::ZERO,
+            },
+        );
     }
     let amount = row.expected.unwrap_or_default() + row.actual.unwrap_or_default();
-    ((row.rule, row.currency.code().to_string()), Measure { count, amount })
+    (
+        (row.rule, row.currency.code().to_string()),
+        Measure { count, amount },
+    )
 }
 
 /// One `dedupe` result per id with conflicting versions, listing each version's id once.
@@ -230,13 +277,22 @@ fn duplicate_results<'scope>(
         .map(|(id, p)| (id, (false, p.currency, p.occurred_at, p.merchant_id)))
         .concat(entries.map(|(id, e)| (id, (true, e.currency, e.booked_at, None))));
     // versions of one id may differ in currency: count them under one scope, "*"
-    checked.push(versions.clone().map(|_| (("dedupe".to_string(), "*".to_string()), Measure::one(Amount::ZERO))));
+    checked.push(versions.clone().map(|_| {
+        (
+            ("dedupe".to_string(), "*".to_string()),
+            Measure::one(Amount::ZERO),
+        )
+    }));
     let rows = versions
         .reduce_named("dedupe results", |id, versions, out| {
             let copies: usize = versions.iter().map(|(_, n)| (*n).max(0) as usize).sum();
             let (is_entry, currency, _, _) = versions[0].0;
             let ids = vec![id.clone(); copies];
-            let (left_ids, right_ids) = if *is_entry { (Vec::new(), ids) } else { (ids, Vec::new()) };
+            let (left_ids, right_ids) = if *is_entry {
+                (Vec::new(), ids)
+            } else {
+                (ids, Vec::new())
+            };
             let opened_at = versions.iter().map(|(v, _)| v.2).min().unwrap_or_default();
             out.push((
                 ResultRow {
@@ -260,4 +316,3 @@ fn duplicate_results<'scope>(
     produced.push(rows.clone().map(measure_row));
     rows
 }
-

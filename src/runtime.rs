@@ -77,7 +77,12 @@ pub enum RunError {
 fn describe(violations: &[Violation<Stage>]) -> String {
     violations
         .iter()
-        .map(|v| format!("stage {} {}: {} records / {} unaccounted for", v.scope.0, v.scope.1, v.count, v.amount))
+        .map(|v| {
+            format!(
+                "stage {} {}: {} records / {} unaccounted for",
+                v.scope.0, v.scope.1, v.count, v.amount
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -96,8 +101,10 @@ struct WorkerOutput {
 pub fn run(config: &Config) -> Result<RunOutput, RunError> {
     let config = config.clone();
     let workers = config.pipeline.workers;
-    let guards = timely::execute(timely::Config::process(workers), move |worker| run_worker(worker, &config))
-        .map_err(RunError::Worker)?;
+    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+        run_worker(worker, &config)
+    })
+    .map_err(RunError::Worker)?;
     let mut output = RunOutput {
         changelog: Vec::new(),
         dead_letters: Vec::new(),
@@ -124,7 +131,9 @@ pub fn run(config: &Config) -> Result<RunOutput, RunError> {
     for (stream, _, diff) in redeliveries {
         *output.counters.redeliveries.entry(stream).or_default() += diff as i64;
     }
-    output.changelog.sort_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
+    output
+        .changelog
+        .sort_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
     output.dead_letters.sort_by(|a, b| {
         (&a.source, position_key(&a.position)).cmp(&(&b.source, position_key(&b.position)))
     });
@@ -142,7 +151,10 @@ fn position_key(position: &str) -> (&str, u64) {
 /// Collects a stream's updates on worker 0.
 type Captured<D> = Rc<RefCell<Vec<(D, Time, isize)>>>;
 
-fn run_worker(worker: &mut timely::worker::Worker, config: &Config) -> Result<WorkerOutput, RunError> {
+fn run_worker(
+    worker: &mut timely::worker::Worker,
+    config: &Config,
+) -> Result<WorkerOutput, RunError> {
     let tick = Tick(config.pipeline.tick_millis);
     let (index, peers) = (worker.index(), worker.peers());
     let probe = ProbeHandle::new();
@@ -174,7 +186,7 @@ fn run_worker(worker: &mut timely::worker::Worker, config: &Config) -> Result<Wo
             .consolidate()
             .inner
             .exchange(|_| 0)
-            .inspect(move |update| sink.borrow_mut().push(update.clone()))
+            .inspect(move |update| sink.borrow_mut().push(*update))
             .probe_with(&probe);
         (payments_in, entries_in)
     });
@@ -197,14 +209,23 @@ fn run_worker(worker: &mut timely::worker::Worker, config: &Config) -> Result<Wo
 
     let mut sources = Vec::new();
     for source in &config.sources {
-        let format = source.format.unwrap_or_else(|| Format::from_path(&source.path));
-        let opened = FileSource::open(source.stream, &source.path, format, index, peers).map_err(|e| {
-            RunError::Source {
-                path: source.path.display().to_string(),
-                source: e,
-            }
-        })?;
-        sources.push((opened, source.allowed_lateness_seconds * 1000, None::<Millis>, false, source.path.clone()));
+        let format = source
+            .format
+            .unwrap_or_else(|| Format::from_path(&source.path));
+        let opened =
+            FileSource::open(source.stream, &source.path, format, index, peers).map_err(|e| {
+                RunError::Source {
+                    path: source.path.display().to_string(),
+                    source: e,
+                }
+            })?;
+        sources.push((
+            opened,
+            source.allowed_lateness_seconds * 1000,
+            None::<Millis>,
+            false,
+            source.path.clone(),
+        ));
     }
 
     let mut out = WorkerOutput {
@@ -220,10 +241,12 @@ fn run_worker(worker: &mut timely::worker::Worker, config: &Config) -> Result<Wo
     let mut polled = Vec::new();
     while sources.iter().any(|s| !s.3) {
         for (source, _, newest, finished, path) in sources.iter_mut().filter(|s| !s.3) {
-            let progress = source.poll(config.pipeline.batch_size, &mut polled).map_err(|e| RunError::Source {
-                path: path.display().to_string(),
-                source: e,
-            })?;
+            let progress = source
+                .poll(config.pipeline.batch_size, &mut polled)
+                .map_err(|e| RunError::Source {
+                    path: path.display().to_string(),
+                    source: e,
+                })?;
             *finished = progress == Progress::Exhausted;
             for item in polled.drain(..) {
                 let record = match item {
@@ -274,7 +297,9 @@ fn run_worker(worker: &mut timely::worker::Worker, config: &Config) -> Result<Wo
     worker.step_while(|| max_probe.less_than(&1));
     let final_watermark = *global_max.borrow();
 
-    let end = final_watermark.map_or(input_time, |w| tick.ceil(w) + 1).max(input_time);
+    let end = final_watermark
+        .map_or(input_time, |w| tick.ceil(w) + 1)
+        .max(input_time);
     payments.advance_to(end);
     entries.advance_to(end);
     payments.flush();
@@ -285,7 +310,12 @@ fn run_worker(worker: &mut timely::worker::Worker, config: &Config) -> Result<Wo
     }
 
     out.changelog = changelog.take();
-    out.violations = violations.take().into_iter().filter(|(_, _, r)| *r > 0).map(|(v, _, _)| v).collect();
+    out.violations = violations
+        .take()
+        .into_iter()
+        .filter(|(_, _, r)| *r > 0)
+        .map(|(v, _, _)| v)
+        .collect();
     out.redeliveries = redeliveries.take();
     Ok(out)
 }

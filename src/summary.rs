@@ -65,9 +65,17 @@ pub fn summarize(
 ) -> Summary {
     let mut summary = Summary {
         watermark: watermark.map(format_rfc3339),
-        accepted: counters.accepted.iter().map(|(s, n)| (s.name().to_string(), *n)).collect(),
+        accepted: counters
+            .accepted
+            .iter()
+            .map(|(s, n)| (s.name().to_string(), *n))
+            .collect(),
         dead_letters,
-        redeliveries: counters.redeliveries.iter().map(|(s, n)| (s.name().to_string(), *n)).collect(),
+        redeliveries: counters
+            .redeliveries
+            .iter()
+            .map(|(s, n)| (s.name().to_string(), *n))
+            .collect(),
         late: counters.late,
         ..Summary::default()
     };
@@ -101,14 +109,18 @@ pub fn summarize(
                 8..=30 => 2,
                 _ => 3,
             };
-            *summary.break_aging.entry(AGING_BUCKETS[bucket].to_string()).or_default() += copies;
+            *summary
+                .break_aging
+                .entry(AGING_BUCKETS[bucket].to_string())
+                .or_default() += copies;
         }
     }
     for (rule, (matched, all)) in totals.into_iter().filter(|(rule, _)| *rule != "dedupe") {
-        let basis_points = if all == 0 { 0 } else { matched * 10_000 / all };
-        summary
-            .match_rate_percent
-            .insert(rule.to_string(), format!("{}.{:02}", basis_points / 100, basis_points % 100));
+        let basis_points = (matched * 10_000).checked_div(all).unwrap_or(0);
+        summary.match_rate_percent.insert(
+            rule.to_string(),
+            format!("{}.{:02}", basis_points / 100, basis_points % 100),
+        );
     }
     summary
 }
@@ -120,23 +132,44 @@ pub fn render_table(summary: &Summary) -> String {
         out.push_str(&line);
         out.push('\n');
     };
-    push(&mut out, format!("watermark      {}", summary.watermark.as_deref().unwrap_or("-")));
+    push(
+        &mut out,
+        format!(
+            "watermark      {}",
+            summary.watermark.as_deref().unwrap_or("-")
+        ),
+    );
     for (stream, n) in &summary.accepted {
         let again = summary.redeliveries.get(stream).copied().unwrap_or(0);
-        push(&mut out, format!("{stream:<14} {n} accepted, {again} identical redeliveries absorbed"));
+        push(
+            &mut out,
+            format!("{stream:<14} {n} accepted, {again} identical redeliveries absorbed"),
+        );
     }
     push(&mut out, format!("dead letters   {}", summary.dead_letters));
     push(&mut out, format!("late records   {}", summary.late));
     push(&mut out, String::new());
-    push(&mut out, format!("{:<16} {:<22} {:<4} {:>9} {:>20} {:>16}", "rule", "status", "ccy", "groups", "expected", "difference"));
+    push(
+        &mut out,
+        format!(
+            "{:<16} {:<22} {:<4} {:>9} {:>20} {:>16}",
+            "rule", "status", "ccy", "groups", "expected", "difference"
+        ),
+    );
     for (rule, statuses) in &summary.cells {
         for status in Status::ALL {
             for (ccy, cell) in statuses.get(status.as_str()).into_iter().flatten() {
                 let scale = Currency::from_code(ccy).map_or(2, |c| c.minor_units());
-                push(&mut out, format!(
-                    "{rule:<16} {:<22} {ccy:<4} {:>9} {:>20} {:>16}",
-                    status.as_str(), cell.groups, cell.expected.to_string_scaled(scale), cell.difference.to_string_scaled(scale)
-                ));
+                push(
+                    &mut out,
+                    format!(
+                        "{rule:<16} {:<22} {ccy:<4} {:>9} {:>20} {:>16}",
+                        status.as_str(),
+                        cell.groups,
+                        cell.expected.to_string_scaled(scale),
+                        cell.difference.to_string_scaled(scale)
+                    ),
+                );
             }
         }
     }
@@ -144,7 +177,10 @@ pub fn render_table(summary: &Summary) -> String {
     for (rule, rate) in &summary.match_rate_percent {
         push(&mut out, format!("match rate     {rule}: {rate}%"));
     }
-    let aging: Vec<String> = AGING_BUCKETS.iter().map(|b| format!("{b}: {}", summary.break_aging[*b])).collect();
+    let aging: Vec<String> = AGING_BUCKETS
+        .iter()
+        .map(|b| format!("{b}: {}", summary.break_aging[*b]))
+        .collect();
     push(&mut out, format!("open breaks    {}", aging.join(", ")));
     out
 }

@@ -25,17 +25,48 @@ fn every_bad_input_class_is_a_dead_letter_with_reason_and_position() {
     let lines: Vec<(Vec<u8>, &str)> = vec![
         (b"not json".to_vec(), "not valid JSON"),
         (b"42".to_vec(), "not a JSON object"),
-        (br#"{"event_id":"e"}"#.to_vec(), "missing required field `payment_id`"),
-        (GOOD.replace(r#""p1""#, "[1]").into(), "field `payment_id` must be a string, got array"),
-        (GOOD.replace(r#""e1""#, r#""""#).into(), "field `event_id` is empty"),
-        (GOOD.replace("capture", "tip").into(), "unknown payment type"),
-        (GOOD.replace(r#""100.00""#, r#""ten""#).into(), "is not a decimal number"),
-        (GOOD.replace(r#""100.00""#, "-1").into(), "greater than zero"),
-        (GOOD.replace(r#""100.00""#, r#""1.234""#).into(), "amount has 3 fraction digits; USD allows 2"),
-        (GOOD.replace(r#""100.00""#, "1e400").into(), "is not a decimal number"),
-        (GOOD.replace(r#""100.00""#, r#""10000000000000000""#).into(), "beyond the supported range"),
+        (
+            br#"{"event_id":"e"}"#.to_vec(),
+            "missing required field `payment_id`",
+        ),
+        (
+            GOOD.replace(r#""p1""#, "[1]").into(),
+            "field `payment_id` must be a string, got array",
+        ),
+        (
+            GOOD.replace(r#""e1""#, r#""""#).into(),
+            "field `event_id` is empty",
+        ),
+        (
+            GOOD.replace("capture", "tip").into(),
+            "unknown payment type",
+        ),
+        (
+            GOOD.replace(r#""100.00""#, r#""ten""#).into(),
+            "is not a decimal number",
+        ),
+        (
+            GOOD.replace(r#""100.00""#, "-1").into(),
+            "greater than zero",
+        ),
+        (
+            GOOD.replace(r#""100.00""#, r#""1.234""#).into(),
+            "amount has 3 fraction digits; USD allows 2",
+        ),
+        (
+            GOOD.replace(r#""100.00""#, "1e400").into(),
+            "is not a decimal number",
+        ),
+        (
+            GOOD.replace(r#""100.00""#, r#""10000000000000000""#).into(),
+            "beyond the supported range",
+        ),
         (GOOD.replace("USD", "ABC").into(), "unknown currency"),
-        (GOOD.replace("2026-11-01T10:00:00Z", "2026-02-30T10:00:00Z").into(), "not an RFC 3339 timestamp"),
+        (
+            GOOD.replace("2026-11-01T10:00:00Z", "2026-02-30T10:00:00Z")
+                .into(),
+            "not an RFC 3339 timestamp",
+        ),
         ([GOOD.as_bytes(), b"\xc3\x28"].concat(), "not valid UTF-8"),
         (huge.into_bytes(), "over the 1 MiB limit"),
         (b"".to_vec(), "empty line"),
@@ -47,15 +78,33 @@ fn every_bad_input_class_is_a_dead_letter_with_reason_and_position() {
     }
     file.extend_from_slice(GOOD.as_bytes());
     let items = read(&file, Stream::Payments, Format::Jsonl);
-    assert_eq!(items.len(), lines.len() + 1, "every line yields exactly one item");
+    assert_eq!(
+        items.len(),
+        lines.len() + 1,
+        "every line yields exactly one item"
+    );
     for (i, ((_, reason), item)) in lines.iter().zip(&items).enumerate() {
-        let Polled::Dead(dead) = item else { panic!("line {} was accepted", i + 1) };
-        assert!(dead.reason.contains(reason), "line {}: {:?} should contain {reason:?}", i + 1, dead.reason);
-        assert!(dead.position.ends_with(&format!(":{}", i + 1)), "{}", dead.position);
+        let Polled::Dead(dead) = item else {
+            panic!("line {} was accepted", i + 1)
+        };
+        assert!(
+            dead.reason.contains(reason),
+            "line {}: {:?} should contain {reason:?}",
+            i + 1,
+            dead.reason
+        );
+        assert!(
+            dead.position.ends_with(&format!(":{}", i + 1)),
+            "{}",
+            dead.position
+        );
         assert!(dead.raw.len() <= 4100, "raw is cut");
         assert_eq!(dead.source, "payments");
     }
-    assert!(matches!(items.last(), Some(Polled::Record(_))), "the good last line, without newline, is read");
+    assert!(
+        matches!(items.last(), Some(Polled::Record(_))),
+        "the good last line, without newline, is read"
+    );
 }
 
 #[test]
@@ -66,11 +115,21 @@ fn csv_rows_with_the_wrong_column_count_are_dead_letters() {
                e3,p3,refund,5.00,EUR,2026-11-01T10:00:00Z,,extra\n";
     let items = read(csv.as_bytes(), Stream::Payments, Format::Csv);
     assert_eq!(items.len(), 3);
-    let Polled::Record(trueup::model::Record::Payment(p)) = &items[0] else { panic!("row 1 is valid") };
-    assert_eq!(p.attributes, r#"{"note":"hello"}"#, "unknown columns are kept");
+    let Polled::Record(trueup::model::Record::Payment(p)) = &items[0] else {
+        panic!("row 1 is valid")
+    };
+    assert_eq!(
+        p.attributes, r#"{"note":"hello"}"#,
+        "unknown columns are kept"
+    );
     for (item, line, columns) in [(&items[1], 3, 4), (&items[2], 4, 8)] {
-        let Polled::Dead(dead) = item else { panic!("row {line} must be rejected") };
-        assert_eq!(dead.reason, format!("row has {columns} columns; the header has 7"));
+        let Polled::Dead(dead) = item else {
+            panic!("row {line} must be rejected")
+        };
+        assert_eq!(
+            dead.reason,
+            format!("row has {columns} columns; the header has 7")
+        );
         assert!(dead.position.ends_with(&format!(":{line}")));
     }
 }

@@ -9,7 +9,9 @@ fn trueup() -> Command {
 }
 
 fn golden(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
 }
 
 /// Copies a golden scenario's inputs and config into a fresh folder.
@@ -35,19 +37,41 @@ fn assert_lines_equal(got: &Path, want: &Path) {
 fn golden_late_resolution_changelog_line_by_line() {
     let dir = scenario("late_resolution");
     for workers in ["1", "2", "4"] {
-        let out = trueup().args(["run", "--workers", workers, "--config"]).arg(dir.path().join("config.toml")).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_lines_equal(&dir.path().join("out/results.jsonl"), &golden("late_resolution").join("expected_results.jsonl"));
-        assert_lines_equal(&dir.path().join("out/dead_letters.jsonl"), &golden("late_resolution").join("expected_dead_letters.jsonl"));
+        let out = trueup()
+            .args(["run", "--workers", workers, "--config"])
+            .arg(dir.path().join("config.toml"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_lines_equal(
+            &dir.path().join("out/results.jsonl"),
+            &golden("late_resolution").join("expected_results.jsonl"),
+        );
+        assert_lines_equal(
+            &dir.path().join("out/dead_letters.jsonl"),
+            &golden("late_resolution").join("expected_dead_letters.jsonl"),
+        );
     }
 }
 
 #[test]
 fn help_everywhere() {
-    for args in [vec!["--help"], vec!["demo", "--help"], vec!["generate", "--help"], vec!["run", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["demo", "--help"],
+        vec!["generate", "--help"],
+        vec!["run", "--help"],
+    ] {
         let out = trueup().args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage:"),
+            "{args:?}"
+        );
     }
 }
 
@@ -74,10 +98,77 @@ fn bad_config_is_refused_naming_the_key() {
 fn generate_is_deterministic_by_seed() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     for dir in [&a, &b] {
-        let out = trueup().args(["generate", "--payments", "300", "--seed", "5", "--out"]).arg(dir.path()).output().unwrap();
+        let out = trueup()
+            .args(["generate", "--payments", "300", "--seed", "5", "--out"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
         assert!(out.status.success());
     }
-    for file in ["payments.jsonl", "entries.jsonl", "truth.jsonl", "truth-meta.json"] {
-        assert_eq!(std::fs::read(a.path().join(file)).unwrap(), std::fs::read(b.path().join(file)).unwrap(), "{file}");
+    for file in [
+        "payments.jsonl",
+        "entries.jsonl",
+        "truth.jsonl",
+        "truth-meta.json",
+    ] {
+        assert_eq!(
+            std::fs::read(a.path().join(file)).unwrap(),
+            std::fs::read(b.path().join(file)).unwrap(),
+            "{file}"
+        );
     }
+}
+
+/// The examples are built by `cargo test`; each must run and pass its own checks.
+#[test]
+fn examples_run() {
+    let debug = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    for (name, expect) in [
+        ("settlement", "po_2026_11_01 [\"settled\"]"),
+        ("invoice_matching", "inv_2 paid by rc_3"),
+    ] {
+        let exe = debug.join("examples").join(name);
+        let out = Command::new(&exe)
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", exe.display()));
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(expect),
+            "{name}"
+        );
+    }
+}
+
+/// Every TOML block in the docs is a valid configuration.
+#[test]
+fn toml_blocks_in_docs_are_valid_configs() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let mut checked = 0;
+    for page in std::fs::read_dir(&docs).unwrap() {
+        let path = page.unwrap().path();
+        if path.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for block in text.split("```toml\n").skip(1) {
+            let toml = block.split("```").next().unwrap();
+            trueup::config::Config::from_toml(toml, Path::new("."))
+                .unwrap_or_else(|e| panic!("{}: {e}\n{toml}", path.display()));
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 2,
+        "config.md and getting-started.md hold configs"
+    );
 }

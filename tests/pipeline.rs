@@ -31,7 +31,12 @@ fn statuses(state: &BTreeMap<ResultRow, isize>) -> BTreeSet<TruthLine> {
         .iter()
         .map(|(row, n)| {
             assert_eq!(*n, 1, "every group has exactly one current result: {row:?}");
-            TruthLine { rule: row.rule.clone(), key: row.key.clone(), currency: row.currency.code().into(), status: row.status }
+            TruthLine {
+                rule: row.rule.clone(),
+                key: row.key.clone(),
+                currency: row.currency.code().into(),
+                status: row.status,
+            }
         })
         .collect()
 }
@@ -40,33 +45,94 @@ fn statuses(state: &BTreeMap<ResultRow, isize>) -> BTreeSet<TruthLine> {
 fn final_state_equals_ground_truth_for_several_seeds() {
     for (seed, csv) in [(1, false), (2, false), (3, true), (4, false)] {
         let dir = tempfile::tempdir().unwrap();
-        let options = GenerateOptions { seed, payments: 1500, fault_per_mille: 20, csv, ..GenerateOptions::default() };
+        let options = GenerateOptions {
+            seed,
+            payments: 1500,
+            fault_per_mille: 20,
+            csv,
+            ..GenerateOptions::default()
+        };
         let generated = generate(dir.path(), &options).unwrap();
-        let output = run(&config_for(dir.path(), &generated.payments, &generated.entries, 1, 1000)).unwrap();
+        let output = run(&config_for(
+            dir.path(),
+            &generated.payments,
+            &generated.entries,
+            1,
+            1000,
+        ))
+        .unwrap();
         let got = statuses(&state_of(&output));
         let want: BTreeSet<TruthLine> = generated.truth.iter().cloned().collect();
         let missing: Vec<_> = want.difference(&got).take(5).collect();
         let extra: Vec<_> = got.difference(&want).take(5).collect();
-        assert!(missing.is_empty() && extra.is_empty(), "seed {seed}: missing {missing:?}, unexpected {extra:?}");
-        assert_eq!(output.dead_letters.len() as u64, generated.meta.invalid_lines, "seed {seed}: dead letters");
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "seed {seed}: missing {missing:?}, unexpected {extra:?}"
+        );
+        assert_eq!(
+            output.dead_letters.len() as u64,
+            generated.meta.invalid_lines,
+            "seed {seed}: dead letters"
+        );
         let redelivered: i64 = output.counters.redeliveries.values().sum();
-        assert_eq!(redelivered as u64, generated.meta.redeliveries, "seed {seed}: redeliveries");
+        assert_eq!(
+            redelivered as u64, generated.meta.redeliveries,
+            "seed {seed}: redeliveries"
+        );
         let breaks = want.iter().filter(|t| t.status.is_break()).count();
-        assert!(breaks > 20, "seed {seed}: the data should exercise breaks, got {breaks}");
+        assert!(
+            breaks > 20,
+            "seed {seed}: the data should exercise breaks, got {breaks}"
+        );
     }
 }
 
 #[test]
 fn same_results_with_1_2_and_4_workers_and_any_batch_size() {
     let dir = tempfile::tempdir().unwrap();
-    let generated = generate(dir.path(), &GenerateOptions { seed: 11, payments: 800, ..GenerateOptions::default() }).unwrap();
-    let baseline = run(&config_for(dir.path(), &generated.payments, &generated.entries, 1, 10_000)).unwrap();
-    assert_eq!(baseline.counters.late, 0, "the generator stays inside the allowed lateness");
+    let generated = generate(
+        dir.path(),
+        &GenerateOptions {
+            seed: 11,
+            payments: 800,
+            ..GenerateOptions::default()
+        },
+    )
+    .unwrap();
+    let baseline = run(&config_for(
+        dir.path(),
+        &generated.payments,
+        &generated.entries,
+        1,
+        10_000,
+    ))
+    .unwrap();
+    assert_eq!(
+        baseline.counters.late, 0,
+        "the generator stays inside the allowed lateness"
+    );
     for (workers, batch) in [(2, 10_000), (4, 10_000), (1, 7), (2, 333), (4, 50)] {
-        let other = run(&config_for(dir.path(), &generated.payments, &generated.entries, workers, batch)).unwrap();
-        assert_eq!(state_of(&other), state_of(&baseline), "final state, {workers} workers, batch {batch}");
-        assert_eq!(other.changelog, baseline.changelog, "changelog, {workers} workers, batch {batch}");
-        assert_eq!(other.dead_letters, baseline.dead_letters, "dead letters, {workers} workers, batch {batch}");
+        let other = run(&config_for(
+            dir.path(),
+            &generated.payments,
+            &generated.entries,
+            workers,
+            batch,
+        ))
+        .unwrap();
+        assert_eq!(
+            state_of(&other),
+            state_of(&baseline),
+            "final state, {workers} workers, batch {batch}"
+        );
+        assert_eq!(
+            other.changelog, baseline.changelog,
+            "changelog, {workers} workers, batch {batch}"
+        );
+        assert_eq!(
+            other.dead_letters, baseline.dead_letters,
+            "dead letters, {workers} workers, batch {batch}"
+        );
     }
 }
 
@@ -74,14 +140,26 @@ fn read_all(path: &Path, stream: trueup::model::Stream) -> Vec<Record> {
     let mut source = FileSource::open(stream, path, Format::from_path(path), 0, 1).unwrap();
     let mut items = Vec::new();
     while source.poll(1000, &mut items).unwrap() == Progress::More {}
-    items.into_iter().filter_map(|i| match i { Polled::Record(r) => Some(r), Polled::Dead(_) => None }).collect()
+    items
+        .into_iter()
+        .filter_map(|i| match i {
+            Polled::Record(r) => Some(r),
+            Polled::Dead(_) => None,
+        })
+        .collect()
 }
 
 #[test]
 fn pipeline_agrees_with_the_naive_oracle() {
     for seed in 20..23 {
         let dir = tempfile::tempdir().unwrap();
-        let options = GenerateOptions { seed, payments: 400, fault_per_mille: 40, redelivery_per_mille: 50, ..GenerateOptions::default() };
+        let options = GenerateOptions {
+            seed,
+            payments: 400,
+            fault_per_mille: 40,
+            redelivery_per_mille: 50,
+            ..GenerateOptions::default()
+        };
         let generated = generate(dir.path(), &options).unwrap();
         let config = config_for(dir.path(), &generated.payments, &generated.entries, 2, 500);
         let output = run(&config).unwrap();
@@ -91,6 +169,46 @@ fn pipeline_agrees_with_the_naive_oracle() {
         let got: BTreeSet<ResultRow> = state_of(&output).into_keys().collect();
         let missing: Vec<_> = want.difference(&got).take(3).collect();
         let extra: Vec<_> = got.difference(&want).take(3).collect();
-        assert!(missing.is_empty() && extra.is_empty(), "seed {seed}: oracle has {missing:#?}\npipeline has {extra:#?}");
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "seed {seed}: oracle has {missing:#?}\npipeline has {extra:#?}"
+        );
     }
+}
+
+#[test]
+fn late_records_are_counted_and_change_nothing_in_the_final_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = generate(
+        dir.path(),
+        &GenerateOptions {
+            seed: 31,
+            payments: 600,
+            ..GenerateOptions::default()
+        },
+    )
+    .unwrap();
+    let baseline = run(&config_for(
+        dir.path(),
+        &generated.payments,
+        &generated.entries,
+        1,
+        10_000,
+    ))
+    .unwrap();
+    let mut strict = config_for(dir.path(), &generated.payments, &generated.entries, 2, 50);
+    for source in &mut strict.sources {
+        source.allowed_lateness_seconds = 0;
+    }
+    let late = run(&strict).unwrap();
+    assert!(
+        late.counters.late > 10,
+        "out-of-order delivery with no allowed lateness makes late records: {}",
+        late.counters.late
+    );
+    assert_eq!(
+        late.counters.accepted, baseline.counters.accepted,
+        "late records are processed, not dropped"
+    );
+    assert_eq!(state_of(&late), state_of(&baseline));
 }

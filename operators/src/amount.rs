@@ -190,8 +190,18 @@ mod tests {
 
     #[test]
     fn survives_bincode_exactly() {
-        for text in ["0.01", "-123456789012.345", "1e-28", "79228162514264337593543950335", "7.10"] {
-            let amount = Amount(Decimal::from_scientific(text).or_else(|_| Decimal::from_str(text)).unwrap());
+        for text in [
+            "0.01",
+            "-123456789012.345",
+            "1e-28",
+            "79228162514264337593543950335",
+            "7.10",
+        ] {
+            let amount = Amount(
+                Decimal::from_scientific(text)
+                    .or_else(|_| Decimal::from_str(text))
+                    .unwrap(),
+            );
             let bytes = bincode::serialize(&amount).unwrap();
             let back: Amount = bincode::deserialize(&bytes).unwrap();
             assert_eq!(back.0.serialize(), amount.0.serialize(), "{text}");
@@ -211,10 +221,16 @@ mod tests {
         let a = |s| Amount::parse(s).unwrap();
         assert!(Tolerance::exact().accepts(a("1.00"), a("1")));
         assert!(!Tolerance::exact().accepts(a("1.00"), a("1.01")));
-        let abs = Tolerance { absolute: a("0.01"), relative_bps: 0 };
+        let abs = Tolerance {
+            absolute: a("0.01"),
+            relative_bps: 0,
+        };
         assert!(abs.accepts(a("1.00"), a("1.01")));
         assert!(!abs.accepts(a("1.00"), a("1.02")));
-        let rel = Tolerance { absolute: Amount::ZERO, relative_bps: 50 };
+        let rel = Tolerance {
+            absolute: Amount::ZERO,
+            relative_bps: 50,
+        };
         assert!(rel.accepts(a("1000.00"), a("995.00")));
         assert!(!rel.accepts(a("1000.00"), a("994.99")));
     }

@@ -207,22 +207,39 @@ mod tests {
     fn leg() -> impl Strategy<Value = (u8, Leg)> + Clone {
         // small key and id domains, amounts that often cancel to zero
         (0u8..3, 0u8..4, -3i64..4, 0u64..5).prop_map(|(k, id, cents, at)| {
-            (k, Leg::new(format!("id{id}"), Amount::from_minor(cents * 50, 2), at))
+            (
+                k,
+                Leg::new(format!("id{id}"), Amount::from_minor(cents * 50, 2), at),
+            )
         })
     }
 
     /// Naive model: sums and states computed directly from the definition.
-    fn reference(left: &Bag<(u8, Leg)>, right: &Bag<(u8, Leg)>, tolerance: Tolerance) -> Bag<(u8, BalanceGroup)> {
+    fn reference(
+        left: &Bag<(u8, Leg)>,
+        right: &Bag<(u8, Leg)>,
+        tolerance: Tolerance,
+    ) -> Bag<(u8, BalanceGroup)> {
         let keys: BTreeSet<u8> = left.keys().chain(right.keys()).map(|(k, _)| *k).collect();
         let mut out = Bag::new();
         for k in keys {
             let side = |bag: &Bag<(u8, Leg)>| -> Vec<(Leg, isize)> {
-                bag.iter().filter(|((kk, _), _)| *kk == k).map(|((_, l), n)| (l.clone(), *n)).collect()
+                bag.iter()
+                    .filter(|((kk, _), _)| *kk == k)
+                    .map(|((_, l), n)| (l.clone(), *n))
+                    .collect()
             };
             let (l, r) = (side(left), side(right));
-            let sum = |v: &[(Leg, isize)]| v.iter().map(|(leg, n)| leg.amount.times(*n as i64)).sum::<Amount>();
+            let sum = |v: &[(Leg, isize)]| {
+                v.iter()
+                    .map(|(leg, n)| leg.amount.times(*n as i64))
+                    .sum::<Amount>()
+            };
             let ids = |v: &[(Leg, isize)]| {
-                let mut ids: Vec<String> = v.iter().flat_map(|(leg, n)| std::iter::repeat_n(leg.id.clone(), *n as usize)).collect();
+                let mut ids: Vec<String> = v
+                    .iter()
+                    .flat_map(|(leg, n)| std::iter::repeat_n(leg.id.clone(), *n as usize))
+                    .collect();
                 ids.sort();
                 ids
             };

@@ -45,7 +45,9 @@ use timely::progress::Timestamp;
 use crate::amount::Amount;
 
 /// A record count and an amount, added together as a differential difference.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Measure {
     /// Number of records.
     pub count: i64,
@@ -143,9 +145,11 @@ where
     ) -> VecCollection<'scope, T, Violation<K>> {
         let outer = self.inner.scope();
         outer.region_named(name, |inner| {
-            let produced =
-                differential_dataflow::collection::concatenate(inner, outputs.into_iter().map(|o| o.enter_region(inner)))
-                    .negate();
+            let produced = differential_dataflow::collection::concatenate(
+                inner,
+                outputs.into_iter().map(|o| o.enter_region(inner)),
+            )
+            .negate();
             self.enter_region(inner)
                 .concat(produced)
                 .explode(|(key, measure)| Some((key, measure)))
@@ -172,16 +176,37 @@ mod tests {
         let mut residual: std::collections::BTreeMap<u8, Measure> = Default::default();
         for ((k, cents), n) in input {
             let m = residual.entry(*k).or_default();
-            m.plus_equals(&Measure { count: 1, amount: Amount::from_minor(*cents, 2) }.multiply(n));
+            m.plus_equals(
+                &Measure {
+                    count: 1,
+                    amount: Amount::from_minor(*cents, 2),
+                }
+                .multiply(n),
+            );
         }
         for ((k, cents), n) in kept {
             let m = residual.entry(*k).or_default();
-            m.plus_equals(&Measure { count: -1, amount: -Amount::from_minor(*cents, 2) }.multiply(n));
+            m.plus_equals(
+                &Measure {
+                    count: -1,
+                    amount: -Amount::from_minor(*cents, 2),
+                }
+                .multiply(n),
+            );
         }
         residual
             .into_iter()
             .filter(|(_, m)| !m.is_zero())
-            .map(|(scope, m)| (Violation { scope, count: m.count, amount: m.amount }, 1))
+            .map(|(scope, m)| {
+                (
+                    Violation {
+                        scope,
+                        count: m.count,
+                        amount: m.amount,
+                    },
+                    1,
+                )
+            })
             .collect()
     }
 

@@ -121,7 +121,11 @@ mod tests {
 
     fn reference(input: &Bag<(u8, u8)>) -> Bag<(Verdict, u8, u8)> {
         let mut out = Bag::new();
-        for id in input.keys().map(|(id, _)| *id).collect::<std::collections::BTreeSet<_>>() {
+        for id in input
+            .keys()
+            .map(|(id, _)| *id)
+            .collect::<std::collections::BTreeSet<_>>()
+        {
             let versions: Vec<_> = input.iter().filter(|((i, _), _)| *i == id).collect();
             if versions.len() == 1 {
                 let ((_, v), n) = versions[0];

@@ -67,6 +67,25 @@ pub mod splitter;
 #[cfg(test)]
 mod testing;
 
+/// The operator catalog in `docs/operators/`, whose examples run as doctests so they cannot drift.
+#[cfg(doctest)]
+mod catalog {
+    #[doc = include_str!("../../docs/operators/matcher.md")]
+    struct Matcher;
+    #[doc = include_str!("../../docs/operators/balance.md")]
+    struct Balance;
+    #[doc = include_str!("../../docs/operators/joiner.md")]
+    struct Joiner;
+    #[doc = include_str!("../../docs/operators/splitter.md")]
+    struct Splitter;
+    #[doc = include_str!("../../docs/operators/dedupe.md")]
+    struct Dedupe;
+    #[doc = include_str!("../../docs/operators/aging.md")]
+    struct Aging;
+    #[doc = include_str!("../../docs/operators/conservation.md")]
+    struct Conservation;
+}
+
 pub use aging::{Aging, AgingOutputs, Phase};
 pub use amount::{Amount, Tolerance};
 pub use balance::{Balance, BalanceGroup, BalanceState, Leg};

@@ -221,7 +221,12 @@ mod tests {
 
     fn reference(left: &Bag<Rec>, right: &Bag<Rec>, cardinality: Cardinality) -> Bag<Out> {
         let mut out = Bag::new();
-        let count = |bag: &Bag<Rec>, k: u8| bag.iter().filter(|(r, _)| r.0 == k).map(|(_, n)| n).sum::<isize>();
+        let count = |bag: &Bag<Rec>, k: u8| {
+            bag.iter()
+                .filter(|(r, _)| r.0 == k)
+                .map(|(_, n)| n)
+                .sum::<isize>()
+        };
         for (l, ml) in left {
             let (nl, nr) = (count(left, l.0), count(right, l.0));
             if nr == 0 {

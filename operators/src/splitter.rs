@@ -92,14 +92,19 @@ where
         let predicates: Vec<_> = routes.into_iter().map(|r| r.predicate).collect();
         let mut parts: Vec<_> = outer.region_named(name, |inner| {
             partition(self.enter_region(inner), rest_index + 1, move |d| {
-                let index = predicates.iter().position(|p| p(&d)).map_or(rest_index, |i| i as u64);
+                let index = predicates
+                    .iter()
+                    .position(|p| p(&d))
+                    .map_or(rest_index, |i| i as u64);
                 (index, d)
             })
             .into_iter()
             .map(|part| part.leave_region(outer))
             .collect()
         });
-        let rest = parts.pop().expect("partition returns one part per route plus the rest");
+        let rest = parts
+            .pop()
+            .expect("partition returns one part per route plus the rest");
         SplitterOutputs {
             routes: names.into_iter().zip(parts).collect(),
             rest,
@@ -117,7 +122,13 @@ mod tests {
         input
             .iter()
             .map(|(x, n)| {
-                let name = if x % 3 == 0 { "threes" } else if x % 2 == 0 { "evens" } else { "rest" };
+                let name = if x.is_multiple_of(3) {
+                    "threes"
+                } else if x.is_multiple_of(2) {
+                    "evens"
+                } else {
+                    "rest"
+                };
                 ((name.to_string(), *x), *n)
             })
             .collect()
@@ -129,8 +140,8 @@ mod tests {
         fn splits_like_reference(steps in rounds(0u8..12, Just(0u8))) {
             check(steps, |input, _| {
                 let mut out = input.split(vec![
-                    Route::new("threes", |x: &u8| x % 3 == 0),
-                    Route::new("evens", |x: &u8| x % 2 == 0),
+                    Route::new("threes", |x: &u8| x.is_multiple_of(3)),
+                    Route::new("evens", |x: &u8| x.is_multiple_of(2)),
                 ]);
                 let threes = out.take("threes").unwrap().map(|x| ("threes".to_string(), x));
                 let evens = out.take("evens").unwrap().map(|x| ("evens".to_string(), x));

@@ -20,11 +20,14 @@ pub enum Op<D> {
     Retract(usize),
 }
 
+/// Rounds of changes: per round, the changes to the left and to the right input.
+pub type Rounds<A, B> = Vec<(Vec<Op<A>>, Vec<Op<B>>)>;
+
 /// A strategy for a list of rounds, each with changes to the left and the right input.
 pub fn rounds<A: Debug + Clone, B: Debug + Clone>(
     a: impl Strategy<Value = A> + Clone,
     b: impl Strategy<Value = B> + Clone,
-) -> impl Strategy<Value = Vec<(Vec<Op<A>>, Vec<Op<B>>)>> {
+) -> impl Strategy<Value = Rounds<A, B>> {
     let ops_a = prop::collection::vec(
         prop_oneof![3 => a.prop_map(Op::Insert), 1 => any::<usize>().prop_map(Op::Retract)],
         0..6,
@@ -75,12 +78,15 @@ fn accumulate<O: Ord + Clone>(updates: &[(O, u64, isize)], upto: u64) -> Bag<O> 
 /// after each round asserts that the output accumulated up to `r` equals
 /// `reference(left, right, r)`. Finally retracts every input and asserts the output,
 /// accumulated over all times, is empty.
-pub fn check<A, B, O, F, R>(rounds: Vec<(Vec<Op<A>>, Vec<Op<B>>)>, build: F, reference: R)
+pub fn check<A, B, O, F, R>(rounds: Rounds<A, B>, build: F, reference: R)
 where
     A: ExchangeData + Hashable + Sync,
     B: ExchangeData + Hashable + Sync,
     O: ExchangeData + Hashable,
-    F: for<'s> FnOnce(VecCollection<'s, u64, A>, VecCollection<'s, u64, B>) -> VecCollection<'s, u64, O>
+    F: for<'s> FnOnce(
+            VecCollection<'s, u64, A>,
+            VecCollection<'s, u64, B>,
+        ) -> VecCollection<'s, u64, O>
         + Send
         + Sync
         + 'static,
@@ -98,8 +104,7 @@ where
             (left, right, probe)
         });
         let (mut present_a, mut present_b) = (Vec::new(), Vec::new());
-        let mut time = 0u64;
-        for (ops_a, ops_b) in &rounds {
+        for (time, (ops_a, ops_b)) in (0u64..).zip(&rounds) {
             for op in ops_a {
                 if let Some((d, r)) = apply(&mut present_a, op) {
                     left.update(d, r);
@@ -118,7 +123,6 @@ where
             let got = accumulate(&output.borrow(), time);
             let want = reference(&bag(&present_a), &bag(&present_b), time);
             assert_eq!(got, want, "round at time {time}: operator vs reference");
-            time += 1;
         }
         for d in present_a.drain(..) {
             left.remove(d);
@@ -130,6 +134,9 @@ where
         right.close();
         worker.step_while(|| !probe.done());
         let rest = accumulate(&output.borrow(), u64::MAX);
-        assert!(rest.is_empty(), "after retracting every input, output is {rest:?}");
+        assert!(
+            rest.is_empty(),
+            "after retracting every input, output is {rest:?}"
+        );
     });
 }

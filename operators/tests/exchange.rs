@@ -37,8 +37,14 @@ fn amounts_survive_bincode_exchange_between_workers() {
         // each worker loads legs for every key, so every group mixes legs that crossed workers
         for key in 0..8u32 {
             let digits = format!("{}{}.{:03}", 12_345_678_901u64 + key as u64, index, 7 + key);
-            left.insert((key, Leg::new(format!("w{index}-l{key}"), amount(&digits), key as u64)));
-            right.insert((key, Leg::new(format!("w{index}-r{key}"), amount("0.001"), key as u64)));
+            left.insert((
+                key,
+                Leg::new(format!("w{index}-l{key}"), amount(&digits), key as u64),
+            ));
+            right.insert((
+                key,
+                Leg::new(format!("w{index}-r{key}"), amount("0.001"), key as u64),
+            ));
         }
     })
     .expect("two binary-exchange workers run");
@@ -47,11 +53,25 @@ fn amounts_survive_bincode_exchange_between_workers() {
     results.sort();
     assert_eq!(results.len(), 8, "one group per key");
     for (key, group) in results {
-        let expected = amount(&format!("{}0.{:03}", 12_345_678_901u64 + key as u64, 7 + key))
-            + amount(&format!("{}1.{:03}", 12_345_678_901u64 + key as u64, 7 + key));
-        assert_eq!(group.expected.to_string(), expected.to_string(), "key {key}");
+        let expected = amount(&format!(
+            "{}0.{:03}",
+            12_345_678_901u64 + key as u64,
+            7 + key
+        )) + amount(&format!(
+            "{}1.{:03}",
+            12_345_678_901u64 + key as u64,
+            7 + key
+        ));
+        assert_eq!(
+            group.expected.to_string(),
+            expected.to_string(),
+            "key {key}"
+        );
         assert_eq!(group.actual.to_string(), "0.002");
         assert_eq!(group.difference, expected - amount("0.002"));
-        assert_eq!(group.left_ids, vec![format!("w0-l{key}"), format!("w1-l{key}")]);
+        assert_eq!(
+            group.left_ids,
+            vec![format!("w0-l{key}"), format!("w1-l{key}")]
+        );
     }
 }

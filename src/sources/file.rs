@@ -106,10 +106,19 @@ pub struct FileSource {
 
 impl FileSource {
     /// Opens `path` for `stream`, as worker `index` of `peers`.
-    pub fn open(stream: Stream, path: &Path, format: Format, index: usize, peers: usize) -> std::io::Result<FileSource> {
+    pub fn open(
+        stream: Stream,
+        path: &Path,
+        format: Format,
+        index: usize,
+        peers: usize,
+    ) -> std::io::Result<FileSource> {
         Ok(FileSource {
             stream,
-            name: path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            name: path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
             format,
             lines: Lines {
                 reader: BufReader::with_capacity(1 << 16, File::open(path)?),
@@ -128,9 +137,19 @@ impl FileSource {
             (Format::Csv, Some(header)) => {
                 let cells = csv_cells(line)?;
                 if cells.len() != header.len() {
-                    return Err(format!("row has {} columns; the header has {}", cells.len(), header.len()));
+                    return Err(format!(
+                        "row has {} columns; the header has {}",
+                        cells.len(),
+                        header.len()
+                    ));
                 }
-                parse::record(self.stream, &CsvRow { header, cells: &cells })
+                parse::record(
+                    self.stream,
+                    &CsvRow {
+                        header,
+                        cells: &cells,
+                    },
+                )
             }
             (Format::Csv, None) => unreachable!("the header is read before any row"),
         }
@@ -168,9 +187,17 @@ impl Source for FileSource {
                     }
                 }
                 if self.header.is_none() && self.index == 0 {
-                    let raw = match &line { Line::Text(b) => b.clone(), Line::TooLong { head, .. } => head.clone() };
+                    let raw = match &line {
+                        Line::Text(b) => b.clone(),
+                        Line::TooLong { head, .. } => head.clone(),
+                    };
                     let position = format!("{}:{line_no}", self.name);
-                    out.push(Polled::Dead(dead_letter(self.stream, position, "unreadable CSV header row".into(), &raw)));
+                    out.push(Polled::Dead(dead_letter(
+                        self.stream,
+                        position,
+                        "unreadable CSV header row".into(),
+                        &raw,
+                    )));
                 }
                 if self.header.is_none() {
                     self.header = Some(Vec::new());
@@ -194,15 +221,23 @@ impl Source for FileSource {
                     Err(e) => Polled::Dead(dead_letter(
                         self.stream,
                         position,
-                        format!("line is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+                        format!(
+                            "line is not valid UTF-8 (invalid byte at offset {})",
+                            e.valid_up_to()
+                        ),
                         &bytes,
                     )),
-                    Ok(text) if text.trim().is_empty() => {
-                        Polled::Dead(dead_letter(self.stream, position, "empty line".into(), &bytes))
-                    }
+                    Ok(text) if text.trim().is_empty() => Polled::Dead(dead_letter(
+                        self.stream,
+                        position,
+                        "empty line".into(),
+                        &bytes,
+                    )),
                     Ok(text) => match self.parse(text) {
                         Ok(record) => Polled::Record(record),
-                        Err(reason) => Polled::Dead(dead_letter(self.stream, position, reason, &bytes)),
+                        Err(reason) => {
+                            Polled::Dead(dead_letter(self.stream, position, reason, &bytes))
+                        }
                     },
                 },
             };

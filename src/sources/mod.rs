@@ -46,7 +46,7 @@ pub fn dead_letter(stream: Stream, position: String, reason: String, raw: &[u8])
     let cut = raw.len().min(MAX_RAW_BYTES);
     let mut raw_text = String::from_utf8_lossy(&raw[..cut]).into_owned();
     if cut < raw.len() {
-        raw_text.push_str("…");
+        raw_text.push('…');
     }
     DeadLetter {
         source: stream.name().to_string(),

@@ -13,10 +13,23 @@ use crate::model::{Direction, Entry, Payment, PaymentKind, Record, Stream};
 pub const MAX_INTEGER_DIGITS: usize = 15;
 
 const PAYMENT_FIELDS: &[&str] = &[
-    "event_id", "payment_id", "type", "amount", "currency", "occurred_at", "merchant_id",
+    "event_id",
+    "payment_id",
+    "type",
+    "amount",
+    "currency",
+    "occurred_at",
+    "merchant_id",
 ];
 const ENTRY_FIELDS: &[&str] = &[
-    "entry_id", "journal_id", "payment_id", "account", "direction", "amount", "currency", "booked_at",
+    "entry_id",
+    "journal_id",
+    "payment_id",
+    "account",
+    "direction",
+    "amount",
+    "currency",
+    "booked_at",
 ];
 
 /// One field's value as found in the input.
@@ -108,7 +121,10 @@ fn required<'a>(fields: &'a dyn Fields, name: &str) -> Result<&'a str, String> {
         None => Err(format!("missing required field `{name}`")),
         Some(FieldValue::Str("")) => Err(format!("field `{name}` is empty")),
         Some(FieldValue::Str(s)) => Ok(s),
-        Some(other) => Err(format!("field `{name}` must be a string, got {}", type_name(other))),
+        Some(other) => Err(format!(
+            "field `{name}` must be a string, got {}",
+            type_name(other)
+        )),
     }
 }
 
@@ -116,13 +132,17 @@ fn optional<'a>(fields: &'a dyn Fields, name: &str) -> Result<Option<&'a str>, S
     match fields.get(name) {
         None | Some(FieldValue::Str("")) => Ok(None),
         Some(FieldValue::Str(s)) => Ok(Some(s)),
-        Some(other) => Err(format!("field `{name}` must be a string, got {}", type_name(other))),
+        Some(other) => Err(format!(
+            "field `{name}` must be a string, got {}",
+            type_name(other)
+        )),
     }
 }
 
 fn currency(fields: &dyn Fields) -> Result<Currency, String> {
     let code = required(fields, "currency")?;
-    Currency::from_code(code).ok_or_else(|| format!("unknown currency {code:?} (not an ISO 4217 code)"))
+    Currency::from_code(code)
+        .ok_or_else(|| format!("unknown currency {code:?} (not an ISO 4217 code)"))
 }
 
 /// Parses and checks an amount: a plain decimal (string or JSON number), > 0, with at most
@@ -132,7 +152,10 @@ pub fn amount(fields: &dyn Fields, currency: Currency) -> Result<Amount, String>
         None => return Err("missing required field `amount`".into()),
         Some(FieldValue::Str(s) | FieldValue::Number(s)) => s,
         Some(other) => {
-            return Err(format!("field `amount` must be a decimal string or number, got {}", type_name(other)))
+            return Err(format!(
+                "field `amount` must be a decimal string or number, got {}",
+                type_name(other)
+            ))
         }
     };
     let unsigned = text.strip_prefix('-').unwrap_or(text);
@@ -273,38 +296,83 @@ mod tests {
             ("{not json", "not valid JSON"),
             ("[1,2]", "not a JSON object (got an array)"),
             (r#"{"payment_id":"p"}"#, "missing required field `event_id`"),
-            (&GOOD.replace(r#""e1""#, "7"), "field `event_id` must be a string, got number"),
-            (&GOOD.replace(r#""e1""#, r#""""#), "field `event_id` is empty"),
-            (&GOOD.replace("capture", "gift"), "unknown payment type \"gift\""),
-            (&GOOD.replace(r#""100.00""#, r#""12abc""#), "is not a decimal number"),
-            (&GOOD.replace(r#""100.00""#, r#""-5.00""#), "greater than zero"),
-            (&GOOD.replace(r#""100.00""#, r#""0.00""#), "greater than zero"),
-            (&GOOD.replace(r#""100.00""#, r#""1.005""#), "amount has 3 fraction digits; USD allows 2"),
-            (&GOOD.replace(r#""100.00""#, r#""1234567890123456.00""#), "beyond the supported range"),
+            (
+                &GOOD.replace(r#""e1""#, "7"),
+                "field `event_id` must be a string, got number",
+            ),
+            (
+                &GOOD.replace(r#""e1""#, r#""""#),
+                "field `event_id` is empty",
+            ),
+            (
+                &GOOD.replace("capture", "gift"),
+                "unknown payment type \"gift\"",
+            ),
+            (
+                &GOOD.replace(r#""100.00""#, r#""12abc""#),
+                "is not a decimal number",
+            ),
+            (
+                &GOOD.replace(r#""100.00""#, r#""-5.00""#),
+                "greater than zero",
+            ),
+            (
+                &GOOD.replace(r#""100.00""#, r#""0.00""#),
+                "greater than zero",
+            ),
+            (
+                &GOOD.replace(r#""100.00""#, r#""1.005""#),
+                "amount has 3 fraction digits; USD allows 2",
+            ),
+            (
+                &GOOD.replace(r#""100.00""#, r#""1234567890123456.00""#),
+                "beyond the supported range",
+            ),
             (&GOOD.replace("USD", "XYZ"), "unknown currency \"XYZ\""),
-            (&GOOD.replace("2026-11-01T10:00:00Z", "yesterday"), "field `occurred_at`: \"yesterday\" is not an RFC 3339"),
-            (&GOOD.replace(r#""100.00""#, "true"), "must be a decimal string or number, got boolean"),
+            (
+                &GOOD.replace("2026-11-01T10:00:00Z", "yesterday"),
+                "field `occurred_at`: \"yesterday\" is not an RFC 3339",
+            ),
+            (
+                &GOOD.replace(r#""100.00""#, "true"),
+                "must be a decimal string or number, got boolean",
+            ),
         ];
         for (line, reason) in cases {
             let err = pay(line).expect_err(line);
-            assert!(err.contains(reason), "{line}: {err:?} should contain {reason:?}");
+            assert!(
+                err.contains(reason),
+                "{line}: {err:?} should contain {reason:?}"
+            );
         }
     }
 
     #[test]
     fn three_digit_and_zero_digit_currencies() {
-        let bhd = GOOD.replace("USD", "BHD").replace(r#""100.00""#, r#""1.125""#);
+        let bhd = GOOD
+            .replace("USD", "BHD")
+            .replace(r#""100.00""#, r#""1.125""#);
         assert_eq!(pay(&bhd).unwrap().amount.to_string(), "1.125");
         let jpy = GOOD.replace("USD", "JPY");
-        assert_eq!(pay(&jpy).unwrap_err(), "amount has 2 fraction digits; JPY allows 0");
+        assert_eq!(
+            pay(&jpy).unwrap_err(),
+            "amount has 2 fraction digits; JPY allows 0"
+        );
     }
 
     #[test]
     fn entries_validate_direction_and_optional_payment() {
         let line = r#"{"entry_id":"n1","journal_id":"j1","account":"fees","direction":"credit","amount":"1.00","currency":"EUR","booked_at":"2026-11-01T10:00:00Z"}"#;
-        let Record::Entry(e) = json_line(Stream::Entries, line).unwrap() else { panic!("entry") };
-        assert_eq!((e.payment_id, e.signed_amount().to_string()), (None, "-1.00".to_string()));
+        let Record::Entry(e) = json_line(Stream::Entries, line).unwrap() else {
+            panic!("entry")
+        };
+        assert_eq!(
+            (e.payment_id.clone(), e.signed_amount().to_string()),
+            (None, "-1.00".to_string())
+        );
         let bad = line.replace("credit", "sideways");
-        assert!(json_line(Stream::Entries, &bad).unwrap_err().contains("unknown direction"));
+        assert!(json_line(Stream::Entries, &bad)
+            .unwrap_err()
+            .contains("unknown direction"));
     }
 }
