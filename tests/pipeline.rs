@@ -177,6 +177,59 @@ fn pipeline_agrees_with_the_naive_oracle() {
 }
 
 #[test]
+fn tolerances_and_grace_from_config_agree_with_the_oracle() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = GenerateOptions {
+        seed: 40,
+        payments: 500,
+        fault_per_mille: 60,
+        ..GenerateOptions::default()
+    };
+    let generated = generate(dir.path(), &options).unwrap();
+    let mut config = config_for(dir.path(), &generated.payments, &generated.entries, 2, 300);
+    let text = r#"
+        [[rules]]
+        kind = "payment_ledger"
+        grace_hours = 300
+        tolerance = { absolute = { USD = "0.50", JPY = "20" }, relative_bps = 5 }
+        [[rules]]
+        kind = "journal_balance"
+        name = "journals"
+        grace_hours = 1
+    "#;
+    #[derive(serde::Deserialize)]
+    struct Rules {
+        rules: Vec<trueup::config::RuleConfig>,
+    }
+    config.rules = toml::from_str::<Rules>(text).unwrap().rules;
+    let output = run(&config).unwrap();
+    let records = [
+        read_all(&generated.payments, trueup::model::Stream::Payments),
+        read_all(&generated.entries, trueup::model::Stream::Entries),
+    ]
+    .concat();
+    let want = oracle::final_state(&records, &config.rules, Tick(config.pipeline.tick_millis));
+    let got: BTreeSet<ResultRow> = state_of(&output).into_keys().collect();
+    assert_eq!(got, want);
+    let tolerated = got
+        .iter()
+        .filter(|r| {
+            r.status == trueup::results::Status::Matched
+                && !r.difference.unwrap_or_default().is_zero()
+        })
+        .count();
+    let pending = got
+        .iter()
+        .filter(|r| r.status == trueup::results::Status::Pending)
+        .count();
+    assert!(
+        tolerated > 0,
+        "some differences fall inside the tolerance and still match"
+    );
+    assert!(pending > 0, "a 300 h grace leaves recent breaks pending");
+}
+
+#[test]
 fn late_records_are_counted_and_change_nothing_in_the_final_state() {
     let dir = tempfile::tempdir().unwrap();
     let generated = generate(
