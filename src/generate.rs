@@ -21,6 +21,7 @@ use trueup_operators::Amount;
 use crate::currency::Currency;
 use crate::event_time::{format_rfc3339, parse_rfc3339, Millis};
 use crate::results::Status;
+use crate::sources::parse::{ENTRY_FIELDS, PAYMENT_FIELDS};
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -512,26 +513,6 @@ fn add_redeliveries(b: &mut Builder, per_mille: u32, meta: &mut TruthMeta) {
     }
 }
 
-const PAYMENT_COLUMNS: &[&str] = &[
-    "event_id",
-    "payment_id",
-    "type",
-    "amount",
-    "currency",
-    "occurred_at",
-    "merchant_id",
-];
-const ENTRY_COLUMNS: &[&str] = &[
-    "entry_id",
-    "journal_id",
-    "payment_id",
-    "account",
-    "direction",
-    "amount",
-    "currency",
-    "booked_at",
-];
-
 fn render(fields: &BTreeMap<&'static str, String>, columns: &[&str], csv: bool) -> String {
     if csv {
         columns
@@ -604,15 +585,15 @@ fn write_lines(
     let mut pay = BufWriter::new(File::create(payments)?);
     let mut ent = BufWriter::new(File::create(entries)?);
     if b.csv {
-        writeln!(pay, "{}", PAYMENT_COLUMNS.join(","))?;
-        writeln!(ent, "{}", ENTRY_COLUMNS.join(","))?;
+        writeln!(pay, "{}", PAYMENT_FIELDS.join(","))?;
+        writeln!(ent, "{}", ENTRY_FIELDS.join(","))?;
     }
     let lines = std::mem::take(&mut b.lines);
     for line in &lines {
         let (out, columns, count) = if line.payment {
-            (&mut pay, PAYMENT_COLUMNS, &mut meta.payment_lines)
+            (&mut pay, PAYMENT_FIELDS, &mut meta.payment_lines)
         } else {
-            (&mut ent, ENTRY_COLUMNS, &mut meta.entry_lines)
+            (&mut ent, ENTRY_FIELDS, &mut meta.entry_lines)
         };
         let text = render(&line.fields, columns, b.csv);
         if b.rng.random_range(0..1000) < invalid_per_mille {

@@ -34,8 +34,24 @@ pub type GroupKey = (String, Currency);
 /// One side of a balance rule: legs keyed by group.
 pub type Legs<'scope> = VecCollection<'scope, Time, (GroupKey, Leg)>;
 
-/// What a conservation violation is keyed by: the stage and the currency code.
-pub type Stage = (String, String);
+/// What a conservation check is keyed by: the stage (an index into [`stage_names`]) and the
+/// currency (`None` for `dedupe`, whose versions may differ in currency). Small and `Copy`, as
+/// every input record is measured several times.
+pub type Stage = (u16, Option<Currency>);
+
+const PAYMENTS_ACCEPTED: u16 = 0;
+const ENTRIES_ACCEPTED: u16 = 1;
+const DEDUPE: u16 = 2;
+const FIRST_RULE: u16 = 3;
+
+/// The names of the conservation stages for `rules`, indexed by [`Stage`]'s first element.
+pub fn stage_names(rules: &[RuleConfig]) -> Vec<String> {
+    let fixed = ["payments accepted", "entries accepted", "dedupe"].map(String::from);
+    fixed
+        .into_iter()
+        .chain(rules.iter().map(|r| r.name().to_string()))
+        .collect()
+}
 
 /// The outputs of [`reconcile`].
 pub struct Reconciliation<'scope> {
@@ -47,22 +63,18 @@ pub struct Reconciliation<'scope> {
     pub redeliveries: VecCollection<'scope, Time, Stream>,
 }
 
-fn measure_payment(stage: &'static str) -> impl Fn(Payment) -> (Stage, Measure) {
-    move |p| {
-        (
-            (stage.into(), p.currency.code().into()),
-            Measure::one(p.signed_amount()),
-        )
-    }
+fn measure_payment(p: Payment) -> (Stage, Measure) {
+    (
+        (PAYMENTS_ACCEPTED, Some(p.currency)),
+        Measure::one(p.signed_amount()),
+    )
 }
 
-fn measure_entry(stage: &'static str) -> impl Fn(Entry) -> (Stage, Measure) {
-    move |e| {
-        (
-            (stage.into(), e.currency.code().into()),
-            Measure::one(e.signed_amount()),
-        )
-    }
+fn measure_entry(e: Entry) -> (Stage, Measure) {
+    (
+        (ENTRIES_ACCEPTED, Some(e.currency)),
+        Measure::one(e.signed_amount()),
+    )
 }
 
 /// Builds the standard reconciliation over `payments` and `entries` for `rules`.
@@ -83,22 +95,13 @@ pub fn reconcile<'scope>(
         .dedupe_named("dedupe entries");
 
     // accepted = unique + redeliveries + conflicts, per stream and currency
-    let mut checked = vec![
-        payments.map(measure_payment("payments accepted")),
-        entries.map(measure_entry("entries accepted")),
-    ];
+    let mut checked = vec![payments.map(measure_payment), entries.map(measure_entry)];
     let mut produced = Vec::new();
     for out in [&p.unique, &p.redeliveries, &p.conflicts] {
-        produced.push(
-            out.clone()
-                .map(|(_, p)| measure_payment("payments accepted")(p)),
-        );
+        produced.push(out.clone().map(|(_, p)| measure_payment(p)));
     }
     for out in [&e.unique, &e.redeliveries, &e.conflicts] {
-        produced.push(
-            out.clone()
-                .map(|(_, e)| measure_entry("entries accepted")(e)),
-        );
+        produced.push(out.clone().map(|(_, e)| measure_entry(e)));
     }
 
     let redeliveries = p
@@ -115,7 +118,7 @@ pub fn reconcile<'scope>(
         &mut produced,
     )];
 
-    for rule in rules {
+    for (stage, rule) in (FIRST_RULE..).zip(rules) {
         let name = rule.name().to_string();
         let (left, right) = rule_legs(rule, unique_p.clone(), unique_e.clone());
         let tolerance = rule.tolerance().clone();
@@ -130,14 +133,11 @@ pub fn reconcile<'scope>(
         };
         let rows = aged_rows(groups, rule, tick);
 
-        let stage = name.clone();
-        checked.push(left.concat(right).map(move |((_, ccy), leg)| {
-            (
-                (stage.clone(), ccy.code().to_string()),
-                Measure::one(leg.amount),
-            )
-        }));
-        produced.push(rows.clone().map(measure_row));
+        checked.push(
+            left.concat(right)
+                .map(move |((_, ccy), leg)| ((stage, Some(ccy)), Measure::one(leg.amount))),
+        );
+        produced.push(rows.clone().map(move |row| measure_row(stage, row)));
         results.push(rows);
     }
 
@@ -246,11 +246,11 @@ fn aged_rows<'scope>(
         .concat(aged.overdue.map(row(name, None)))
 }
 
-fn measure_row(row: ResultRow) -> (Stage, Measure) {
+fn measure_row(stage: u16, row: ResultRow) -> (Stage, Measure) {
     let count = (row.left_ids.len() + row.right_ids.len()) as i64;
     if row.status == Status::ConflictingDuplicate {
         return (
-            (row.rule, "*".to_string()),
+            (DEDUPE, None),
             Measure {
                 count,
                 amount: Amount::ZERO,
@@ -258,10 +258,7 @@ fn measure_row(row: ResultRow) -> (Stage, Measure) {
         );
     }
     let amount = row.expected.unwrap_or_default() + row.actual.unwrap_or_default();
-    (
-        (row.rule, row.currency.code().to_string()),
-        Measure { count, amount },
-    )
+    ((stage, Some(row.currency)), Measure { count, amount })
 }
 
 /// One `dedupe` result per id with conflicting versions, listing each version's id once.
@@ -277,12 +274,11 @@ fn duplicate_results<'scope>(
         .map(|(id, p)| (id, (false, p.currency, p.occurred_at, p.merchant_id)))
         .concat(entries.map(|(id, e)| (id, (true, e.currency, e.booked_at, None))));
     // versions of one id may differ in currency: count them under one scope, "*"
-    checked.push(versions.clone().map(|_| {
-        (
-            ("dedupe".to_string(), "*".to_string()),
-            Measure::one(Amount::ZERO),
-        )
-    }));
+    checked.push(
+        versions
+            .clone()
+            .map(|_| ((DEDUPE, None), Measure::one(Amount::ZERO))),
+    );
     let rows = versions
         .reduce_named("dedupe results", |id, versions, out| {
             let copies: usize = versions.iter().map(|(_, n)| (*n).max(0) as usize).sum();
@@ -313,6 +309,6 @@ fn duplicate_results<'scope>(
             ));
         })
         .map(|(_, row)| row);
-    produced.push(rows.clone().map(measure_row));
+    produced.push(rows.clone().map(|row| measure_row(DEDUPE, row)));
     rows
 }

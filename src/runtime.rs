@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::event_time::{Millis, Tick};
 use crate::model::{DeadLetter, Record, Stream};
 use crate::results::ResultRow;
-use crate::rules::{reconcile, Stage, Time};
+use crate::rules::{reconcile, stage_names, Stage, Time};
 use crate::sources::file::{FileSource, Format};
 use crate::sources::{Polled, Progress, Source};
 
@@ -68,19 +68,30 @@ pub enum RunError {
     },
     /// The dataflow lost or created records: a bug, never bad input.
     #[error("conservation check failed: {}", describe(.0))]
-    Conservation(Vec<Violation<Stage>>),
+    Conservation(Vec<LostOrCreated>),
     /// A worker thread failed.
     #[error("worker failed: {0}")]
     Worker(String),
 }
 
-fn describe(violations: &[Violation<Stage>]) -> String {
+/// A conservation violation, spelled out: the stage, the currency and what is unaccounted for.
+#[derive(Clone, Debug)]
+pub struct LostOrCreated {
+    /// The stage's name (`payments accepted`, `dedupe`, a rule's name).
+    pub stage: String,
+    /// The currency (`*` for `dedupe`).
+    pub currency: String,
+    /// The violation: positive when records were lost, negative when created.
+    pub violation: Violation<Stage>,
+}
+
+fn describe(violations: &[LostOrCreated]) -> String {
     violations
         .iter()
         .map(|v| {
             format!(
                 "stage {} {}: {} records / {} unaccounted for",
-                v.scope.0, v.scope.1, v.count, v.amount
+                v.stage, v.currency, v.violation.count, v.violation.amount
             )
         })
         .collect::<Vec<_>>()
@@ -99,6 +110,7 @@ struct WorkerOutput {
 
 /// Runs `config` over its (finite) inputs to the end and returns what it produced.
 pub fn run(config: &Config) -> Result<RunOutput, RunError> {
+    let names = stage_names(&config.rules);
     let config = config.clone();
     let workers = config.pipeline.workers;
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
@@ -126,7 +138,21 @@ pub fn run(config: &Config) -> Result<RunOutput, RunError> {
         output.final_watermark = output.final_watermark.max(part.max_event);
     }
     if !violations.is_empty() {
-        return Err(RunError::Conservation(violations));
+        let spelled = violations
+            .into_iter()
+            .map(|violation: Violation<Stage>| LostOrCreated {
+                stage: names
+                    .get(violation.scope.0 as usize)
+                    .cloned()
+                    .unwrap_or_default(),
+                currency: violation
+                    .scope
+                    .1
+                    .map_or("*".to_string(), |c| c.code().to_string()),
+                violation,
+            })
+            .collect();
+        return Err(RunError::Conservation(spelled));
     }
     for (stream, _, diff) in redeliveries {
         *output.counters.redeliveries.entry(stream).or_default() += diff as i64;
@@ -151,6 +177,24 @@ fn position_key(position: &str) -> (&str, u64) {
 /// Collects a stream's updates on worker 0.
 type Captured<D> = Rc<RefCell<Vec<(D, Time, isize)>>>;
 
+/// Consolidates `collection`, routes it to worker 0 and appends its updates to `sink` there;
+/// `probe` tells when they are complete up to a time.
+fn collect_on_worker_zero<
+    D: differential_dataflow::ExchangeData + differential_dataflow::Hashable,
+>(
+    collection: differential_dataflow::VecCollection<'_, Time, D>,
+    sink: &Captured<D>,
+    probe: &ProbeHandle<Time>,
+) {
+    let sink = sink.clone();
+    collection
+        .consolidate()
+        .inner
+        .exchange(|_| 0)
+        .inspect(move |update| sink.borrow_mut().push(update.clone()))
+        .probe_with(probe);
+}
+
 fn run_worker(
     worker: &mut timely::worker::Worker,
     config: &Config,
@@ -167,27 +211,9 @@ fn run_worker(
         let (payments_in, payments) = scope.new_collection();
         let (entries_in, entries) = scope.new_collection();
         let rec = reconcile(payments, entries, &rules, tick);
-        let sink = changelog.clone();
-        rec.results
-            .consolidate()
-            .inner
-            .exchange(|_| 0)
-            .inspect(move |update| sink.borrow_mut().push(update.clone()))
-            .probe_with(&probe);
-        let sink = violations.clone();
-        rec.violations
-            .consolidate()
-            .inner
-            .exchange(|_| 0)
-            .inspect(move |update| sink.borrow_mut().push(update.clone()))
-            .probe_with(&probe);
-        let sink = redeliveries.clone();
-        rec.redeliveries
-            .consolidate()
-            .inner
-            .exchange(|_| 0)
-            .inspect(move |update| sink.borrow_mut().push(*update))
-            .probe_with(&probe);
+        collect_on_worker_zero(rec.results, &changelog, &probe);
+        collect_on_worker_zero(rec.violations, &violations, &probe);
+        collect_on_worker_zero(rec.redeliveries, &redeliveries, &probe);
         (payments_in, entries_in)
     });
 

@@ -22,6 +22,29 @@ fn config_for(dir: &Path, payments: &Path, entries: &Path, workers: usize, batch
     config
 }
 
+/// Generates `payments` payments with `seed` and runs them once with 1 worker as a baseline.
+fn generated_with_baseline(
+    dir: &Path,
+    seed: u64,
+    payments: usize,
+) -> (trueup::generate::Generated, RunOutput) {
+    let options = GenerateOptions {
+        seed,
+        payments,
+        ..GenerateOptions::default()
+    };
+    let generated = generate(dir, &options).unwrap();
+    let baseline = run(&config_for(
+        dir,
+        &generated.payments,
+        &generated.entries,
+        1,
+        10_000,
+    ))
+    .unwrap();
+    (generated, baseline)
+}
+
 fn state_of(output: &RunOutput) -> BTreeMap<ResultRow, isize> {
     final_state(&output.changelog)
 }
@@ -90,23 +113,7 @@ fn final_state_equals_ground_truth_for_several_seeds() {
 #[test]
 fn same_results_with_1_2_and_4_workers_and_any_batch_size() {
     let dir = tempfile::tempdir().unwrap();
-    let generated = generate(
-        dir.path(),
-        &GenerateOptions {
-            seed: 11,
-            payments: 800,
-            ..GenerateOptions::default()
-        },
-    )
-    .unwrap();
-    let baseline = run(&config_for(
-        dir.path(),
-        &generated.payments,
-        &generated.entries,
-        1,
-        10_000,
-    ))
-    .unwrap();
+    let (generated, baseline) = generated_with_baseline(dir.path(), 11, 800);
     assert_eq!(
         baseline.counters.late, 0,
         "the generator stays inside the allowed lateness"
@@ -232,23 +239,7 @@ fn tolerances_and_grace_from_config_agree_with_the_oracle() {
 #[test]
 fn late_records_are_counted_and_change_nothing_in_the_final_state() {
     let dir = tempfile::tempdir().unwrap();
-    let generated = generate(
-        dir.path(),
-        &GenerateOptions {
-            seed: 31,
-            payments: 600,
-            ..GenerateOptions::default()
-        },
-    )
-    .unwrap();
-    let baseline = run(&config_for(
-        dir.path(),
-        &generated.payments,
-        &generated.entries,
-        1,
-        10_000,
-    ))
-    .unwrap();
+    let (generated, baseline) = generated_with_baseline(dir.path(), 31, 600);
     let mut strict = config_for(dir.path(), &generated.payments, &generated.entries, 2, 50);
     for source in &mut strict.sources {
         source.allowed_lateness_seconds = 0;

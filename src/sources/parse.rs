@@ -12,7 +12,8 @@ use crate::model::{Direction, Entry, Payment, PaymentKind, Record, Stream};
 /// keeps every sum of any realistic group far inside the exact decimal range.
 pub const MAX_INTEGER_DIGITS: usize = 15;
 
-const PAYMENT_FIELDS: &[&str] = &[
+/// The fields of a payment event, in the order of SPEC §2.1 (also the CSV column order).
+pub const PAYMENT_FIELDS: &[&str] = &[
     "event_id",
     "payment_id",
     "type",
@@ -21,7 +22,8 @@ const PAYMENT_FIELDS: &[&str] = &[
     "occurred_at",
     "merchant_id",
 ];
-const ENTRY_FIELDS: &[&str] = &[
+/// The fields of a ledger entry, in the order of SPEC §2.2 (also the CSV column order).
+pub const ENTRY_FIELDS: &[&str] = &[
     "entry_id",
     "journal_id",
     "payment_id",
