@@ -11,6 +11,11 @@ use trueup::generate::{generate, GenerateOptions};
 use trueup::job::{default_config, execute};
 use trueup::summary::render_table;
 
+/// The dataflow allocates and frees many small records; mimalloc measured faster than the
+/// system allocator on the demo (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// trueup — reconcile payment events against ledger entries, continuously and exactly.
 #[derive(Parser)]
 #[command(version, about)]

@@ -91,19 +91,19 @@ pub struct ResultRow {
     pub merchant_id: Option<String>,
 }
 
-/// The JSON shape of one changelog line (SPEC §3.2).
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct ChangelogLine {
+/// The JSON shape of one changelog line (SPEC §3.2), borrowing from the row it renders.
+#[derive(Serialize, Debug)]
+pub struct ChangelogLine<'a> {
     /// Logical time, RFC 3339.
     pub time: String,
     /// +1 asserted, −1 retracted.
     pub diff: i64,
     /// See [`ResultRow::rule`].
-    pub rule: String,
+    pub rule: &'a str,
     /// See [`ResultRow::key`].
-    pub key: String,
+    pub key: &'a str,
     /// See [`ResultRow::currency`].
-    pub currency: String,
+    pub currency: &'a str,
     /// See [`ResultRow::status`].
     pub status: Status,
     /// Amount string at the currency's minor-unit scale.
@@ -117,33 +117,33 @@ pub struct ChangelogLine {
     /// RFC 3339.
     pub due_at: String,
     /// See [`ResultRow::left_ids`].
-    pub left_ids: Vec<String>,
+    pub left_ids: &'a [String],
     /// See [`ResultRow::right_ids`].
-    pub right_ids: Vec<String>,
+    pub right_ids: &'a [String],
     /// See [`ResultRow::merchant_id`].
-    pub merchant_id: Option<String>,
+    pub merchant_id: Option<&'a str>,
 }
 
-impl ChangelogLine {
+impl<'a> ChangelogLine<'a> {
     /// The line for one change of one row.
-    pub fn new(row: &ResultRow, time: Millis, diff: i64) -> ChangelogLine {
+    pub fn new(row: &'a ResultRow, time: Millis, diff: i64) -> ChangelogLine<'a> {
         let scale = row.currency.minor_units();
         let money = |a: Option<Amount>| a.map(|a| a.to_string_scaled(scale));
         ChangelogLine {
             time: format_rfc3339(time),
             diff,
-            rule: row.rule.clone(),
-            key: row.key.clone(),
-            currency: row.currency.code().to_string(),
+            rule: &row.rule,
+            key: &row.key,
+            currency: row.currency.code(),
             status: row.status,
             expected: money(row.expected),
             actual: money(row.actual),
             difference: money(row.difference),
             opened_at: format_rfc3339(row.opened_at),
             due_at: format_rfc3339(row.due_at),
-            left_ids: row.left_ids.clone(),
-            right_ids: row.right_ids.clone(),
-            merchant_id: row.merchant_id.clone(),
+            left_ids: &row.left_ids,
+            right_ids: &row.right_ids,
+            merchant_id: row.merchant_id.as_deref(),
         }
     }
 }

@@ -47,10 +47,10 @@ pub struct Summary {
 }
 
 /// The consolidated final state of a changelog: each row with its net multiplicity.
-pub fn final_state(changelog: &[Change]) -> BTreeMap<ResultRow, isize> {
+pub fn final_state(changelog: &[Change]) -> BTreeMap<&ResultRow, isize> {
     let mut state = BTreeMap::new();
     for (row, _, diff) in changelog {
-        *state.entry(row.clone()).or_insert(0) += diff;
+        *state.entry(row).or_insert(0) += diff;
     }
     state.retain(|_, n| *n != 0);
     state
@@ -58,7 +58,7 @@ pub fn final_state(changelog: &[Change]) -> BTreeMap<ResultRow, isize> {
 
 /// Summarizes a final state.
 pub fn summarize(
-    state: &BTreeMap<ResultRow, isize>,
+    state: &BTreeMap<&ResultRow, isize>,
     counters: &Counters,
     dead_letters: u64,
     watermark: Option<Millis>,

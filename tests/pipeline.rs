@@ -45,11 +45,11 @@ fn generated_with_baseline(
     (generated, baseline)
 }
 
-fn state_of(output: &RunOutput) -> BTreeMap<ResultRow, isize> {
+fn state_of(output: &RunOutput) -> BTreeMap<&ResultRow, isize> {
     final_state(&output.changelog)
 }
 
-fn statuses(state: &BTreeMap<ResultRow, isize>) -> BTreeSet<TruthLine> {
+fn statuses(state: &BTreeMap<&ResultRow, isize>) -> BTreeSet<TruthLine> {
     state
         .iter()
         .map(|(row, n)| {
@@ -173,7 +173,7 @@ fn pipeline_agrees_with_the_naive_oracle() {
         let mut records = read_all(&generated.payments, trueup::model::Stream::Payments);
         records.extend(read_all(&generated.entries, trueup::model::Stream::Entries));
         let want = oracle::final_state(&records, &config.rules, Tick(config.pipeline.tick_millis));
-        let got: BTreeSet<ResultRow> = state_of(&output).into_keys().collect();
+        let got: BTreeSet<ResultRow> = state_of(&output).into_keys().cloned().collect();
         let missing: Vec<_> = want.difference(&got).take(3).collect();
         let extra: Vec<_> = got.difference(&want).take(3).collect();
         assert!(
@@ -216,7 +216,7 @@ fn tolerances_and_grace_from_config_agree_with_the_oracle() {
     ]
     .concat();
     let want = oracle::final_state(&records, &config.rules, Tick(config.pipeline.tick_millis));
-    let got: BTreeSet<ResultRow> = state_of(&output).into_keys().collect();
+    let got: BTreeSet<ResultRow> = state_of(&output).into_keys().cloned().collect();
     assert_eq!(got, want);
     let tolerated = got
         .iter()
