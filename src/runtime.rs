@@ -81,6 +81,8 @@ pub struct LostOrCreated {
     pub stage: String,
     /// The currency (`*` for `dedupe`).
     pub currency: String,
+    /// The logical time at which the residual was non-zero.
+    pub time: Time,
     /// The violation: positive when records were lost, negative when created.
     pub violation: Violation<Stage>,
 }
@@ -90,8 +92,12 @@ fn describe(violations: &[LostOrCreated]) -> String {
         .iter()
         .map(|v| {
             format!(
-                "stage {} {}: {} records / {} unaccounted for",
-                v.stage, v.currency, v.violation.count, v.violation.amount
+                "stage {} {} at {}: {} records / {} unaccounted for",
+                v.stage,
+                v.currency,
+                crate::event_time::format_rfc3339(v.time),
+                v.violation.count,
+                v.violation.amount
             )
         })
         .collect::<Vec<_>>()
@@ -100,7 +106,7 @@ fn describe(violations: &[LostOrCreated]) -> String {
 
 struct WorkerOutput {
     changelog: Vec<Change>,
-    violations: Vec<Violation<Stage>>,
+    violations: Vec<(Violation<Stage>, Time)>,
     redeliveries: Vec<(Stream, Time, isize)>,
     dead_letters: Vec<DeadLetter>,
     accepted: BTreeMap<Stream, u64>,
@@ -138,19 +144,23 @@ pub fn run(config: &Config) -> Result<RunOutput, RunError> {
         output.final_watermark = output.final_watermark.max(part.max_event);
     }
     if !violations.is_empty() {
+        violations.sort_by_key(|(v, time)| (*time, v.scope));
         let spelled = violations
             .into_iter()
-            .map(|violation: Violation<Stage>| LostOrCreated {
-                stage: names
-                    .get(violation.scope.0 as usize)
-                    .cloned()
-                    .unwrap_or_default(),
-                currency: violation
-                    .scope
-                    .1
-                    .map_or("*".to_string(), |c| c.code().to_string()),
-                violation,
-            })
+            .map(
+                |(violation, time): (Violation<Stage>, Time)| LostOrCreated {
+                    stage: names
+                        .get(violation.scope.0 as usize)
+                        .cloned()
+                        .unwrap_or_default(),
+                    currency: violation
+                        .scope
+                        .1
+                        .map_or("*".to_string(), |c| c.code().to_string()),
+                    time,
+                    violation,
+                },
+            )
             .collect();
         return Err(RunError::Conservation(spelled));
     }
@@ -340,7 +350,7 @@ fn run_worker(
         .take()
         .into_iter()
         .filter(|(_, _, r)| *r > 0)
-        .map(|(v, _, _)| v)
+        .map(|(v, t, _)| (v, t))
         .collect();
     out.redeliveries = redeliveries.take();
     Ok(out)
