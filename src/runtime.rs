@@ -184,6 +184,24 @@ fn position_key(position: &str) -> (&str, u64) {
     }
 }
 
+/// One source as a worker reads it.
+struct Reading {
+    source: Box<dyn Source>,
+    path: String,
+    /// Allowed lateness in milliseconds.
+    lateness: Millis,
+    /// The newest event time seen on this worker's share.
+    newest: Option<Millis>,
+    finished: bool,
+}
+
+impl Reading {
+    /// Newest event time less the allowed lateness; `None` before any record.
+    fn watermark(&self) -> Option<Millis> {
+        self.newest.map(|n| n.saturating_sub(self.lateness))
+    }
+}
+
 /// Collects a stream's updates on worker 0.
 type Captured<D> = Rc<RefCell<Vec<(D, Time, isize)>>>;
 
@@ -248,20 +266,21 @@ fn run_worker(
         let format = source
             .format
             .unwrap_or_else(|| Format::from_path(&source.path));
+        let path = source.path.display().to_string();
         let opened =
             FileSource::open(source.stream, &source.path, format, index, peers).map_err(|e| {
                 RunError::Source {
-                    path: source.path.display().to_string(),
+                    path: path.clone(),
                     source: e,
                 }
             })?;
-        sources.push((
-            opened,
-            source.allowed_lateness_seconds * 1000,
-            None::<Millis>,
-            false,
-            source.path.clone(),
-        ));
+        sources.push(Reading {
+            source: Box::new(opened),
+            path,
+            lateness: source.allowed_lateness_seconds * 1000,
+            newest: None,
+            finished: false,
+        });
     }
 
     let mut out = WorkerOutput {
@@ -275,15 +294,16 @@ fn run_worker(
     };
     let mut input_time: Time = 0;
     let mut polled = Vec::new();
-    while sources.iter().any(|s| !s.3) {
-        for (source, _, newest, finished, path) in sources.iter_mut().filter(|s| !s.3) {
-            let progress = source
+    while sources.iter().any(|s| !s.finished) {
+        for reading in sources.iter_mut().filter(|s| !s.finished) {
+            let progress = reading
+                .source
                 .poll(config.pipeline.batch_size, &mut polled)
                 .map_err(|e| RunError::Source {
-                    path: path.display().to_string(),
+                    path: reading.path.clone(),
                     source: e,
                 })?;
-            *finished = progress == Progress::Exhausted;
+            reading.finished = progress == Progress::Exhausted;
             for item in polled.drain(..) {
                 let record = match item {
                     Polled::Dead(dead) => {
@@ -293,23 +313,24 @@ fn run_worker(
                     Polled::Record(record) => record,
                 };
                 let event_time = record.event_time();
-                *newest = (*newest).max(Some(event_time));
+                reading.newest = reading.newest.max(Some(event_time));
                 let mut time = tick.ceil(event_time);
                 if time < input_time {
                     time = input_time;
                     out.late += 1;
                 }
-                *out.accepted.entry(source.stream()).or_default() += 1;
+                *out.accepted.entry(reading.source.stream()).or_default() += 1;
                 match record {
                     Record::Payment(p) => payments.update_at(p, time, 1),
                     Record::Entry(e) => entries.update_at(e, time, 1),
                 }
             }
         }
+        // the minimum over sources still being read; none until each has seen a record
         let watermark = sources
             .iter()
-            .filter(|s| !s.3)
-            .map(|(_, lateness, newest, _, _)| newest.map(|n| n.saturating_sub(*lateness)))
+            .filter(|s| !s.finished)
+            .map(Reading::watermark)
             .min()
             .flatten();
         if let Some(watermark) = watermark {
@@ -325,7 +346,7 @@ fn run_worker(
         worker.step();
     }
 
-    out.max_event = sources.iter().filter_map(|s| s.2).max();
+    out.max_event = sources.iter().filter_map(|s| s.newest).max();
     if let Some(newest) = out.max_event {
         max_input.send(newest);
     }

@@ -162,3 +162,23 @@ proptest! {
         prop_assert_eq!(items.len(), cuts.len());
     }
 }
+
+#[test]
+fn an_unreadable_csv_header_is_a_dead_letter_and_no_row_is_dropped() {
+    let csv = b"event_id,\"payment_id\xff\n e1,p1\n";
+    let items = read(csv, Stream::Payments, Format::Csv);
+    let reasons: Vec<String> = items
+        .iter()
+        .map(|i| match i {
+            Polled::Dead(d) => format!("{} {}", d.position.rsplit(':').next().unwrap(), d.reason),
+            Polled::Record(_) => "record".into(),
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "1 unreadable CSV header row",
+            "2 row has 2 columns; the header has 0"
+        ]
+    );
+}

@@ -156,6 +156,34 @@ impl FileSource {
     }
 }
 
+impl FileSource {
+    /// Takes the CSV header from the first line; an unreadable one becomes a dead letter
+    /// (reported by worker 0 only) and an empty header, so every row is then rejected for its
+    /// column count rather than silently dropped.
+    fn read_header(&mut self, line_no: u64, line: &Line, out: &mut Vec<Polled>) {
+        let bytes = match line {
+            Line::Text(bytes) => bytes,
+            Line::TooLong { head, .. } => head,
+        };
+        let header = match line {
+            Line::Text(_) => std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|t| csv_cells(t).ok()),
+            Line::TooLong { .. } => None,
+        };
+        if header.is_none() && self.index == 0 {
+            let position = format!("{}:{line_no}", self.name);
+            out.push(Polled::Dead(dead_letter(
+                self.stream,
+                position,
+                "unreadable CSV header row".into(),
+                bytes,
+            )));
+        }
+        self.header = Some(header.unwrap_or_default());
+    }
+}
+
 fn csv_cells(line: &str) -> Result<Vec<String>, String> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -181,27 +209,7 @@ impl Source for FileSource {
             };
             read += 1;
             if self.format == Format::Csv && self.header.is_none() {
-                if let Line::Text(bytes) = &line {
-                    if let Ok(text) = std::str::from_utf8(bytes) {
-                        self.header = csv_cells(text).ok();
-                    }
-                }
-                if self.header.is_none() && self.index == 0 {
-                    let raw = match &line {
-                        Line::Text(b) => b.clone(),
-                        Line::TooLong { head, .. } => head.clone(),
-                    };
-                    let position = format!("{}:{line_no}", self.name);
-                    out.push(Polled::Dead(dead_letter(
-                        self.stream,
-                        position,
-                        "unreadable CSV header row".into(),
-                        &raw,
-                    )));
-                }
-                if self.header.is_none() {
-                    self.header = Some(Vec::new());
-                }
+                self.read_header(line_no, &line, out);
                 continue;
             }
             let mine = self.seen % self.peers == self.index;
