@@ -73,16 +73,23 @@ where
         name: &str,
         reference: VecCollection<'scope, T, (K, R)>,
     ) -> JoinerOutputs<'scope, T, K, L, R> {
+        // the records are arranged once and shared by both outputs
+        let records = self
+            .clone()
+            .arrange_by_key_named(&format!("{name}: records"));
+        let reference = reference.arrange_by_key_named(&format!("{name}: reference"));
         let keys = reference
             .clone()
-            .map(|(k, _)| (k, ()))
-            .reduce_named(&format!("{name}: reference keys"), |_k, _rows, out| {
-                out.push(((), 1isize))
-            })
-            .map(|(k, ())| k);
+            .as_collection(|k, _| k.clone())
+            .distinct()
+            .arrange_by_self_named(&format!("{name}: reference keys"));
+        let enriched = records.clone().join_core(reference, |k, l, r| {
+            Some((k.clone(), (l.clone(), r.clone())))
+        });
+        let with_reference = records.join_core(keys, |k, l, ()| Some((k.clone(), l.clone())));
         JoinerOutputs {
-            enriched: self.clone().join(reference),
-            unenriched: self.antijoin(keys),
+            enriched,
+            unenriched: self.concat(with_reference.negate()),
         }
     }
 }
