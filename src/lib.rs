@@ -13,6 +13,7 @@
 //! - [`summary`]: counts, amounts, match rate and break aging from the final state.
 //! - [`generate`]: deterministic synthetic data with injected faults and ground truth.
 //! - [`job`]: one run end to end, and the embedded default configuration.
+//! - [`progress`]: the periodic progress line of a long run.
 //! - [`oracle`]: a naive, dataflow-free reconciliation used to check the pipeline.
 
 #![deny(missing_docs)]
@@ -24,6 +25,7 @@ pub mod generate;
 pub mod job;
 pub mod model;
 pub mod oracle;
+pub mod progress;
 pub mod results;
 pub mod rules;
 pub mod runtime;

@@ -13,6 +13,9 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use differential_dataflow::input::Input;
 use timely::dataflow::operators::core::{Exchange, Inspect, Probe};
@@ -23,6 +26,7 @@ use trueup_operators::Violation;
 use crate::config::Config;
 use crate::event_time::{Millis, Tick};
 use crate::model::{DeadLetter, Record, Stream};
+use crate::progress::ProgressLine;
 use crate::results::ResultRow;
 use crate::rules::{reconcile, stage_names, Stage, Time};
 use crate::sources::file::{FileSource, Format};
@@ -118,9 +122,10 @@ struct WorkerOutput {
 pub fn run(config: &Config) -> Result<RunOutput, RunError> {
     let names = stage_names(&config.rules);
     let config = config.clone();
+    let records_in = Arc::new(AtomicU64::new(0));
     let workers = config.pipeline.workers;
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
-        run_worker(worker, &config)
+        run_worker(worker, &config, &records_in)
     })
     .map_err(RunError::Worker)?;
     let mut output = RunOutput {
@@ -226,6 +231,7 @@ fn collect_on_worker_zero<
 fn run_worker(
     worker: &mut timely::worker::Worker,
     config: &Config,
+    records_in: &AtomicU64,
 ) -> Result<WorkerOutput, RunError> {
     let tick = Tick(config.pipeline.tick_millis);
     let (index, peers) = (worker.index(), worker.peers());
@@ -293,6 +299,7 @@ fn run_worker(
         max_event: None,
     };
     let mut input_time: Time = 0;
+    let mut reporter = (index == 0).then(|| ProgressLine::new(Duration::from_secs(2)));
     let mut polled = Vec::new();
     while sources.iter().any(|s| !s.finished) {
         for reading in sources.iter_mut().filter(|s| !s.finished) {
@@ -320,6 +327,7 @@ fn run_worker(
                     out.late += 1;
                 }
                 *out.accepted.entry(reading.source.stream()).or_default() += 1;
+                records_in.fetch_add(1, Ordering::Relaxed);
                 match record {
                     Record::Payment(p) => payments.update_at(p, time, 1),
                     Record::Entry(e) => entries.update_at(e, time, 1),
@@ -344,6 +352,16 @@ fn run_worker(
         payments.flush();
         entries.flush();
         worker.step();
+        if let Some(reporter) = reporter.as_mut() {
+            let frontier = probe
+                .with_frontier(|f| f.first().copied())
+                .filter(|t| *t > 0);
+            let records = records_in.load(Ordering::Relaxed);
+            reporter.tick(records, frontier, &changelog.borrow());
+        }
+    }
+    if let Some(reporter) = reporter.as_mut() {
+        reporter.finish();
     }
 
     out.max_event = sources.iter().filter_map(|s| s.newest).max();

@@ -1,0 +1,67 @@
+//! Periodic progress of a run: records in, the watermark (the pipeline frontier: results
+//! before it are final), and open breaks — a live line on a terminal, a structured `tracing`
+//! event otherwise.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use crate::event_time::{format_rfc3339, Millis};
+use crate::runtime::Change;
+
+/// Reports progress at most once per interval (wall clock: this is for people, not results).
+pub struct ProgressLine {
+    every: Duration,
+    last: Instant,
+    terminal: bool,
+    counted: usize,
+    open_breaks: i64,
+}
+
+impl ProgressLine {
+    /// A reporter that speaks every `every`, to a terminal if stderr is one.
+    pub fn new(every: Duration) -> ProgressLine {
+        ProgressLine {
+            every,
+            last: Instant::now(),
+            terminal: std::io::stderr().is_terminal(),
+            counted: 0,
+            open_breaks: 0,
+        }
+    }
+
+    /// Counts the breaks in the changes not seen yet (the changelog only grows).
+    fn count(&mut self, changelog: &[Change]) {
+        for (row, _, diff) in &changelog[self.counted..] {
+            if row.status.is_break() {
+                self.open_breaks += *diff as i64;
+            }
+        }
+        self.counted = changelog.len();
+    }
+
+    /// Reports if the interval has passed.
+    pub fn tick(&mut self, records_in: u64, watermark: Option<Millis>, changelog: &[Change]) {
+        if self.last.elapsed() < self.every {
+            return;
+        }
+        self.last = Instant::now();
+        self.count(changelog);
+        let watermark = watermark.map_or_else(|| "-".to_string(), format_rfc3339);
+        if self.terminal {
+            eprint!(
+                "\r{records_in} records in · watermark {watermark} · {} open breaks   ",
+                self.open_breaks
+            );
+            let _ = std::io::stderr().flush();
+        } else {
+            tracing::info!(records_in, %watermark, open_breaks = self.open_breaks, "progress");
+        }
+    }
+
+    /// Ends the live line, if one was drawn.
+    pub fn finish(&mut self) {
+        if self.terminal && self.counted > 0 {
+            eprintln!();
+        }
+    }
+}
