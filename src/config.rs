@@ -178,7 +178,7 @@ fn default_rules() -> Vec<RuleConfig> {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config {path}: {source}")]
+    #[error("cannot read config {path}")]
     Read {
         /// The config file.
         path: PathBuf,

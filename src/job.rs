@@ -16,7 +16,7 @@ pub enum JobError {
     #[error(transparent)]
     Run(#[from] RunError),
     /// An output could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         /// The output file.
         path: PathBuf,

@@ -63,7 +63,7 @@ pub struct RunOutput {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// A source could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Source {
         /// The input file.
         path: String,
