@@ -172,3 +172,21 @@ fn toml_blocks_in_docs_are_valid_configs() {
         "config.md and getting-started.md hold configs"
     );
 }
+
+#[test]
+fn a_missing_input_file_is_a_clear_error_not_a_panic() {
+    let dir = scenario("late_resolution");
+    std::fs::remove_file(dir.path().join("entries.jsonl")).unwrap();
+    let out = trueup()
+        .args(["run", "--config"])
+        .arg(dir.path().join("config.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("error: cannot read") && stderr.contains("entries.jsonl"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
