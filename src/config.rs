@@ -167,7 +167,8 @@ pub struct SinksConfig {
     pub summary: Option<PathBuf>,
 }
 
-fn default_rules() -> Vec<RuleConfig> {
+/// The standard rules: `payment_ledger` and `journal_balance`, each with its defaults.
+pub fn default_rules() -> Vec<RuleConfig> {
     vec![
         RuleConfig::PaymentLedger(PaymentLedgerRule::default()),
         RuleConfig::JournalBalance(JournalBalanceRule::default()),

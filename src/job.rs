@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, PipelineConfig, SinksConfig, SourceConfig};
+use crate::config::{default_rules, Config, PipelineConfig, SinksConfig, SourceConfig};
 use crate::model::Stream;
 use crate::runtime::{run, RunError, RunOutput};
 use crate::sinks;
@@ -65,21 +65,20 @@ pub fn default_config(payments: &Path, entries: &Path, out: &Path, workers: usiz
         format: None,
         allowed_lateness_seconds: 300,
     };
-    let mut config: Config =
-        toml::from_str("sources = []\n[sinks]\nresults = \"\"\ndead_letters = \"\"\n")
-            .expect("the embedded default config parses");
-    config.pipeline = PipelineConfig {
-        workers,
-        ..PipelineConfig::default()
-    };
-    config.sources = vec![
-        source(Stream::Payments, payments),
-        source(Stream::Entries, entries),
-    ];
-    config.sinks = SinksConfig {
-        results: out.join("results.jsonl"),
-        dead_letters: out.join("dead_letters.jsonl"),
-        summary: Some(out.join("summary.json")),
-    };
-    config
+    Config {
+        pipeline: PipelineConfig {
+            workers,
+            ..PipelineConfig::default()
+        },
+        sources: vec![
+            source(Stream::Payments, payments),
+            source(Stream::Entries, entries),
+        ],
+        rules: default_rules(),
+        sinks: SinksConfig {
+            results: out.join("results.jsonl"),
+            dead_letters: out.join("dead_letters.jsonl"),
+            summary: Some(out.join("summary.json")),
+        },
+    }
 }

@@ -42,24 +42,18 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
             .map(|r| r.event_time())
             .min()
             .unwrap_or(opened_at);
-        let ids = vec![id.clone(); set.len()];
-        state.insert(ResultRow {
-            rule: "dedupe".into(),
-            key: id.clone(),
-            currency,
-            status: Status::ConflictingDuplicate,
-            expected: None,
-            actual: None,
-            difference: None,
-            opened_at,
-            due_at: opened_at,
-            left_ids: if *is_entry { vec![] } else { ids.clone() },
-            right_ids: if *is_entry { ids } else { vec![] },
-            merchant_id: set.iter().find_map(|r| match r {
-                Record::Payment(p) => p.merchant_id.clone(),
-                Record::Entry(_) => None,
-            }),
+        let merchant_id = set.iter().find_map(|r| match r {
+            Record::Payment(p) => p.merchant_id.clone(),
+            Record::Entry(_) => None,
         });
+        state.insert(ResultRow::duplicate(
+            id,
+            currency,
+            opened_at,
+            set.len(),
+            *is_entry,
+            merchant_id,
+        ));
     }
 
     for rule in rules {

@@ -91,6 +91,40 @@ pub struct ResultRow {
     pub merchant_id: Option<String>,
 }
 
+impl ResultRow {
+    /// The `dedupe` result for an id delivered in `versions` different versions: each listed
+    /// once, on the left for payment events and on the right for entries; no amounts, no grace.
+    pub fn duplicate(
+        id: &str,
+        currency: Currency,
+        opened_at: Millis,
+        versions: usize,
+        is_entry: bool,
+        merchant_id: Option<String>,
+    ) -> ResultRow {
+        let ids = vec![id.to_string(); versions];
+        let (left_ids, right_ids) = if is_entry {
+            (Vec::new(), ids)
+        } else {
+            (ids, Vec::new())
+        };
+        ResultRow {
+            rule: "dedupe".into(),
+            key: id.to_string(),
+            currency,
+            status: Status::ConflictingDuplicate,
+            expected: None,
+            actual: None,
+            difference: None,
+            opened_at,
+            due_at: opened_at,
+            left_ids,
+            right_ids,
+            merchant_id,
+        }
+    }
+}
+
 /// The JSON shape of one changelog line (SPEC §3.2), borrowing from the row it renders.
 #[derive(Serialize, Debug)]
 pub struct ChangelogLine<'a> {

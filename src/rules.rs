@@ -159,15 +159,20 @@ fn rule_legs<'scope>(
         RuleConfig::PaymentLedger(r) => {
             let accounts = r.match_accounts.clone();
             let left = payments.map(|p| {
-                let leg = Leg::new(p.event_id.clone(), p.signed_amount(), p.occurred_at);
-                ((p.payment_id, p.currency), leg)
+                let amount = p.signed_amount();
+                (
+                    (p.payment_id, p.currency),
+                    Leg::new(p.event_id, amount, p.occurred_at),
+                )
             });
+            // only entries on a match account that reference a payment become legs
             let right = entries.flat_map(move |e| {
-                let on_match_account = accounts.contains(&e.account);
-                let leg = Leg::new(e.entry_id.clone(), e.signed_amount(), e.booked_at);
-                e.payment_id
-                    .filter(|_| on_match_account)
-                    .map(|pid| ((pid, e.currency), leg))
+                if !accounts.contains(&e.account) {
+                    return None;
+                }
+                let amount = e.signed_amount();
+                let key = (e.payment_id?, e.currency);
+                Some((key, Leg::new(e.entry_id, amount, e.booked_at)))
             });
             (left, right)
         }
@@ -179,8 +184,10 @@ fn rule_legs<'scope>(
                 })],
             );
             let leg = |e: Entry| {
-                let leg = Leg::new(e.entry_id.clone(), e.amount, e.booked_at);
-                ((e.journal_id, e.currency), leg)
+                (
+                    (e.journal_id, e.currency),
+                    Leg::new(e.entry_id, e.amount, e.booked_at),
+                )
             };
             let debits = sides.take("debits").expect("route declared above").map(leg);
             (debits, sides.rest.map(leg))
@@ -246,17 +253,9 @@ fn aged_rows<'scope>(
         .concat(aged.overdue.map(row(name, None)))
 }
 
+/// A rule's result row measured as the legs it lists: their count and Σ expected + Σ actual.
 fn measure_row(stage: u16, row: ResultRow) -> (Stage, Measure) {
     let count = (row.left_ids.len() + row.right_ids.len()) as i64;
-    if row.status == Status::ConflictingDuplicate {
-        return (
-            (DEDUPE, None),
-            Measure {
-                count,
-                amount: Amount::ZERO,
-            },
-        );
-    }
     let amount = row.expected.unwrap_or_default() + row.actual.unwrap_or_default();
     ((stage, Some(row.currency)), Measure { count, amount })
 }
@@ -283,32 +282,22 @@ fn duplicate_results<'scope>(
         .reduce_named("dedupe results", |id, versions, out| {
             let copies: usize = versions.iter().map(|(_, n)| (*n).max(0) as usize).sum();
             let (is_entry, currency, _, _) = versions[0].0;
-            let ids = vec![id.clone(); copies];
-            let (left_ids, right_ids) = if *is_entry {
-                (Vec::new(), ids)
-            } else {
-                (ids, Vec::new())
-            };
             let opened_at = versions.iter().map(|(v, _)| v.2).min().unwrap_or_default();
-            out.push((
-                ResultRow {
-                    rule: "dedupe".into(),
-                    key: id.clone(),
-                    currency: *currency,
-                    status: Status::ConflictingDuplicate,
-                    expected: None,
-                    actual: None,
-                    difference: None,
-                    opened_at,
-                    due_at: opened_at,
-                    left_ids,
-                    right_ids,
-                    merchant_id: versions.iter().find_map(|(v, _)| v.3.clone()),
-                },
-                1isize,
-            ));
+            let merchant_id = versions.iter().find_map(|(v, _)| v.3.clone());
+            let row =
+                ResultRow::duplicate(id, *currency, opened_at, copies, *is_entry, merchant_id);
+            out.push((row, 1isize));
         })
         .map(|(_, row)| row);
-    produced.push(rows.clone().map(|row| measure_row(DEDUPE, row)));
+    produced.push(rows.clone().map(|row| {
+        let versions = (row.left_ids.len() + row.right_ids.len()) as i64;
+        (
+            (DEDUPE, None),
+            Measure {
+                count: versions,
+                amount: Amount::ZERO,
+            },
+        )
+    }));
     rows
 }
