@@ -40,6 +40,9 @@ pub struct PipelineConfig {
     pub tick_millis: u64,
     /// Records read from one source before the others get a turn and time advances. Default 10000.
     pub batch_size: usize,
+    /// Follow the inputs: at the end of a file, wait for it to grow instead of finishing, until
+    /// the process is stopped (SIGINT or SIGTERM). Default false (`run --follow` sets it).
+    pub follow: bool,
 }
 
 impl Default for PipelineConfig {
@@ -48,6 +51,7 @@ impl Default for PipelineConfig {
             workers: 1,
             tick_millis: 1000,
             batch_size: 10_000,
+            follow: false,
         }
     }
 }
@@ -66,10 +70,18 @@ pub struct SourceConfig {
     /// How far behind its newest event time this source's watermark trails. Default 300.
     #[serde(default = "default_lateness")]
     pub allowed_lateness_seconds: u64,
+    /// When following, a source that has yielded nothing for this long (wall clock) stops
+    /// holding the watermark back until it yields again. Default 60.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_seconds: u64,
 }
 
 fn default_lateness() -> u64 {
     300
+}
+
+fn default_idle_timeout() -> u64 {
+    60
 }
 
 /// A reconciliation rule.

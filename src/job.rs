@@ -1,59 +1,18 @@
-//! One pipeline run end to end: run the dataflow over the configured inputs, write the
-//! changelog, dead letters and summary, and return the summary.
+//! One pipeline run end to end: the dataflow over the configured inputs, writing the
+//! changelog, dead letters and summary files as it goes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::config::{default_rules, Config, PipelineConfig, SinksConfig, SourceConfig};
 use crate::model::Stream;
-use crate::runtime::{run, RunError, RunOutput};
-use crate::sinks;
-use crate::summary::{final_state, summarize, Summary};
+use crate::runtime::{run, Control, RunError, RunReport};
+use crate::sinks::FileOutput;
 
-/// Why a job failed.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    /// The run failed.
-    #[error(transparent)]
-    Run(#[from] RunError),
-    /// An output could not be written.
-    #[error("cannot write {path}")]
-    Write {
-        /// The output file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-}
-
-/// Runs `config` and writes its sinks; returns the run's output and summary.
-pub fn execute(config: &Config) -> Result<(RunOutput, Summary), JobError> {
-    let output = run(config)?;
-    let state = final_state(&output.changelog);
-    let summary = summarize(
-        &state,
-        &output.counters,
-        output.dead_letters.len() as u64,
-        output.final_watermark,
-    );
-    let sinks = &config.sinks;
-    let wrote = |path: &Path, result: std::io::Result<()>| {
-        result.map_err(|source| JobError::Write {
-            path: path.to_owned(),
-            source,
-        })
-    };
-    wrote(
-        &sinks.results,
-        sinks::write_changelog(&sinks.results, &output.changelog),
-    )?;
-    wrote(
-        &sinks.dead_letters,
-        sinks::write_dead_letters(&sinks.dead_letters, &output.dead_letters),
-    )?;
-    if let Some(path) = &sinks.summary {
-        wrote(path, sinks::write_summary(path, &summary))?;
-    }
-    Ok((output, summary))
+/// Runs `config` into its sink files until its input ends or `control` stops it.
+pub fn execute(config: &Config, control: &Control) -> Result<RunReport, RunError> {
+    let output = FileOutput::create(&config.sinks).map_err(RunError::Output)?;
+    let (report, _) = run(config, output, control)?;
+    Ok(report)
 }
 
 /// The embedded default configuration: the standard rules over `payments` and `entries`
@@ -64,6 +23,7 @@ pub fn default_config(payments: &Path, entries: &Path, out: &Path, workers: usiz
         path: path.to_owned(),
         format: None,
         allowed_lateness_seconds: 300,
+        idle_timeout_seconds: 60,
     };
     Config {
         pipeline: PipelineConfig {

@@ -7,9 +7,10 @@
 //! - [`sources`]: reading input files and turning each line into a record or a dead letter.
 //! - [`config`]: the TOML pipeline configuration.
 //! - [`rules`]: the standard reconciliation graph, composed from `trueup-operators`.
-//! - [`runtime`]: timely workers, watermarks, logical time, and collecting outputs.
+//! - [`runtime`]: timely workers, watermarks, logical time, following inputs and stopping.
+//! - [`delivery`]: handing each completed stretch of logical time to the outputs, in order.
 //! - [`results`]: result rows and their changelog lines.
-//! - [`sinks`]: writing the changelog, the dead letters and the summary.
+//! - [`sinks`]: the file output: changelog, dead letters and summary, written as time completes.
 //! - [`summary`]: counts, amounts, match rate and break aging from the final state.
 //! - [`generate`]: deterministic synthetic data with injected faults and ground truth.
 //! - [`job`]: one run end to end, and the embedded default configuration.
@@ -20,6 +21,7 @@
 
 pub mod config;
 pub mod currency;
+pub mod delivery;
 pub mod event_time;
 pub mod generate;
 pub mod job;

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use trueup::config::Config;
 use trueup::generate::{generate, GenerateOptions};
 use trueup::job::{default_config, execute};
+use trueup::runtime::Control;
 use trueup::summary::render_table;
 
 /// The dataflow allocates and frees many small records; mimalloc measured faster than the
@@ -31,7 +32,8 @@ enum Command {
     Demo(DemoArgs),
     /// Generate deterministic synthetic data with injected faults and a ground-truth file.
     Generate(GenerateArgs),
-    /// Run a pipeline from a TOML config; exits at the end of finite input.
+    /// Run a pipeline from a TOML config; exits at the end of finite input, or with
+    /// `--follow` streams until SIGINT/SIGTERM.
     Run(RunArgs),
 }
 
@@ -87,6 +89,10 @@ struct RunArgs {
     /// Override `pipeline.workers`.
     #[arg(long)]
     workers: Option<usize>,
+    /// Follow the inputs as they grow (sets `pipeline.follow`); stop with SIGINT or SIGTERM,
+    /// which completes the times up to the largest event time seen, flushes and exits 0.
+    #[arg(long)]
+    follow: bool,
 }
 
 fn main() -> ExitCode {
@@ -137,9 +143,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             if let Some(workers) = args.workers {
                 config.pipeline.workers = workers;
             }
+            config.pipeline.follow |= args.follow;
             config.validate()?;
-            let (_, summary) = execute(&config)?;
-            print!("{}", render_table(&summary));
+            let control = Control::default();
+            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(signal, control.stop.clone())
+                    .context("installing the signal handlers")?;
+            }
+            let report = execute(&config, &control)?;
+            if control.stop.load(std::sync::atomic::Ordering::SeqCst) {
+                tracing::info!("stopped by signal; outputs flushed");
+            }
+            print!("{}", render_table(&report.summary));
             Ok(())
         }
     }
@@ -162,14 +177,14 @@ fn demo(args: DemoArgs) -> anyhow::Result<()> {
         args.workers,
     );
     let reconciling = Instant::now();
-    let (output, summary) = execute(&config)?;
+    let report = execute(&config, &Control::default())?;
     let records =
         generated.meta.payment_lines + generated.meta.entry_lines + generated.meta.invalid_lines;
     println!(
         "trueup demo: {} payments, {records} input lines\n",
         args.payments
     );
-    print!("{}", render_table(&summary));
+    print!("{}", render_table(&report.summary));
     println!();
     println!(
         "generated in {:.1?}, reconciled in {:.1?} on {} workers",
@@ -186,7 +201,7 @@ fn demo(args: DemoArgs) -> anyhow::Result<()> {
     println!(
         "results       {} ({} changes)",
         config.sinks.results.display(),
-        output.changelog.len()
+        report.changes
     );
     println!("dead letters  {}", config.sinks.dead_letters.display());
     println!(

@@ -6,15 +6,13 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use crate::event_time::{format_rfc3339, Millis};
-use crate::runtime::Change;
 
 /// Reports progress at most once per interval (wall clock: this is for people, not results).
 pub struct ProgressLine {
     every: Duration,
     last: Instant,
     terminal: bool,
-    counted: usize,
-    open_breaks: i64,
+    drawn: bool,
 }
 
 impl ProgressLine {
@@ -24,43 +22,31 @@ impl ProgressLine {
             every,
             last: Instant::now(),
             terminal: std::io::stderr().is_terminal(),
-            counted: 0,
-            open_breaks: 0,
+            drawn: false,
         }
-    }
-
-    /// Counts the breaks in the changes not seen yet (the changelog only grows).
-    fn count(&mut self, changelog: &[Change]) {
-        for (row, _, diff) in &changelog[self.counted..] {
-            if row.status.is_break() {
-                self.open_breaks += *diff as i64;
-            }
-        }
-        self.counted = changelog.len();
     }
 
     /// Reports if the interval has passed.
-    pub fn tick(&mut self, records_in: u64, watermark: Option<Millis>, changelog: &[Change]) {
+    pub fn tick(&mut self, records_in: u64, watermark: Option<Millis>, open_breaks: i64) {
         if self.last.elapsed() < self.every {
             return;
         }
         self.last = Instant::now();
-        self.count(changelog);
         let watermark = watermark.map_or_else(|| "-".to_string(), format_rfc3339);
         if self.terminal {
             eprint!(
-                "\r{records_in} records in · watermark {watermark} · {} open breaks   ",
-                self.open_breaks
+                "\r{records_in} records in · watermark {watermark} · {open_breaks} open breaks   "
             );
+            self.drawn = true;
             let _ = std::io::stderr().flush();
         } else {
-            tracing::info!(records_in, %watermark, open_breaks = self.open_breaks, "progress");
+            tracing::info!(records_in, %watermark, open_breaks, "progress");
         }
     }
 
     /// Ends the live line, if one was drawn.
     pub fn finish(&mut self) {
-        if self.terminal && self.counted > 0 {
+        if self.drawn {
             eprintln!();
         }
     }

@@ -13,9 +13,9 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use differential_dataflow::input::Input;
 use timely::dataflow::operators::core::{Exchange, Inspect, Probe};
@@ -24,16 +24,16 @@ use timely::dataflow::ProbeHandle;
 use trueup_operators::Violation;
 
 use crate::config::Config;
+use crate::delivery::{Captured, Captures, Collected, Delivery, Output};
 use crate::event_time::{Millis, Tick};
 use crate::model::{DeadLetter, Record, Stream};
 use crate::progress::ProgressLine;
-use crate::results::ResultRow;
 use crate::rules::{reconcile, stage_names, Stage, Time};
 use crate::sources::file::{FileSource, Format};
 use crate::sources::{Polled, Progress, Source};
+use crate::summary::Summary;
 
-/// One change of one result: the row, its logical time and +1/−1.
-pub type Change = (ResultRow, Time, isize);
+pub use crate::delivery::Change;
 
 /// Counters of one run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -46,17 +46,55 @@ pub struct Counters {
     pub redeliveries: BTreeMap<Stream, i64>,
 }
 
-/// Everything a finished run produced.
+/// What a finished run reports.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// Counters.
+    pub counters: Counters,
+    /// The final watermark: the largest event time seen (`None` with no accepted record).
+    pub final_watermark: Option<Millis>,
+    /// The summary of the final state.
+    pub summary: Summary,
+    /// Result changes delivered.
+    pub changes: u64,
+    /// Dead letters delivered.
+    pub dead_letters: u64,
+}
+
+/// Everything a finished run produced, kept in memory (see [`run_collect`]).
 #[derive(Clone, Debug)]
 pub struct RunOutput {
-    /// The result changelog, sorted by time, then retractions before assertions, then row.
+    /// The result changelog, ordered by time, then retractions before assertions, then row.
     pub changelog: Vec<Change>,
-    /// Rejected lines, sorted by source and position.
+    /// Rejected lines, ordered by the time they were read, then source and position.
     pub dead_letters: Vec<DeadLetter>,
     /// Counters.
     pub counters: Counters,
     /// The final watermark: the largest event time seen (`None` with no accepted record).
     pub final_watermark: Option<Millis>,
+    /// The summary of the final state.
+    pub summary: Summary,
+}
+
+/// Steers a running pipeline from outside: a stop request, and a count of what it has read.
+#[derive(Clone, Debug, Default)]
+pub struct Control {
+    /// Set to end the run: the workers stop reading, complete the times up to the largest
+    /// event time seen, deliver, and return (what SIGINT and SIGTERM do).
+    pub stop: Arc<AtomicBool>,
+    /// Input lines taken so far (accepted and dead), summed over workers.
+    pub lines_read: Arc<AtomicU64>,
+}
+
+impl Control {
+    /// Asks the run to stop.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
 }
 
 /// Why a run failed.
@@ -76,6 +114,9 @@ pub enum RunError {
     /// A worker thread failed.
     #[error("worker failed: {0}")]
     Worker(String),
+    /// An output could not be written.
+    #[error("cannot write the outputs")]
+    Output(#[source] std::io::Error),
 }
 
 /// A conservation violation, spelled out: the stage, the currency and what is unaccounted for.
@@ -108,85 +149,106 @@ fn describe(violations: &[LostOrCreated]) -> String {
         .join("; ")
 }
 
-struct WorkerOutput {
-    changelog: Vec<Change>,
-    violations: Vec<(Violation<Stage>, Time)>,
-    redeliveries: Vec<(Stream, Time, isize)>,
-    dead_letters: Vec<DeadLetter>,
+/// What one worker hands back when it ends.
+struct WorkerOutput<O> {
+    /// Worker 0's delivery (output, totals); `None` on the other workers.
+    delivery: Option<Delivery<O>>,
     accepted: BTreeMap<Stream, u64>,
     late: u64,
     max_event: Option<Millis>,
 }
 
-/// Runs `config` over its (finite) inputs to the end and returns what it produced.
-pub fn run(config: &Config) -> Result<RunOutput, RunError> {
+/// Runs `config` and delivers its outputs to `output` as logical time completes; returns when
+/// the input is finished (or, when following, when `control` asks it to stop).
+pub fn run<O: Output>(
+    config: &Config,
+    output: O,
+    control: &Control,
+) -> Result<(RunReport, O), RunError> {
     let names = stage_names(&config.rules);
     let config = config.clone();
-    let records_in = Arc::new(AtomicU64::new(0));
     let workers = config.pipeline.workers;
+    let output = Mutex::new(Some(output));
+    let worker_control = control.clone();
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
-        run_worker(worker, &config, &records_in)
+        let output = (worker.index() == 0)
+            .then(|| output.lock().ok().and_then(|mut o| o.take()))
+            .flatten();
+        let result = run_worker(worker, &config, output, &worker_control);
+        if result.is_err() {
+            // let the other workers wind down rather than wait for this one
+            worker_control.request_stop();
+        }
+        result
     })
     .map_err(RunError::Worker)?;
-    let mut output = RunOutput {
-        changelog: Vec::new(),
-        dead_letters: Vec::new(),
-        counters: Counters::default(),
-        final_watermark: None,
-    };
-    let mut violations = Vec::new();
-    let mut redeliveries: Vec<(Stream, Time, isize)> = Vec::new();
+    let mut counters = Counters::default();
+    let mut final_watermark = None;
+    let mut delivery = None;
     for result in guards.join() {
         let part = result.map_err(RunError::Worker)??;
-        output.changelog.extend(part.changelog);
-        output.dead_letters.extend(part.dead_letters);
-        violations.extend(part.violations);
-        redeliveries.extend(part.redeliveries);
         for (stream, n) in part.accepted {
-            *output.counters.accepted.entry(stream).or_default() += n;
+            *counters.accepted.entry(stream).or_default() += n;
         }
-        output.counters.late += part.late;
-        output.final_watermark = output.final_watermark.max(part.max_event);
+        counters.late += part.late;
+        final_watermark = final_watermark.max(part.max_event);
+        delivery = delivery.or(part.delivery);
     }
-    if !violations.is_empty() {
-        violations.sort_by_key(|(v, time)| (*time, v.scope));
-        let spelled = violations
-            .into_iter()
-            .map(
-                |(violation, time): (Violation<Stage>, Time)| LostOrCreated {
-                    stage: names
-                        .get(violation.scope.0 as usize)
-                        .cloned()
-                        .unwrap_or_default(),
-                    currency: violation
-                        .scope
-                        .1
-                        .map_or("*".to_string(), |c| c.code().to_string()),
-                    time,
-                    violation,
-                },
-            )
-            .collect();
-        return Err(RunError::Conservation(spelled));
+    let mut delivery =
+        delivery.ok_or_else(|| RunError::Worker("worker 0 returned no output".into()))?;
+    if !delivery.violations.is_empty() {
+        return Err(RunError::Conservation(spell_out(
+            std::mem::take(&mut delivery.violations),
+            &names,
+        )));
     }
-    for (stream, _, diff) in redeliveries {
-        *output.counters.redeliveries.entry(stream).or_default() += diff as i64;
-    }
-    output
-        .changelog
-        .sort_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
-    output.dead_letters.sort_by(|a, b| {
-        (&a.source, position_key(&a.position)).cmp(&(&b.source, position_key(&b.position)))
-    });
-    Ok(output)
+    counters.redeliveries = std::mem::take(&mut delivery.redeliveries);
+    let summary = delivery
+        .tally
+        .summary(&counters, delivery.dead_letters, final_watermark);
+    delivery
+        .output
+        .finish(&summary)
+        .map_err(RunError::Output)?;
+    let report = RunReport {
+        counters,
+        final_watermark,
+        summary,
+        changes: delivery.changes,
+        dead_letters: delivery.dead_letters,
+    };
+    Ok((report, delivery.output))
 }
 
-/// Orders `file:line` positions by file, then numerically by line.
-fn position_key(position: &str) -> (&str, u64) {
-    match position.rsplit_once(':') {
-        Some((file, line)) => (file, line.parse().unwrap_or(u64::MAX)),
-        None => (position, 0),
-    }
+/// Runs `config` over its (finite) inputs and keeps everything it produced in memory.
+pub fn run_collect(config: &Config) -> Result<RunOutput, RunError> {
+    let (report, collected) = run(config, Collected::default(), &Control::default())?;
+    Ok(RunOutput {
+        changelog: collected.changelog,
+        dead_letters: collected.dead_letters,
+        counters: report.counters,
+        final_watermark: report.final_watermark,
+        summary: report.summary,
+    })
+}
+
+fn spell_out(mut violations: Vec<(Violation<Stage>, Time)>, names: &[String]) -> Vec<LostOrCreated> {
+    violations.sort_by_key(|(v, time)| (*time, v.scope));
+    violations
+        .into_iter()
+        .map(|(violation, time)| LostOrCreated {
+            stage: names
+                .get(violation.scope.0 as usize)
+                .cloned()
+                .unwrap_or_default(),
+            currency: violation
+                .scope
+                .1
+                .map_or("*".to_string(), |c| c.code().to_string()),
+            time,
+            violation,
+        })
+        .collect()
 }
 
 /// One source as a worker reads it.
@@ -195,60 +257,90 @@ struct Reading {
     path: String,
     /// Allowed lateness in milliseconds.
     lateness: Millis,
+    /// How long without input before the source stops holding the watermark back.
+    idle_after: Duration,
     /// The newest event time seen on this worker's share.
     newest: Option<Millis>,
+    /// When the source last yielded anything.
+    last_input: Instant,
     finished: bool,
 }
 
 impl Reading {
-    /// Newest event time less the allowed lateness; `None` before any record.
-    fn watermark(&self) -> Option<Millis> {
-        self.newest.map(|n| n.saturating_sub(self.lateness))
+    /// Newest event time less the allowed lateness; `None` before any record, and while idle.
+    fn watermark(&self, follow: bool) -> Option<Option<Millis>> {
+        if self.finished || (follow && self.last_input.elapsed() >= self.idle_after) {
+            return None;
+        }
+        Some(self.newest.map(|n| n.saturating_sub(self.lateness)))
     }
 }
 
-/// Collects a stream's updates on worker 0.
-type Captured<D> = Rc<RefCell<Vec<(D, Time, isize)>>>;
-
-/// Consolidates `collection`, routes it to worker 0 and appends its updates to `sink` there;
-/// `probe` tells when they are complete up to a time.
-fn collect_on_worker_zero<
-    D: differential_dataflow::ExchangeData + differential_dataflow::Hashable,
->(
-    collection: differential_dataflow::VecCollection<'_, Time, D>,
+/// Routes `stream`'s updates to worker 0 and appends them to `sink` there; `probe` tells when
+/// they are complete up to a time.
+fn collect_on_worker_zero<D: timely::ExchangeData + Clone>(
+    stream: timely::dataflow::StreamVec<'_, Time, (D, Time, isize)>,
     sink: &Captured<D>,
     probe: &ProbeHandle<Time>,
 ) {
     let sink = sink.clone();
-    collection
-        .consolidate()
-        .inner
+    stream
         .exchange(|_| 0)
         .inspect(move |update| sink.borrow_mut().push(update.clone()))
         .probe_with(probe);
 }
 
-fn run_worker(
+fn open_sources(config: &Config, index: usize, peers: usize) -> Result<Vec<Reading>, RunError> {
+    let follow = config.pipeline.follow;
+    config
+        .sources
+        .iter()
+        .map(|source| {
+            let format = source
+                .format
+                .unwrap_or_else(|| Format::from_path(&source.path));
+            let path = source.path.display().to_string();
+            let opened = FileSource::open(source.stream, &source.path, format, index, peers)
+                .map_err(|e| RunError::Source {
+                    path: path.clone(),
+                    source: e,
+                })?
+                .following(follow);
+            Ok(Reading {
+                source: Box::new(opened),
+                path,
+                lateness: source.allowed_lateness_seconds * 1000,
+                idle_after: Duration::from_secs(source.idle_timeout_seconds),
+                newest: None,
+                last_input: Instant::now(),
+                finished: false,
+            })
+        })
+        .collect()
+}
+
+fn run_worker<O: Output>(
     worker: &mut timely::worker::Worker,
     config: &Config,
-    records_in: &AtomicU64,
-) -> Result<WorkerOutput, RunError> {
+    output: Option<O>,
+    control: &Control,
+) -> Result<WorkerOutput<O>, RunError> {
     let tick = Tick(config.pipeline.tick_millis);
-    let (index, peers) = (worker.index(), worker.peers());
+    let follow = config.pipeline.follow;
     let probe = ProbeHandle::new();
-    let changelog: Captured<ResultRow> = Rc::default();
-    let violations: Captured<Violation<Stage>> = Rc::default();
-    let redeliveries: Captured<Stream> = Rc::default();
+    let captures = Captures::default();
 
     let rules = config.rules.clone();
-    let (mut payments, mut entries) = worker.dataflow::<Time, _, _>(|scope| {
+    let (mut payments, mut entries, mut dead_in) = worker.dataflow::<Time, _, _>(|scope| {
         let (payments_in, payments) = scope.new_collection();
         let (entries_in, entries) = scope.new_collection();
+        let (dead_in, dead) = scope.new_collection::<DeadLetter, isize>();
         let rec = reconcile(payments, entries, &rules, tick);
-        collect_on_worker_zero(rec.results, &changelog, &probe);
-        collect_on_worker_zero(rec.violations, &violations, &probe);
-        collect_on_worker_zero(rec.redeliveries, &redeliveries, &probe);
-        (payments_in, entries_in)
+        collect_on_worker_zero(rec.results.inner, &captures.changes, &probe);
+        collect_on_worker_zero(rec.violations.inner, &captures.violations, &probe);
+        collect_on_worker_zero(rec.redeliveries.inner, &captures.redeliveries, &probe);
+        collect_on_worker_zero(dead.inner, &captures.dead_letters, &probe);
+        (payments_in, entries_in, dead_in)
     });
 
     // A second, tiny dataflow on which the workers agree on the largest event time seen.
@@ -267,41 +359,17 @@ fn run_worker(
         input
     });
 
-    let mut sources = Vec::new();
-    for source in &config.sources {
-        let format = source
-            .format
-            .unwrap_or_else(|| Format::from_path(&source.path));
-        let path = source.path.display().to_string();
-        let opened =
-            FileSource::open(source.stream, &source.path, format, index, peers).map_err(|e| {
-                RunError::Source {
-                    path: path.clone(),
-                    source: e,
-                }
-            })?;
-        sources.push(Reading {
-            source: Box::new(opened),
-            path,
-            lateness: source.allowed_lateness_seconds * 1000,
-            newest: None,
-            finished: false,
-        });
-    }
-
-    let mut out = WorkerOutput {
-        changelog: Vec::new(),
-        violations: Vec::new(),
-        redeliveries: Vec::new(),
-        dead_letters: Vec::new(),
-        accepted: BTreeMap::new(),
-        late: 0,
-        max_event: None,
-    };
+    let mut sources = open_sources(config, worker.index(), worker.peers())?;
+    let mut delivery = output.map(Delivery::new);
+    let mut accepted: BTreeMap<Stream, u64> = BTreeMap::new();
+    let mut late = 0;
     let mut input_time: Time = 0;
-    let mut reporter = (index == 0).then(|| ProgressLine::new(Duration::from_secs(2)));
+    let mut reporter = delivery
+        .as_ref()
+        .map(|_| ProgressLine::new(Duration::from_secs(2)));
     let mut polled = Vec::new();
-    while sources.iter().any(|s| !s.finished) {
+    while !control.stopping() && sources.iter().any(|s| !s.finished) {
+        let mut read_any = false;
         for reading in sources.iter_mut().filter(|s| !s.finished) {
             let progress = reading
                 .source
@@ -311,10 +379,17 @@ fn run_worker(
                     source: e,
                 })?;
             reading.finished = progress == Progress::Exhausted;
+            if !polled.is_empty() {
+                read_any = true;
+                reading.last_input = Instant::now();
+                control
+                    .lines_read
+                    .fetch_add(polled.len() as u64, Ordering::Relaxed);
+            }
             for item in polled.drain(..) {
                 let record = match item {
                     Polled::Dead(dead) => {
-                        out.dead_letters.push(dead);
+                        dead_in.insert(dead);
                         continue;
                     }
                     Polled::Record(record) => record,
@@ -324,21 +399,19 @@ fn run_worker(
                 let mut time = tick.ceil(event_time);
                 if time < input_time {
                     time = input_time;
-                    out.late += 1;
+                    late += 1;
                 }
-                *out.accepted.entry(reading.source.stream()).or_default() += 1;
-                records_in.fetch_add(1, Ordering::Relaxed);
+                *accepted.entry(reading.source.stream()).or_default() += 1;
                 match record {
                     Record::Payment(p) => payments.update_at(p, time, 1),
                     Record::Entry(e) => entries.update_at(e, time, 1),
                 }
             }
         }
-        // the minimum over sources still being read; none until each has seen a record
+        // the minimum over sources still read and not idle; none until each has seen a record
         let watermark = sources
             .iter()
-            .filter(|s| !s.finished)
-            .map(Reading::watermark)
+            .filter_map(|s| s.watermark(follow))
             .min()
             .flatten();
         if let Some(watermark) = watermark {
@@ -347,50 +420,79 @@ fn run_worker(
                 input_time = next;
                 payments.advance_to(input_time);
                 entries.advance_to(input_time);
+                dead_in.advance_to(input_time);
             }
         }
         payments.flush();
         entries.flush();
+        dead_in.flush();
         worker.step();
-        if let Some(reporter) = reporter.as_mut() {
+        deliver(&mut delivery, &captures, &probe, None)?;
+        if let (Some(reporter), Some(delivery)) = (reporter.as_mut(), delivery.as_ref()) {
+            if !delivery.violations.is_empty() {
+                control.request_stop();
+            }
             let frontier = probe
                 .with_frontier(|f| f.first().copied())
                 .filter(|t| *t > 0);
-            let records = records_in.load(Ordering::Relaxed);
-            reporter.tick(records, frontier, &changelog.borrow());
+            let records = control.lines_read.load(Ordering::Relaxed);
+            reporter.tick(records, frontier, delivery.tally.open_breaks());
+        }
+        if !read_any && follow {
+            // nothing new anywhere: wait a little for the files to grow
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
     if let Some(reporter) = reporter.as_mut() {
         reporter.finish();
     }
 
-    out.max_event = sources.iter().filter_map(|s| s.newest).max();
-    if let Some(newest) = out.max_event {
+    let max_event = sources.iter().filter_map(|s| s.newest).max();
+    if let Some(newest) = max_event {
         max_input.send(newest);
     }
     max_input.advance_to(1);
     worker.step_while(|| max_probe.less_than(&1));
     let final_watermark = *global_max.borrow();
 
+    // complete exactly the times up to the largest event time seen, rounded up to the tick
     let end = final_watermark
         .map_or(input_time, |w| tick.ceil(w) + 1)
         .max(input_time);
     payments.advance_to(end);
     entries.advance_to(end);
+    dead_in.advance_to(end);
     payments.flush();
     entries.flush();
-    worker.step_while(|| probe.less_than(&end));
+    dead_in.flush();
+    while probe.less_than(&end) {
+        worker.step();
+        deliver(&mut delivery, &captures, &probe, Some(end))?;
+    }
+    deliver(&mut delivery, &captures, &probe, Some(end))?;
     for dataflow in worker.installed_dataflows() {
         worker.drop_dataflow(dataflow);
     }
+    Ok(WorkerOutput {
+        delivery,
+        accepted,
+        late,
+        max_event,
+    })
+}
 
-    out.changelog = changelog.take();
-    out.violations = violations
-        .take()
-        .into_iter()
-        .filter(|(_, _, r)| *r > 0)
-        .map(|(v, t, _)| (v, t))
-        .collect();
-    out.redeliveries = redeliveries.take();
-    Ok(out)
+/// On worker 0, delivers what is complete: times before the probe's frontier (and before
+/// `end`, when given).
+fn deliver<O: Output>(
+    delivery: &mut Option<Delivery<O>>,
+    captures: &Captures,
+    probe: &ProbeHandle<Time>,
+    end: Option<Time>,
+) -> Result<(), RunError> {
+    let Some(delivery) = delivery.as_mut() else {
+        return Ok(());
+    };
+    let frontier = probe.with_frontier(|f| f.first().copied().unwrap_or(Time::MAX));
+    let upto = end.map_or(frontier, |end| frontier.min(end));
+    delivery.drain(captures, upto).map_err(RunError::Output)
 }

@@ -1,45 +1,97 @@
-//! Writing a run's outputs: the result changelog and dead letters as JSON Lines, the summary as JSON.
+//! The file output: the result changelog and dead letters as JSON Lines, appended as logical
+//! time completes, and the summary as JSON at the end.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::config::SinksConfig;
+use crate::delivery::{Change, Output};
 use crate::model::DeadLetter;
 use crate::results::ChangelogLine;
-use crate::runtime::Change;
 use crate::summary::Summary;
 
-fn create(path: &Path) -> std::io::Result<BufWriter<File>> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    Ok(BufWriter::with_capacity(1 << 20, File::create(path)?))
+/// One output file, written through a buffer; errors name the file.
+struct Sink {
+    path: PathBuf,
+    out: BufWriter<File>,
 }
 
-/// Writes the changelog, one [`ChangelogLine`] per change.
-pub fn write_changelog(path: &Path, changelog: &[Change]) -> std::io::Result<()> {
-    let mut out = create(path)?;
-    for (row, time, diff) in changelog {
-        serde_json::to_writer(&mut out, &ChangelogLine::new(row, *time, *diff as i64))?;
-        out.write_all(b"\n")?;
+impl Sink {
+    fn create(path: &Path) -> std::io::Result<Sink> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| named(path, e))?;
+        }
+        let file = File::create(path).map_err(|e| named(path, e))?;
+        Ok(Sink {
+            path: path.to_owned(),
+            out: BufWriter::with_capacity(1 << 20, file),
+        })
     }
-    out.flush()
+
+    fn lines<T: serde::Serialize>(
+        &mut self,
+        items: impl IntoIterator<Item = T>,
+    ) -> std::io::Result<()> {
+        let write = |out: &mut BufWriter<File>| -> std::io::Result<()> {
+            for item in items {
+                serde_json::to_writer(&mut *out, &item)?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()
+        };
+        write(&mut self.out).map_err(|e| named(&self.path, e))
+    }
 }
 
-/// Writes dead letters, one per line.
-pub fn write_dead_letters(path: &Path, dead_letters: &[DeadLetter]) -> std::io::Result<()> {
-    let mut out = create(path)?;
-    for dead in dead_letters {
-        serde_json::to_writer(&mut out, dead)?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()
+fn named(path: &Path, error: std::io::Error) -> std::io::Error {
+    std::io::Error::new(error.kind(), format!("{}: {error}", path.display()))
 }
 
-/// Writes the summary as pretty JSON.
-pub fn write_summary(path: &Path, summary: &Summary) -> std::io::Result<()> {
-    let mut out = create(path)?;
-    serde_json::to_writer_pretty(&mut out, summary)?;
-    out.write_all(b"\n")?;
-    out.flush()
+/// Writes the changelog and dead letters as they are delivered, and the summary at the end.
+/// Each delivery is flushed, so a reader tailing the files sees every completed time.
+pub struct FileOutput {
+    results: Sink,
+    dead_letters: Sink,
+    summary: Option<PathBuf>,
+}
+
+impl FileOutput {
+    /// Creates (truncating) the files named by `sinks`.
+    pub fn create(sinks: &SinksConfig) -> std::io::Result<FileOutput> {
+        Ok(FileOutput {
+            results: Sink::create(&sinks.results)?,
+            dead_letters: Sink::create(&sinks.dead_letters)?,
+            summary: sinks.summary.clone(),
+        })
+    }
+}
+
+impl Output for FileOutput {
+    fn deliver(&mut self, dead_letters: &[DeadLetter], changes: &[Change]) -> std::io::Result<()> {
+        if !dead_letters.is_empty() {
+            self.dead_letters.lines(dead_letters)?;
+        }
+        if !changes.is_empty() {
+            self.results.lines(
+                changes
+                    .iter()
+                    .map(|(row, time, diff)| ChangelogLine::new(row, *time, *diff as i64)),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
+        let Some(path) = &self.summary else {
+            return Ok(());
+        };
+        let mut sink = Sink::create(path)?;
+        let write = |out: &mut BufWriter<File>| -> std::io::Result<()> {
+            serde_json::to_writer_pretty(&mut *out, summary)?;
+            out.write_all(b"\n")?;
+            out.flush()
+        };
+        write(&mut sink.out).map_err(|e| named(path, e))
+    }
 }

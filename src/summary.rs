@@ -63,46 +63,85 @@ pub fn summarize(
     dead_letters: u64,
     watermark: Option<Millis>,
 ) -> Summary {
-    let mut summary = Summary {
-        watermark: watermark.map(format_rfc3339),
-        accepted: counters
-            .accepted
-            .iter()
-            .map(|(s, n)| (s.name().to_string(), *n))
-            .collect(),
-        dead_letters,
-        redeliveries: counters
-            .redeliveries
-            .iter()
-            .map(|(s, n)| (s.name().to_string(), *n))
-            .collect(),
-        late: counters.late,
-        ..Summary::default()
-    };
-    for bucket in AGING_BUCKETS {
-        summary.break_aging.insert(bucket.to_string(), 0);
-    }
-    let mut totals: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    let mut tally = Tally::default();
     for (row, copies) in state {
-        let copies = (*copies).max(0) as u64;
-        let cell = summary
-            .cells
-            .entry(row.rule.clone())
-            .or_default()
-            .entry(row.status.as_str().to_string())
-            .or_default()
-            .entry(row.currency.code().to_string())
-            .or_default();
-        cell.groups += copies;
-        cell.expected += row.expected.unwrap_or_default().times(copies as i64);
-        cell.difference += row.difference.unwrap_or_default().times(copies as i64);
-        let total = totals.entry(&row.rule).or_default();
-        total.1 += copies;
-        if row.status == Status::Matched {
-            total.0 += copies;
+        tally.apply(row, *copies);
+    }
+    tally.summary(counters, dead_letters, watermark)
+}
+
+/// Running totals of a changelog, updated change by change: what a summary is made of.
+/// Its size depends on the rules, statuses and currencies seen and on the distinct opening
+/// times of breaks, not on the number of groups.
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    /// rule → status → currency → (groups, Σ expected, Σ difference).
+    cells: BTreeMap<String, BTreeMap<Status, BTreeMap<Currency, (i64, Amount, Amount)>>>,
+    /// Breaks by the time their group opened.
+    breaks_opened: BTreeMap<Millis, i64>,
+    /// Σ over breaks currently asserted.
+    open_breaks: i64,
+}
+
+impl Tally {
+    /// Applies one change: `diff` copies of `row` asserted (+) or retracted (−).
+    pub fn apply(&mut self, row: &ResultRow, diff: isize) {
+        let diff = diff as i64;
+        if !self.cells.contains_key(&row.rule) {
+            self.cells.insert(row.rule.clone(), BTreeMap::new());
         }
+        let by_status = self.cells.get_mut(&row.rule).expect("inserted above");
+        let cell = by_status
+            .entry(row.status)
+            .or_default()
+            .entry(row.currency)
+            .or_default();
+        cell.0 += diff;
+        cell.1 += row.expected.unwrap_or_default().times(diff);
+        cell.2 += row.difference.unwrap_or_default().times(diff);
         if row.status.is_break() {
-            let age_days = watermark.unwrap_or(0).saturating_sub(row.opened_at) / 86_400_000;
+            self.open_breaks += diff;
+            let opened = self.breaks_opened.entry(row.opened_at).or_default();
+            *opened += diff;
+            if *opened == 0 {
+                self.breaks_opened.remove(&row.opened_at);
+            }
+        }
+    }
+
+    /// Breaks currently asserted.
+    pub fn open_breaks(&self) -> i64 {
+        self.open_breaks
+    }
+
+    /// The summary of the changes applied so far, with a run's counters, at `watermark`.
+    pub fn summary(
+        &self,
+        counters: &Counters,
+        dead_letters: u64,
+        watermark: Option<Millis>,
+    ) -> Summary {
+        let mut summary = Summary {
+            watermark: watermark.map(format_rfc3339),
+            accepted: counters
+                .accepted
+                .iter()
+                .map(|(s, n)| (s.name().to_string(), *n))
+                .collect(),
+            dead_letters,
+            redeliveries: counters
+                .redeliveries
+                .iter()
+                .map(|(s, n)| (s.name().to_string(), *n))
+                .collect(),
+            late: counters.late,
+            ..Summary::default()
+        };
+        for bucket in AGING_BUCKETS {
+            summary.break_aging.insert(bucket.to_string(), 0);
+        }
+        for (opened_at, copies) in &self.breaks_opened {
+            let age_days = watermark.unwrap_or(0).saturating_sub(*opened_at) / 86_400_000;
             let bucket = match age_days {
                 0..=1 => 0,
                 2..=7 => 1,
@@ -112,17 +151,46 @@ pub fn summarize(
             *summary
                 .break_aging
                 .entry(AGING_BUCKETS[bucket].to_string())
-                .or_default() += copies;
+                .or_default() += (*copies).max(0) as u64;
         }
+        for (rule, by_status) in &self.cells {
+            let (mut matched, mut all) = (0u64, 0u64);
+            for (status, by_currency) in by_status {
+                for (currency, (groups, expected, difference)) in by_currency {
+                    let groups = (*groups).max(0) as u64;
+                    if groups == 0 {
+                        continue;
+                    }
+                    all += groups;
+                    if *status == Status::Matched {
+                        matched += groups;
+                    }
+                    summary
+                        .cells
+                        .entry(rule.clone())
+                        .or_default()
+                        .entry(status.as_str().to_string())
+                        .or_default()
+                        .insert(
+                            currency.code().to_string(),
+                            Cell {
+                                groups,
+                                expected: *expected,
+                                difference: *difference,
+                            },
+                        );
+                }
+            }
+            if rule != "dedupe" {
+                let basis_points = (matched * 10_000).checked_div(all).unwrap_or(0);
+                summary.match_rate_percent.insert(
+                    rule.clone(),
+                    format!("{}.{:02}", basis_points / 100, basis_points % 100),
+                );
+            }
+        }
+        summary
     }
-    for (rule, (matched, all)) in totals.into_iter().filter(|(rule, _)| *rule != "dedupe") {
-        let basis_points = (matched * 10_000).checked_div(all).unwrap_or(0);
-        summary.match_rate_percent.insert(
-            rule.to_string(),
-            format!("{}.{:02}", basis_points / 100, basis_points % 100),
-        );
-    }
-    summary
 }
 
 /// The summary as a readable table.

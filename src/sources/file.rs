@@ -31,9 +31,15 @@ impl Format {
 }
 
 /// Reads lines of at most [`MAX_LINE_BYTES`], skipping (and reporting) longer ones whole.
+/// When following, a last line without its newline is held back until the rest arrives.
 struct Lines<R> {
     reader: BufReader<R>,
     line: u64,
+    follow: bool,
+    /// The line being read: its first bytes (all of them up to the limit) and full length.
+    buf: Vec<u8>,
+    length: usize,
+    started: bool,
 }
 
 enum Line {
@@ -42,36 +48,48 @@ enum Line {
 }
 
 impl<R: Read> Lines<R> {
+    fn new(reader: R) -> Lines<R> {
+        Lines {
+            reader: BufReader::with_capacity(1 << 16, reader),
+            line: 0,
+            follow: false,
+            buf: Vec::new(),
+            length: 0,
+            started: false,
+        }
+    }
+
     fn next(&mut self) -> std::io::Result<Option<(u64, Line)>> {
-        let mut buf = Vec::new();
-        let mut length = 0usize;
-        let mut saw_any = false;
         loop {
             let chunk = self.reader.fill_buf()?;
             if chunk.is_empty() {
+                // end of the file for now: a partial last line waits when following
+                if self.follow || !self.started {
+                    return Ok(None);
+                }
                 break;
             }
-            saw_any = true;
+            self.started = true;
             let (take, done) = match memchr(chunk) {
                 Some(i) => (i, true),
                 None => (chunk.len(), false),
             };
-            if length + take <= MAX_LINE_BYTES + 1 {
-                buf.extend_from_slice(&chunk[..take]);
-            } else if buf.len() < super::MAX_RAW_BYTES {
-                let room = super::MAX_RAW_BYTES - buf.len();
-                buf.extend_from_slice(&chunk[..take.min(room)]);
+            if self.length + take <= MAX_LINE_BYTES + 1 {
+                self.buf.extend_from_slice(&chunk[..take]);
+            } else if self.buf.len() < super::MAX_RAW_BYTES {
+                let room = super::MAX_RAW_BYTES - self.buf.len();
+                self.buf.extend_from_slice(&chunk[..take.min(room)]);
             }
-            length += take;
+            self.length += take;
             self.reader.consume(take + usize::from(done));
             if done {
                 break;
             }
         }
-        if !saw_any {
-            return Ok(None);
-        }
         self.line += 1;
+        let mut buf = std::mem::take(&mut self.buf);
+        let mut length = std::mem::take(&mut self.length);
+        self.started = false;
         if buf.last() == Some(&b'\r') {
             buf.pop();
             length -= 1;
@@ -120,15 +138,19 @@ impl FileSource {
                 |n| n.to_string_lossy().into_owned(),
             ),
             format,
-            lines: Lines {
-                reader: BufReader::with_capacity(1 << 16, File::open(path)?),
-                line: 0,
-            },
+            lines: Lines::new(File::open(path)?),
             header: None,
             index: index as u64,
             peers: peers as u64,
             seen: 0,
         })
+    }
+
+    /// When `follow` is set, the end of the file is not the end of the input: the source waits
+    /// for the file to grow (a line is taken once its newline has been written).
+    pub fn following(mut self, follow: bool) -> FileSource {
+        self.lines.follow = follow;
+        self
     }
 
     fn parse(&self, line: &str) -> Result<crate::model::Record, String> {
@@ -205,7 +227,11 @@ impl Source for FileSource {
         let mut read = 0;
         while read < max {
             let Some((line_no, line)) = self.lines.next()? else {
-                return Ok(Progress::Exhausted);
+                return Ok(if self.lines.follow {
+                    Progress::More
+                } else {
+                    Progress::Exhausted
+                });
             };
             read += 1;
             if self.format == Format::Csv && self.header.is_none() {

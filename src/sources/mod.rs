@@ -27,7 +27,7 @@ pub enum Polled {
 /// Whether a source may yield more.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Progress {
-    /// More input may follow.
+    /// More input may follow (possibly nothing yet: a followed file at its current end).
     More,
     /// The input is finished.
     Exhausted,

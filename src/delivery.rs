@@ -1,0 +1,144 @@
+//! Delivering a run's outputs as logical time completes: worker 0 gathers every worker's
+//! result changes and dead letters, and once the pipeline frontier has passed a time, hands
+//! that time's changes — consolidated and ordered — to an [`Output`]. Results therefore reach
+//! the sinks as the watermark advances, and nothing is held after it is delivered.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use differential_dataflow::consolidation::consolidate_updates;
+use trueup_operators::Violation;
+
+use crate::model::{DeadLetter, Stream};
+use crate::results::ResultRow;
+use crate::rules::{Stage, Time};
+use crate::summary::{Summary, Tally};
+
+/// One change of one result: the row, its logical time and +1/−1.
+pub type Change = (ResultRow, Time, isize);
+
+/// Where a run's outputs go, one completed stretch of logical time after another.
+pub trait Output: Send + 'static {
+    /// Receives the dead letters and result changes of the times just completed: changes
+    /// consolidated and ordered by time, then retractions before assertions, then row; dead
+    /// letters ordered by time, then source and position.
+    fn deliver(&mut self, dead_letters: &[DeadLetter], changes: &[Change]) -> std::io::Result<()>;
+    /// Receives the summary at the end of the run.
+    fn finish(&mut self, summary: &Summary) -> std::io::Result<()>;
+}
+
+/// An [`Output`] that keeps everything in memory (tests, examples, small runs).
+#[derive(Clone, Debug, Default)]
+pub struct Collected {
+    /// Every change, in delivery order.
+    pub changelog: Vec<Change>,
+    /// Every dead letter, in delivery order.
+    pub dead_letters: Vec<DeadLetter>,
+    /// The summary, once the run has finished.
+    pub summary: Option<Summary>,
+}
+
+impl Output for Collected {
+    fn deliver(&mut self, dead_letters: &[DeadLetter], changes: &[Change]) -> std::io::Result<()> {
+        self.dead_letters.extend_from_slice(dead_letters);
+        self.changelog.extend_from_slice(changes);
+        Ok(())
+    }
+
+    fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
+        self.summary = Some(summary.clone());
+        Ok(())
+    }
+}
+
+/// Updates gathered on worker 0, not yet complete.
+pub(crate) type Captured<D> = Rc<RefCell<Vec<(D, Time, isize)>>>;
+
+/// What the dataflow sends to worker 0.
+#[derive(Default)]
+pub(crate) struct Captures {
+    pub changes: Captured<ResultRow>,
+    pub violations: Captured<Violation<Stage>>,
+    pub redeliveries: Captured<Stream>,
+    pub dead_letters: Captured<DeadLetter>,
+}
+
+/// Worker 0's delivery state: the output, and running totals of what it was given.
+pub(crate) struct Delivery<O> {
+    pub output: O,
+    pub tally: Tally,
+    pub changes: u64,
+    pub dead_letters: u64,
+    pub redeliveries: BTreeMap<Stream, i64>,
+    pub violations: Vec<(Violation<Stage>, Time)>,
+}
+
+impl<O: Output> Delivery<O> {
+    pub fn new(output: O) -> Delivery<O> {
+        Delivery {
+            output,
+            tally: Tally::default(),
+            changes: 0,
+            dead_letters: 0,
+            redeliveries: BTreeMap::new(),
+            violations: Vec::new(),
+        }
+    }
+
+    /// Delivers everything captured at times before `frontier`.
+    pub fn drain(&mut self, captures: &Captures, frontier: Time) -> std::io::Result<()> {
+        let mut changes = ready(&captures.changes, frontier);
+        consolidate_updates(&mut changes);
+        changes.sort_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
+        let mut dead = ready(&captures.dead_letters, frontier);
+        dead.sort_by(|a, b| {
+            (a.1, &a.0.source, position_key(&a.0.position)).cmp(&(
+                b.1,
+                &b.0.source,
+                position_key(&b.0.position),
+            ))
+        });
+        let dead: Vec<DeadLetter> = dead.into_iter().map(|(d, _, _)| d).collect();
+        for (stream, _, diff) in ready(&captures.redeliveries, frontier) {
+            *self.redeliveries.entry(stream).or_default() += diff as i64;
+        }
+        let violations = ready(&captures.violations, frontier);
+        self.violations.extend(
+            violations
+                .into_iter()
+                .filter(|(_, _, diff)| *diff > 0)
+                .map(|(v, t, _)| (v, t)),
+        );
+        if changes.is_empty() && dead.is_empty() {
+            return Ok(());
+        }
+        for (row, _, diff) in &changes {
+            self.tally.apply(row, *diff);
+        }
+        self.changes += changes.len() as u64;
+        self.dead_letters += dead.len() as u64;
+        self.output.deliver(&dead, &changes)
+    }
+}
+
+/// Takes the updates at times before `frontier` out of `captured`.
+fn ready<D>(captured: &Captured<D>, frontier: Time) -> Vec<(D, Time, isize)> {
+    let mut all = captured.borrow_mut();
+    if all.iter().all(|u| u.1 < frontier) {
+        return std::mem::take(&mut *all);
+    }
+    let (ready, pending) = std::mem::take(&mut *all)
+        .into_iter()
+        .partition(|u| u.1 < frontier);
+    *all = pending;
+    ready
+}
+
+/// Orders `file:line` positions by file, then numerically by line.
+fn position_key(position: &str) -> (&str, u64) {
+    match position.rsplit_once(':') {
+        Some((file, line)) => (file, line.parse().unwrap_or(u64::MAX)),
+        None => (position, 0),
+    }
+}
