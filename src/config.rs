@@ -28,6 +28,36 @@ pub struct Config {
     pub rules: Vec<RuleConfig>,
     /// Where results go.
     pub sinks: SinksConfig,
+    /// Bounded memory for long runs: when to let finished groups leave the working state.
+    /// Default: none (everything is kept; right for finite batch runs).
+    #[serde(default)]
+    pub retention: Option<RetentionConfig>,
+}
+
+/// When finished groups leave the working state (SPEC §4). Retirement never retracts a result:
+/// a retired group's last result stays in the changelog (and the audit store) as it was.
+/// Horizons are measured from a group's latest event time, against the watermark.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Hours after its latest event that a matched group leaves. Default 24.
+    pub settled_hours: u64,
+    /// Hours after its latest event that a break leaves (at least `settled_hours`). Default 720.
+    pub breaks_hours: u64,
+    /// Hours after its earliest version's event time that a record id is forgotten by
+    /// deduplication: a copy arriving later is treated as a new record (at least
+    /// `breaks_hours`). Default 720.
+    pub dedupe_hours: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            settled_hours: 24,
+            breaks_hours: 720,
+            dedupe_hours: 720,
+        }
+    }
 }
 
 /// Engine settings.
@@ -281,6 +311,26 @@ impl Config {
         }
         if self.sources.is_empty() {
             return invalid("sources".into(), "at least one source is required");
+        }
+        if let Some(retention) = &self.retention {
+            if retention.breaks_hours < retention.settled_hours {
+                return invalid(
+                    "retention.breaks_hours".into(),
+                    "must be at least retention.settled_hours",
+                );
+            }
+            if retention.dedupe_hours < retention.breaks_hours {
+                return invalid(
+                    "retention.dedupe_hours".into(),
+                    "must be at least retention.breaks_hours",
+                );
+            }
+            if self.pipeline.tick_millis < 2 {
+                return invalid(
+                    "pipeline.tick_millis".into(),
+                    "must be at least 2 with retention (retirements take effect 1 ms after a tick)",
+                );
+            }
         }
         let mut names = BTreeSet::new();
         for (i, rule) in self.rules.iter().enumerate() {

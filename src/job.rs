@@ -40,5 +40,6 @@ pub fn default_config(payments: &Path, entries: &Path, out: &Path, workers: usiz
             dead_letters: out.join("dead_letters.jsonl"),
             summary: Some(out.join("summary.json")),
         },
+        retention: None,
     }
 }

@@ -14,12 +14,13 @@
 
 use differential_dataflow::collection::concatenate;
 use differential_dataflow::VecCollection;
+use differential_dataflow::{ExchangeData, Hashable};
 use trueup_operators::{
-    Aging, Amount, Balance, BalanceGroup, BalanceState, Conservation, Dedupe, Joiner, Leg, Measure,
-    Route, Splitter, Violation,
+    Aging, Amount, Balance, BalanceGroup, BalanceState, Conservation, Dedupe, DedupeOutputs,
+    Joiner, Leg, Measure, Retire, Route, Splitter, Violation,
 };
 
-use crate::config::RuleConfig;
+use crate::config::{RetentionConfig, RuleConfig};
 use crate::currency::Currency;
 use crate::event_time::{Millis, Tick};
 use crate::model::{Direction, Entry, Payment, Stream};
@@ -77,22 +78,41 @@ fn measure_entry(e: Entry) -> (Stage, Measure) {
     )
 }
 
-/// Builds the standard reconciliation over `payments` and `entries` for `rules`.
+/// How the graph is built: the rules, the tick, and retention (if any).
+pub struct Settings<'a> {
+    /// The rules, in order.
+    pub rules: &'a [RuleConfig],
+    /// The logical-time granularity.
+    pub tick: Tick,
+    /// When finished groups leave the working state; `None` keeps everything.
+    pub retention: Option<&'a RetentionConfig>,
+}
+
+const HOUR: Millis = 3_600_000;
+
+/// Retirements take effect this long (1 ms) after their tick-aligned time, so they never
+/// coincide with input, which arrives at tick-aligned times.
+const RETIRE_STEP: Time = 1;
+
+/// Builds the standard reconciliation over `payments` and `entries` for `settings.rules`.
 pub fn reconcile<'scope>(
     payments: VecCollection<'scope, Time, Payment>,
     entries: VecCollection<'scope, Time, Entry>,
-    rules: &[RuleConfig],
-    tick: Tick,
+    settings: &Settings<'_>,
 ) -> Reconciliation<'scope> {
+    let (rules, tick) = (settings.rules, settings.tick);
     let scope = payments.inner.scope();
-    let p = payments
-        .clone()
-        .map(|p| (p.event_id.clone(), p))
-        .dedupe_named("dedupe payments");
-    let e = entries
-        .clone()
-        .map(|e| (e.entry_id.clone(), e))
-        .dedupe_named("dedupe entries");
+    let dedupe_horizon = settings.retention.map(|r| r.dedupe_hours * HOUR);
+    let p = dedupe_retiring(
+        payments.clone().map(|p| (p.event_id.clone(), p)),
+        "dedupe payments",
+        dedupe_horizon.map(|h| move |p: &Payment| tick.ceil(p.occurred_at.saturating_add(h))),
+    );
+    let e = dedupe_retiring(
+        entries.clone().map(|e| (e.entry_id.clone(), e)),
+        "dedupe entries",
+        dedupe_horizon.map(|h| move |e: &Entry| tick.ceil(e.booked_at.saturating_add(h))),
+    );
 
     // accepted = unique + redeliveries + conflicts, per stream and currency
     let mut checked = vec![payments.map(measure_payment), entries.map(measure_entry)];
@@ -119,24 +139,22 @@ pub fn reconcile<'scope>(
     )];
 
     for (stage, rule) in (FIRST_RULE..).zip(rules) {
-        let name = rule.name().to_string();
-        let (left, right) = rule_legs(rule, unique_p.clone(), unique_e.clone());
-        let tolerance = rule.tolerance().clone();
-        let groups =
-            left.clone()
-                .balance_named(&name, right.clone(), move |(_, ccy): &GroupKey| {
-                    tolerance.for_currency(*ccy)
-                });
-        let groups = match rule {
-            RuleConfig::PaymentLedger(_) => with_merchants(groups, unique_p.clone()),
-            RuleConfig::JournalBalance(_) => groups.map(|(k, g)| (k, (g, None))),
+        let members = rule_members(rule, unique_p.clone(), unique_e.clone());
+        checked.push(members.clone().map(move |((_, ccy), (_, leg, _))| {
+            ((stage, Some(ccy)), Measure::one(leg.amount))
+        }));
+        let rows = match settings.retention {
+            None => rule_rows(rule, members, tick),
+            Some(retention) => {
+                let retiring = members.retiring(RETIRE_STEP);
+                let rows = rule_rows(rule, retiring.working(), tick)
+                    .map(|row| ((row.key.clone(), row.currency), row));
+                let retire_at = rule_retire_at(rule, retention, tick);
+                retiring
+                    .retire_named(rule.name(), rows, move |_, row| retire_at(row))
+                    .map(|(_, row)| row)
+            }
         };
-        let rows = aged_rows(groups, rule, tick);
-
-        checked.push(
-            left.concat(right)
-                .map(move |((_, ccy), leg)| ((stage, Some(ccy)), Measure::one(leg.amount))),
-        );
         produced.push(rows.clone().map(move |row| measure_row(stage, row)));
         results.push(rows);
     }
@@ -149,21 +167,23 @@ pub fn reconcile<'scope>(
     }
 }
 
-/// The two sides of a rule, as legs keyed by group.
-fn rule_legs<'scope>(
+/// One member of a rule's group: its side (`true` for the expected side), its leg, and the
+/// payment's merchant, if any.
+pub type Member = (bool, Leg, Option<String>);
+
+/// A rule's members, keyed by group: everything its groups are computed from.
+fn rule_members<'scope>(
     rule: &RuleConfig,
     payments: VecCollection<'scope, Time, Payment>,
     entries: VecCollection<'scope, Time, Entry>,
-) -> (Legs<'scope>, Legs<'scope>) {
+) -> VecCollection<'scope, Time, (GroupKey, Member)> {
     match rule {
         RuleConfig::PaymentLedger(r) => {
             let accounts = r.match_accounts.clone();
             let left = payments.map(|p| {
                 let amount = p.signed_amount();
-                (
-                    (p.payment_id, p.currency),
-                    Leg::new(p.event_id, amount, p.occurred_at),
-                )
+                let leg = Leg::new(p.event_id, amount, p.occurred_at);
+                ((p.payment_id, p.currency), (true, leg, p.merchant_id))
             });
             // only entries on a match account that reference a payment become legs
             let right = entries.flat_map(move |e| {
@@ -172,9 +192,9 @@ fn rule_legs<'scope>(
                 }
                 let amount = e.signed_amount();
                 let key = (e.payment_id?, e.currency);
-                Some((key, Leg::new(e.entry_id, amount, e.booked_at)))
+                Some((key, (false, Leg::new(e.entry_id, amount, e.booked_at), None)))
             });
-            (left, right)
+            left.concat(right)
         }
         RuleConfig::JournalBalance(r) => {
             let mut sides = entries.split_named(
@@ -183,25 +203,106 @@ fn rule_legs<'scope>(
                     e.direction == Direction::Debit
                 })],
             );
-            let leg = |e: Entry| {
-                (
-                    (e.journal_id, e.currency),
-                    Leg::new(e.entry_id, e.amount, e.booked_at),
-                )
+            let member = |debit: bool| {
+                move |e: Entry| {
+                    let leg = Leg::new(e.entry_id, e.amount, e.booked_at);
+                    ((e.journal_id, e.currency), (debit, leg, None))
+                }
             };
-            let debits = sides.take("debits").expect("route declared above").map(leg);
-            (debits, sides.rest.map(leg))
+            let debits = sides.take("debits").expect("route declared above");
+            debits.map(member(true)).concat(sides.rest.map(member(false)))
         }
+    }
+}
+
+/// A rule's result rows, computed from its members: balance, merchants, aging.
+fn rule_rows<'scope>(
+    rule: &RuleConfig,
+    members: VecCollection<'scope, Time, (GroupKey, Member)>,
+    tick: Tick,
+) -> VecCollection<'scope, Time, ResultRow> {
+    let side = |left: bool| {
+        move |(key, (is_left, leg, _)): (GroupKey, Member)| (is_left == left).then_some((key, leg))
+    };
+    let (left, right) = (
+        members.clone().flat_map(side(true)),
+        members.clone().flat_map(side(false)),
+    );
+    let tolerance = rule.tolerance().clone();
+    let groups = left.balance_named(rule.name(), right, move |(_, ccy): &GroupKey| {
+        tolerance.for_currency(*ccy)
+    });
+    let groups = match rule {
+        RuleConfig::PaymentLedger(_) => with_merchants(groups, members),
+        RuleConfig::JournalBalance(_) => groups.map(|(k, g)| (k, (g, None))),
+    };
+    aged_rows(groups, rule, tick)
+}
+
+/// When a rule's result row retires: matched groups `settled_hours` after their latest event,
+/// breaks `breaks_hours` after it; pending groups not yet.
+fn rule_retire_at(
+    rule: &RuleConfig,
+    retention: &RetentionConfig,
+    tick: Tick,
+) -> impl Fn(&ResultRow) -> Option<Time> + 'static {
+    let grace = rule.grace_millis();
+    let (settled, breaks) = (
+        retention.settled_hours * HOUR,
+        retention.breaks_hours * HOUR,
+    );
+    move |row: &ResultRow| {
+        let horizon = match row.status {
+            Status::Pending => return None,
+            Status::Matched => settled,
+            _ => breaks,
+        };
+        let last_at = row.due_at.saturating_sub(grace);
+        Some(tick.ceil(last_at.saturating_add(horizon)))
+    }
+}
+
+/// Deduplicates `records` by id; with a horizon, an id leaves the working state at the time
+/// `forget_at` gives for its earliest version, without its outputs changing.
+fn dedupe_retiring<'scope, R, F>(
+    records: VecCollection<'scope, Time, (String, R)>,
+    name: &str,
+    forget_at: Option<F>,
+) -> DedupeOutputs<'scope, Time, String, R>
+where
+    R: ExchangeData + Hashable,
+    F: Fn(&R) -> Time + 'static,
+{
+    let Some(forget_at) = forget_at else {
+        return records.dedupe_named(name);
+    };
+    // the three outputs, tagged 0 unique, 1 redelivery, 2 conflict, retired together per id
+    let retiring = records.retiring(RETIRE_STEP);
+    let out = retiring.working().dedupe_named(name);
+    let tagged = out
+        .unique
+        .map(|(id, r)| (id, (0u8, r)))
+        .concat(out.redeliveries.map(|(id, r)| (id, (1u8, r))))
+        .concat(out.conflicts.map(|(id, r)| (id, (2u8, r))));
+    let kept = retiring.retire_named(name, tagged, move |_, (_, r)| Some(forget_at(r)));
+    let part = |tag: u8| {
+        kept.clone()
+            .flat_map(move |(id, (t, r))| (t == tag).then_some((id, r)))
+    };
+    DedupeOutputs {
+        unique: part(0),
+        redeliveries: part(1),
+        conflicts: part(2),
     }
 }
 
 /// Attaches each payment group's merchant (the smallest merchant id among its events).
 fn with_merchants<'scope>(
     groups: VecCollection<'scope, Time, (GroupKey, BalanceGroup)>,
-    payments: VecCollection<'scope, Time, Payment>,
+    members: VecCollection<'scope, Time, (GroupKey, Member)>,
 ) -> VecCollection<'scope, Time, (GroupKey, (BalanceGroup, Option<String>))> {
-    let merchants = payments
-        .flat_map(|p| p.merchant_id.map(|m| ((p.payment_id, p.currency), m)))
+    let merchants = members
+        .flat_map(|(key, (_, _, merchant))| merchant.map(|m| (key, m)))
         .reduce_named("merchant per payment", |_key, merchants, out| {
             out.push((merchants[0].0.clone(), 1isize))
         });

@@ -28,7 +28,7 @@ use crate::delivery::{Captured, Captures, Collected, Delivery, Output};
 use crate::event_time::{Millis, Tick};
 use crate::model::{DeadLetter, Record, Stream};
 use crate::progress::ProgressLine;
-use crate::rules::{reconcile, stage_names, Stage, Time};
+use crate::rules::{reconcile, stage_names, Settings, Stage, Time};
 use crate::sources::file::{FileSource, Format};
 use crate::sources::{Polled, Progress, Source};
 use crate::summary::Summary;
@@ -331,11 +331,17 @@ fn run_worker<O: Output>(
     let captures = Captures::default();
 
     let rules = config.rules.clone();
+    let retention = config.retention.clone();
     let (mut payments, mut entries, mut dead_in) = worker.dataflow::<Time, _, _>(|scope| {
         let (payments_in, payments) = scope.new_collection();
         let (entries_in, entries) = scope.new_collection();
         let (dead_in, dead) = scope.new_collection::<DeadLetter, isize>();
-        let rec = reconcile(payments, entries, &rules, tick);
+        let settings = Settings {
+            rules: &rules,
+            tick,
+            retention: retention.as_ref(),
+        };
+        let rec = reconcile(payments, entries, &settings);
         collect_on_worker_zero(rec.results.inner, &captures.changes, &probe);
         collect_on_worker_zero(rec.violations.inner, &captures.violations, &probe);
         collect_on_worker_zero(rec.redeliveries.inner, &captures.redeliveries, &probe);

@@ -62,6 +62,7 @@ pub mod dedupe;
 pub mod joiner;
 pub mod matcher;
 mod partition;
+pub mod retire;
 pub mod splitter;
 
 #[cfg(test)]
@@ -93,4 +94,5 @@ pub use conservation::{Conservation, Measure, Violation};
 pub use dedupe::{Dedupe, DedupeOutputs};
 pub use joiner::{Joiner, JoinerOutputs};
 pub use matcher::{Cardinality, Matcher, MatcherConfig, MatcherOutputs};
+pub use retire::{Retire, Retirement};
 pub use splitter::{Route, Splitter, SplitterOutputs};
