@@ -48,6 +48,10 @@ pub struct RetentionConfig {
     /// deduplication: a copy arriving later is treated as a new record (at least
     /// `breaks_hours`). Default 720.
     pub dedupe_hours: u64,
+    /// Retirements happen on a grid of this many minutes (a group leaves at the first grid
+    /// point after its horizon): every distinct retirement time costs one round through the
+    /// graph, so a coarse grid keeps retirement cheap. Default 60.
+    pub granularity_minutes: u64,
 }
 
 impl Default for RetentionConfig {
@@ -56,6 +60,7 @@ impl Default for RetentionConfig {
             settled_hours: 24,
             breaks_hours: 720,
             dedupe_hours: 720,
+            granularity_minutes: 60,
         }
     }
 }
@@ -325,10 +330,19 @@ impl Config {
                     "must be at least retention.breaks_hours",
                 );
             }
-            if self.pipeline.tick_millis < 2 {
+            if retention.granularity_minutes == 0 {
+                return invalid(
+                    "retention.granularity_minutes".into(),
+                    "must be at least 1",
+                );
+            }
+            if self.pipeline.tick_millis < 2
+                || (retention.granularity_minutes * 60_000) % self.pipeline.tick_millis != 0
+            {
                 return invalid(
                     "pipeline.tick_millis".into(),
-                    "must be at least 2 with retention (retirements take effect 1 ms after a tick)",
+                    "with retention, must be at least 2 and divide retention.granularity_minutes \
+                     (retirements take effect 1 ms after a grid point, never at an input time)",
                 );
             }
         }

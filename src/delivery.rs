@@ -52,8 +52,9 @@ impl Output for Collected {
     }
 }
 
-/// Updates gathered on worker 0, not yet complete.
-pub(crate) type Captured<D> = Rc<RefCell<Vec<(D, Time, isize)>>>;
+/// Updates gathered on worker 0 by their time, not yet complete (some far ahead: scheduled
+/// aging moves arrive as soon as they are known).
+pub(crate) type Captured<D> = Rc<RefCell<BTreeMap<Time, Vec<(D, Time, isize)>>>>;
 
 /// What the dataflow sends to worker 0.
 #[derive(Default)]
@@ -72,6 +73,8 @@ pub(crate) struct Delivery<O> {
     pub dead_letters: u64,
     pub redeliveries: BTreeMap<Stream, i64>,
     pub violations: Vec<(Violation<Stage>, Time)>,
+    /// The frontier of the last drain: nothing new is complete until it moves.
+    drained_to: Time,
 }
 
 impl<O: Output> Delivery<O> {
@@ -83,11 +86,16 @@ impl<O: Output> Delivery<O> {
             dead_letters: 0,
             redeliveries: BTreeMap::new(),
             violations: Vec::new(),
+            drained_to: 0,
         }
     }
 
     /// Delivers everything captured at times before `frontier`.
     pub fn drain(&mut self, captures: &Captures, frontier: Time) -> std::io::Result<()> {
+        if frontier <= self.drained_to {
+            return Ok(());
+        }
+        self.drained_to = frontier;
         let mut changes = ready(&captures.changes, frontier);
         consolidate_updates(&mut changes);
         changes.sort_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
@@ -125,14 +133,11 @@ impl<O: Output> Delivery<O> {
 /// Takes the updates at times before `frontier` out of `captured`.
 fn ready<D>(captured: &Captured<D>, frontier: Time) -> Vec<(D, Time, isize)> {
     let mut all = captured.borrow_mut();
-    if all.iter().all(|u| u.1 < frontier) {
-        return std::mem::take(&mut *all);
-    }
-    let (ready, pending) = std::mem::take(&mut *all)
-        .into_iter()
-        .partition(|u| u.1 < frontier);
-    *all = pending;
-    ready
+    let pending = all.split_off(&frontier);
+    std::mem::replace(&mut *all, pending)
+        .into_values()
+        .flatten()
+        .collect()
 }
 
 /// Orders `file:line` positions by file, then numerically by line.

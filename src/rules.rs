@@ -102,16 +102,16 @@ pub fn reconcile<'scope>(
 ) -> Reconciliation<'scope> {
     let (rules, tick) = (settings.rules, settings.tick);
     let scope = payments.inner.scope();
-    let dedupe_horizon = settings.retention.map(|r| r.dedupe_hours * HOUR);
+    let dedupe_horizon = settings.retention.map(|r| (r.dedupe_hours * HOUR, grid(r)));
     let p = dedupe_retiring(
         payments.clone().map(|p| (p.event_id.clone(), p)),
         "dedupe payments",
-        dedupe_horizon.map(|h| move |p: &Payment| tick.ceil(p.occurred_at.saturating_add(h))),
+        dedupe_horizon.map(|(h, grid)| move |p: &Payment| grid.ceil(p.occurred_at.saturating_add(h))),
     );
     let e = dedupe_retiring(
         entries.clone().map(|e| (e.entry_id.clone(), e)),
         "dedupe entries",
-        dedupe_horizon.map(|h| move |e: &Entry| tick.ceil(e.booked_at.saturating_add(h))),
+        dedupe_horizon.map(|(h, grid)| move |e: &Entry| grid.ceil(e.booked_at.saturating_add(h))),
     );
 
     // accepted = unique + redeliveries + conflicts, per stream and currency
@@ -149,7 +149,7 @@ pub fn reconcile<'scope>(
                 let retiring = members.retiring(RETIRE_STEP);
                 let rows = rule_rows(rule, retiring.working(), tick)
                     .map(|row| ((row.key.clone(), row.currency), row));
-                let retire_at = rule_retire_at(rule, retention, tick);
+                let retire_at = rule_retire_at(rule, retention);
                 retiring
                     .retire_named(rule.name(), rows, move |_, row| retire_at(row))
                     .map(|(_, row)| row)
@@ -244,8 +244,8 @@ fn rule_rows<'scope>(
 fn rule_retire_at(
     rule: &RuleConfig,
     retention: &RetentionConfig,
-    tick: Tick,
 ) -> impl Fn(&ResultRow) -> Option<Time> + 'static {
+    let grid = grid(retention);
     let grace = rule.grace_millis();
     let (settled, breaks) = (
         retention.settled_hours * HOUR,
@@ -258,8 +258,13 @@ fn rule_retire_at(
             _ => breaks,
         };
         let last_at = row.due_at.saturating_sub(grace);
-        Some(tick.ceil(last_at.saturating_add(horizon)))
+        Some(grid.ceil(last_at.saturating_add(horizon)))
     }
+}
+
+/// The grid retirements fall on; validation makes it a multiple of the tick.
+fn grid(retention: &RetentionConfig) -> Tick {
+    Tick(retention.granularity_minutes * 60_000)
 }
 
 /// Deduplicates `records` by id; with a horizon, an id leaves the working state at the time

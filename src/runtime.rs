@@ -286,7 +286,10 @@ fn collect_on_worker_zero<D: timely::ExchangeData + Clone>(
     let sink = sink.clone();
     stream
         .exchange(|_| 0)
-        .inspect(move |update| sink.borrow_mut().push(update.clone()))
+        .inspect(move |update: &(D, Time, isize)| {
+            let mut sink = sink.borrow_mut();
+            sink.entry(update.1).or_default().push(update.clone());
+        })
         .probe_with(probe);
 }
 
@@ -370,6 +373,10 @@ fn run_worker<O: Output>(
     let mut accepted: BTreeMap<Stream, u64> = BTreeMap::new();
     let mut late = 0;
     let mut input_time: Time = 0;
+    // following, time advances at most this often: every advance makes the arrangements
+    // sort out which held updates (future aging and retirement times) are now due
+    let advance_every = Duration::from_millis(if follow { 100 } else { 0 });
+    let mut advanced = Instant::now();
     let mut reporter = delivery
         .as_ref()
         .map(|_| ProgressLine::new(Duration::from_secs(2)));
@@ -420,9 +427,10 @@ fn run_worker<O: Output>(
             .filter_map(|s| s.watermark(follow))
             .min()
             .flatten();
-        if let Some(watermark) = watermark {
+        if let Some(watermark) = watermark.filter(|_| advanced.elapsed() >= advance_every) {
             let next = tick.floor(watermark);
             if next > input_time {
+                advanced = Instant::now();
                 input_time = next;
                 payments.advance_to(input_time);
                 entries.advance_to(input_time);
@@ -432,7 +440,18 @@ fn run_worker<O: Output>(
         payments.flush();
         entries.flush();
         dead_in.flush();
-        worker.step();
+        if follow && !read_any {
+            // nothing new anywhere: work if there is work, else wait a little for the files
+            worker.step_or_park(Some(Duration::from_millis(5)));
+        } else {
+            worker.step();
+        }
+        // backpressure: let the dataflow catch up with the input before reading more, so
+        // that input does not pile up at times it has yet to reach
+        while probe.less_than(&input_time) {
+            worker.step();
+            deliver(&mut delivery, &captures, &probe, None)?;
+        }
         deliver(&mut delivery, &captures, &probe, None)?;
         if let (Some(reporter), Some(delivery)) = (reporter.as_mut(), delivery.as_ref()) {
             if !delivery.violations.is_empty() {
@@ -443,10 +462,6 @@ fn run_worker<O: Output>(
                 .filter(|t| *t > 0);
             let records = control.lines_read.load(Ordering::Relaxed);
             reporter.tick(records, frontier, delivery.tally.open_breaks());
-        }
-        if !read_any && follow {
-            // nothing new anywhere: wait a little for the files to grow
-            std::thread::sleep(Duration::from_millis(5));
         }
     }
     if let Some(reporter) = reporter.as_mut() {

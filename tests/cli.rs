@@ -190,3 +190,42 @@ fn a_missing_input_file_is_a_clear_error_not_a_panic() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn follow_streams_until_sigterm_then_flushes_and_exits_cleanly() {
+    let dir = scenario("late_resolution");
+    let child = trueup()
+        .args(["run", "--follow", "--config"])
+        .arg(dir.path().join("config.toml"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let results = dir.path().join("out/results.jsonl");
+    let started = std::time::Instant::now();
+    // results appear while the process is still following its (finished) files
+    while std::fs::read_to_string(&results).map_or(true, |t| t.is_empty()) {
+        assert!(started.elapsed().as_secs() < 60, "no results while following");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let stop = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stop.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped by signal"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("match rate"));
+    assert!(dir.path().join("out/summary.json").exists());
+    // stopping after the last line completes the same times as the end of a finite input
+    assert_lines_equal(
+        &results,
+        &golden("late_resolution").join("expected_results.jsonl"),
+    );
+}

@@ -107,6 +107,7 @@ where
                     ],
                 }
             });
+            let phased = VecCollection::new(crate::due::when_due(phased.inner, "due moves"));
             partition(phased, 3, |(phase, g)| (phase as u64, g))
                 .into_iter()
                 .map(|part| part.leave_region(outer))

@@ -59,6 +59,7 @@ pub mod amount;
 pub mod balance;
 pub mod conservation;
 pub mod dedupe;
+mod due;
 pub mod joiner;
 pub mod matcher;
 mod partition;
@@ -85,6 +86,8 @@ mod catalog {
     struct Aging;
     #[doc = include_str!("../../docs/operators/conservation.md")]
     struct Conservation;
+    #[doc = include_str!("../../docs/operators/retire.md")]
+    struct Retire;
 }
 
 pub use aging::{Aging, AgingOutputs, Phase};

@@ -124,13 +124,15 @@ where
         F: Fn(&K, &R) -> Option<T> + 'static,
     {
         // (k) while a result of k has reached its retire time: a pulse at F, gone at F + step
-        let fired = results
-            .clone()
-            .join_function(move |(k, r): (K, R)| {
-                let at = retire_at(&k, &r);
-                at.map(|at| (k, at, 1isize))
-            })
-            .distinct();
+        let decisions = results.clone().join_function(move |(k, r): (K, R)| {
+            let at = retire_at(&k, &r);
+            at.map(|at| (k, at, 1isize))
+        });
+        let fired = VecCollection::new(crate::due::when_due(
+            decisions.inner,
+            &format!("{name} due retirements"),
+        ))
+        .distinct();
         let leaving = self.working.semijoin(fired.clone());
         let retracted = positive_part(
             leaving.inner,

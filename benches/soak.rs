@@ -1,0 +1,238 @@
+//! Soak benchmark: streams generated traffic through `trueup run --follow` with retention for a
+//! long time and records the process's resident memory, to show it stays flat.
+//!
+//! `cargo bench --bench soak` (defaults: 30 minutes, 400,000 payments over 6 simulated days,
+//! 240 simulated seconds per second — about 2,600 input lines/s). Settings come from the
+//! environment: `SOAK_MINUTES`, `SOAK_PAYMENTS`, `SOAK_SPEED`, `SOAK_DIR`. Writes
+//! `SOAK_DIR/rss.csv` (one sample every 10 s) and prints a report: resident memory after the
+//! warm-up (the first third of the run), its minimum, maximum and spread around the mean.
+//!
+//! Traffic: the generator's payments and entries files, appended to the followed files in
+//! event-time order as simulated time passes (line by line, cut nowhere).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use trueup::event_time::{format_rfc3339, parse_rfc3339, Millis};
+use trueup::generate::{generate, GenerateOptions};
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A generated file replayed by event time into a followed file.
+struct Replay {
+    lines: std::io::Lines<BufReader<File>>,
+    next: Option<(Option<Millis>, String)>,
+    out: File,
+    field: &'static str,
+    written: u64,
+}
+
+impl Replay {
+    fn open(from: &Path, to: &Path, field: &'static str) -> Replay {
+        Replay {
+            lines: BufReader::new(File::open(from).expect("generated file")).lines(),
+            next: None,
+            out: File::create(to).expect("followed file"),
+            field,
+            written: 0,
+        }
+    }
+
+    /// The event time of a line (`None` for a line without one: it goes at once).
+    fn time_of(&self, line: &str) -> Option<Millis> {
+        let key = format!("\"{}\":\"", self.field);
+        let start = line.find(&key)? + key.len();
+        let end = start + line[start..].find('"')?;
+        parse_rfc3339(&line[start..end]).ok()
+    }
+
+    /// Appends every line whose event time is at or before `now`; false once exhausted.
+    fn until(&mut self, now: Millis) -> bool {
+        let mut batch = String::new();
+        loop {
+            if self.next.is_none() {
+                let Some(Ok(line)) = self.lines.next() else {
+                    break;
+                };
+                self.next = Some((self.time_of(&line), line));
+            }
+            let (at, line) = self.next.as_ref().expect("filled above");
+            if at.is_some_and(|at| at > now) {
+                break;
+            }
+            batch.push_str(line);
+            batch.push('\n');
+            self.written += 1;
+            self.next = None;
+        }
+        self.out
+            .write_all(batch.as_bytes())
+            .expect("append to the followed file");
+        self.next.is_some()
+    }
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn config_text(dir: &Path) -> String {
+    format!(
+        r#"[pipeline]
+workers = 2
+
+[[sources]]
+stream = "payments"
+path = "{0}/live/payments.jsonl"
+
+[[sources]]
+stream = "entries"
+path = "{0}/live/entries.jsonl"
+
+[[rules]]
+kind = "payment_ledger"
+grace_hours = 6
+
+[[rules]]
+kind = "journal_balance"
+grace_hours = 6
+
+[retention]
+settled_hours = 6
+breaks_hours = 12
+dedupe_hours = 24
+
+[sinks]
+results = "{0}/out/results.jsonl"
+dead_letters = "{0}/out/dead_letters.jsonl"
+summary = "{0}/out/summary.json"
+"#,
+        dir.display()
+    )
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` and `cargo test --benches` probe; nothing to list
+    }
+    let minutes = setting("SOAK_MINUTES", 30);
+    let payments = setting("SOAK_PAYMENTS", 400_000) as usize;
+    let speed = setting("SOAK_SPEED", 240);
+    let dir = std::env::var("SOAK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("soak"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("live")).expect("soak folder");
+
+    let options = GenerateOptions {
+        seed: 7,
+        payments,
+        days: 6,
+        ..GenerateOptions::default()
+    };
+    let generated = generate(&dir.join("data"), &options).expect("generate traffic");
+    let config = dir.join("config.toml");
+    std::fs::write(&config, config_text(&dir)).expect("write config");
+    let mut feeds = [
+        Replay::open(
+            &generated.payments,
+            &dir.join("live/payments.jsonl"),
+            "occurred_at",
+        ),
+        Replay::open(
+            &generated.entries,
+            &dir.join("live/entries.jsonl"),
+            "booked_at",
+        ),
+    ];
+
+    let log = File::create(dir.join("trueup.log")).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_trueup"))
+        .args(["run", "--follow", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("start trueup");
+    let pid = child.id();
+
+    let start_event = parse_rfc3339("2026-11-01T00:00:00Z").expect("constant");
+    let started = Instant::now();
+    let mut samples: Vec<(u64, u64, u64)> = Vec::new(); // (seconds, lines written, RSS KiB)
+    let mut csv = File::create(dir.join("rss.csv")).expect("rss.csv");
+    writeln!(csv, "seconds,simulated_time,lines_written,rss_mib").expect("write");
+    let mut next_sample = Duration::ZERO;
+    let duration = Duration::from_secs(minutes * 60);
+    while started.elapsed() < duration {
+        let now = start_event + started.elapsed().as_millis() as u64 * speed;
+        let more = feeds.iter_mut().fold(false, |more, f| f.until(now) | more);
+        if started.elapsed() >= next_sample {
+            let lines: u64 = feeds.iter().map(|f| f.written).sum();
+            let rss = rss_kib(pid).unwrap_or(0);
+            let seconds = started.elapsed().as_secs();
+            writeln!(
+                csv,
+                "{seconds},{},{lines},{}",
+                format_rfc3339(now),
+                rss / 1024
+            )
+            .expect("write");
+            println!(
+                "{seconds:>5} s  {}  {lines:>9} lines  {:>6} MiB",
+                format_rfc3339(now),
+                rss / 1024
+            );
+            samples.push((seconds, lines, rss));
+            next_sample += Duration::from_secs(10);
+        }
+        if !more {
+            println!("traffic exhausted after {:?}", started.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stopped = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("send SIGTERM");
+    assert!(stopped.success());
+    let output = child.wait_with_output().expect("trueup exits");
+    assert!(output.status.success(), "trueup exited with {}", output.status);
+
+    let warm = samples.len() / 3;
+    let steady: Vec<u64> = samples[warm..].iter().map(|s| s.2).collect();
+    let mean = steady.iter().sum::<u64>() / steady.len().max(1) as u64;
+    let (min, max) = (
+        steady.iter().copied().min().unwrap_or(0),
+        steady.iter().copied().max().unwrap_or(0),
+    );
+    let lines: u64 = feeds.iter().map(|f| f.written).sum();
+    println!("\nsoak: {minutes} min, {lines} lines fed, speed {speed}x, {payments} payments generated");
+    println!(
+        "after warm-up ({} s): RSS mean {} MiB, min {} MiB ({}), max {} MiB ({})",
+        samples.get(warm).map_or(0, |s| s.0),
+        mean / 1024,
+        min / 1024,
+        percent(min, mean),
+        max / 1024,
+        percent(max, mean)
+    );
+    print!("{}", String::from_utf8_lossy(&output.stdout));
+}
+
+/// `value` relative to `base`, as a signed percentage with one decimal.
+fn percent(value: u64, base: u64) -> String {
+    let tenths = (value as i64 - base as i64) * 1000 / base.max(1) as i64;
+    let sign = if tenths < 0 { "-" } else { "+" };
+    format!("{sign}{}.{}%", tenths.abs() / 10, tenths.abs() % 10)
+}
