@@ -207,7 +207,11 @@ fn main() {
         .expect("send SIGTERM");
     assert!(stopped.success());
     let output = child.wait_with_output().expect("trueup exits");
-    assert!(output.status.success(), "trueup exited with {}", output.status);
+    assert!(
+        output.status.success(),
+        "trueup exited with {}",
+        output.status
+    );
 
     let warm = samples.len() / 3;
     let steady: Vec<u64> = samples[warm..].iter().map(|s| s.2).collect();
@@ -217,7 +221,9 @@ fn main() {
         steady.iter().copied().max().unwrap_or(0),
     );
     let lines: u64 = feeds.iter().map(|f| f.written).sum();
-    println!("\nsoak: {minutes} min, {lines} lines fed, speed {speed}x, {payments} payments generated");
+    println!(
+        "\nsoak: {minutes} min, {lines} lines fed, speed {speed}x, {payments} payments generated"
+    );
     println!(
         "after warm-up ({} s): RSS mean {} MiB, min {} MiB ({}), max {} MiB ({})",
         samples.get(warm).map_or(0, |s| s.0),

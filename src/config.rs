@@ -331,10 +331,7 @@ impl Config {
                 );
             }
             if retention.granularity_minutes == 0 {
-                return invalid(
-                    "retention.granularity_minutes".into(),
-                    "must be at least 1",
-                );
+                return invalid("retention.granularity_minutes".into(), "must be at least 1");
             }
             if self.pipeline.tick_millis < 2
                 || (retention.granularity_minutes * 60_000) % self.pipeline.tick_millis != 0

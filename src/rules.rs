@@ -106,7 +106,8 @@ pub fn reconcile<'scope>(
     let p = dedupe_retiring(
         payments.clone().map(|p| (p.event_id.clone(), p)),
         "dedupe payments",
-        dedupe_horizon.map(|(h, grid)| move |p: &Payment| grid.ceil(p.occurred_at.saturating_add(h))),
+        dedupe_horizon
+            .map(|(h, grid)| move |p: &Payment| grid.ceil(p.occurred_at.saturating_add(h))),
     );
     let e = dedupe_retiring(
         entries.clone().map(|e| (e.entry_id.clone(), e)),
@@ -140,9 +141,11 @@ pub fn reconcile<'scope>(
 
     for (stage, rule) in (FIRST_RULE..).zip(rules) {
         let members = rule_members(rule, unique_p.clone(), unique_e.clone());
-        checked.push(members.clone().map(move |((_, ccy), (_, leg, _))| {
-            ((stage, Some(ccy)), Measure::one(leg.amount))
-        }));
+        checked.push(
+            members
+                .clone()
+                .map(move |((_, ccy), (_, leg, _))| ((stage, Some(ccy)), Measure::one(leg.amount))),
+        );
         let rows = match settings.retention {
             None => rule_rows(rule, members, tick),
             Some(retention) => {
@@ -192,7 +195,10 @@ fn rule_members<'scope>(
                 }
                 let amount = e.signed_amount();
                 let key = (e.payment_id?, e.currency);
-                Some((key, (false, Leg::new(e.entry_id, amount, e.booked_at), None)))
+                Some((
+                    key,
+                    (false, Leg::new(e.entry_id, amount, e.booked_at), None),
+                ))
             });
             left.concat(right)
         }
@@ -210,7 +216,9 @@ fn rule_members<'scope>(
                 }
             };
             let debits = sides.take("debits").expect("route declared above");
-            debits.map(member(true)).concat(sides.rest.map(member(false)))
+            debits
+                .map(member(true))
+                .concat(sides.rest.map(member(false)))
         }
     }
 }

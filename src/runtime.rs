@@ -206,10 +206,7 @@ pub fn run<O: Output>(
     let summary = delivery
         .tally
         .summary(&counters, delivery.dead_letters, final_watermark);
-    delivery
-        .output
-        .finish(&summary)
-        .map_err(RunError::Output)?;
+    delivery.output.finish(&summary).map_err(RunError::Output)?;
     let report = RunReport {
         counters,
         final_watermark,
@@ -232,7 +229,10 @@ pub fn run_collect(config: &Config) -> Result<RunOutput, RunError> {
     })
 }
 
-fn spell_out(mut violations: Vec<(Violation<Stage>, Time)>, names: &[String]) -> Vec<LostOrCreated> {
+fn spell_out(
+    mut violations: Vec<(Violation<Stage>, Time)>,
+    names: &[String],
+) -> Vec<LostOrCreated> {
     violations.sort_by_key(|(v, time)| (*time, v.scope));
     violations
         .into_iter()
@@ -447,8 +447,10 @@ fn run_worker<O: Output>(
             worker.step();
         }
         // backpressure: let the dataflow catch up with the input before reading more, so
-        // that input does not pile up at times it has yet to reach
-        while probe.less_than(&input_time) {
+        // that input does not pile up at times it has yet to reach — for a bounded while, as
+        // the frontier also waits for the other workers, which may be past reading
+        let catch_up = Instant::now();
+        while probe.less_than(&input_time) && catch_up.elapsed() < Duration::from_millis(50) {
             worker.step();
             deliver(&mut delivery, &captures, &probe, None)?;
         }

@@ -70,13 +70,16 @@ pub fn summarize(
     tally.summary(counters, dead_letters, watermark)
 }
 
+/// One cell's running totals: (groups, Σ expected, Σ difference).
+type Running = (i64, Amount, Amount);
+
 /// Running totals of a changelog, updated change by change: what a summary is made of.
 /// Its size depends on the rules, statuses and currencies seen and on the distinct opening
 /// times of breaks, not on the number of groups.
 #[derive(Clone, Debug, Default)]
 pub struct Tally {
     /// rule → status → currency → (groups, Σ expected, Σ difference).
-    cells: BTreeMap<String, BTreeMap<Status, BTreeMap<Currency, (i64, Amount, Amount)>>>,
+    cells: BTreeMap<String, BTreeMap<Status, BTreeMap<Currency, Running>>>,
     /// Breaks by the time their group opened.
     breaks_opened: BTreeMap<Millis, i64>,
     /// Σ over breaks currently asserted.

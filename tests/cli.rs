@@ -205,7 +205,10 @@ fn follow_streams_until_sigterm_then_flushes_and_exits_cleanly() {
     let started = std::time::Instant::now();
     // results appear while the process is still following its (finished) files
     while std::fs::read_to_string(&results).map_or(true, |t| t.is_empty()) {
-        assert!(started.elapsed().as_secs() < 60, "no results while following");
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "no results while following"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     std::thread::sleep(std::time::Duration::from_millis(300));

@@ -139,8 +139,7 @@ where
             |(k, _): &(K, V)| k.hashed().into(),
             &format!("{name} retire members"),
         );
-        self.variable
-            .set(VecCollection::new(retracted).negate());
+        self.variable.set(VecCollection::new(retracted).negate());
         let fired_once = fired
             .inner
             .flat_map(|(k, t, diff)| (diff > 0).then_some((k, t, diff)));
@@ -152,6 +151,9 @@ where
         results.concat(VecCollection::new(kept))
     }
 }
+
+/// Updates waiting for their time to complete, each time with a capability for it.
+type Pending<T, D> = BTreeMap<T, (Capability<T>, Vec<D>)>;
 
 /// The positive part of each time's consolidated updates: one-shot events from a pulse.
 fn positive_part<'scope, T, D, H>(
@@ -166,7 +168,7 @@ where
 {
     let pact = Exchange::new(move |u: &(D, T, isize)| hash(&u.0));
     updates.unary_frontier(pact, name, |_, _| {
-        let mut stash: BTreeMap<T, (Capability<T>, Vec<(D, T, isize)>)> = BTreeMap::new();
+        let mut stash: Pending<T, (D, T, isize)> = BTreeMap::new();
         move |(input, frontier), output| {
             input.for_each(|cap, data| {
                 for update in data.drain(..) {
@@ -202,7 +204,6 @@ where
     K: ExchangeData + Hashable,
     R: ExchangeData,
 {
-    type Pending<T, D> = BTreeMap<T, (Capability<T>, Vec<D>)>;
     let by_result = Exchange::new(|u: &((K, R), T, isize)| (u.0).0.hashed().into());
     let by_key = Exchange::new(|u: &(K, T, isize)| u.0.hashed().into());
     results.binary_frontier(keys, by_result, by_key, name, |_, _| {
@@ -275,15 +276,13 @@ mod tests {
                 let sink = working.clone();
                 retiring
                     .working()
-                    .inspect(move |u| sink.borrow_mut().push(u.clone()));
+                    .inspect(move |u| sink.borrow_mut().push(*u));
                 let sums = retiring.working().reduce(|_k, vals, out| {
                     out.push((vals.iter().map(|(v, n)| **v * *n as i64).sum::<i64>(), 1))
                 });
                 let out = retiring.retire_named("sums", sums, |_k, sum| Some(*sum as u64 + 10));
                 let sink = results.clone();
-                let (probe, _) = out
-                    .inspect(move |u| sink.borrow_mut().push(u.clone()))
-                    .probe();
+                let (probe, _) = out.inspect(move |u| sink.borrow_mut().push(*u)).probe();
                 (input, probe)
             });
             let mut advance = |input: &mut differential_dataflow::input::InputSession<_, _, _>,
