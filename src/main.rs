@@ -151,7 +151,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     .context("installing the signal handlers")?;
             }
             let report = execute(&config, &control)?;
-            if control.stop.load(std::sync::atomic::Ordering::SeqCst) {
+            if control.stopping() {
                 tracing::info!("stopped by signal; outputs flushed");
             }
             print!("{}", render_table(&report.summary));

@@ -32,9 +32,6 @@ pub type Time = Millis;
 /// A balance group's key: the payment or journal id, and the currency.
 pub type GroupKey = (String, Currency);
 
-/// One side of a balance rule: legs keyed by group.
-pub type Legs<'scope> = VecCollection<'scope, Time, (GroupKey, Leg)>;
-
 /// What a conservation check is keyed by: the stage (an index into [`stage_names`]) and the
 /// currency (`None` for `dedupe`, whose versions may differ in currency). Small and `Copy`, as
 /// every input record is measured several times.
@@ -229,13 +226,16 @@ fn rule_rows<'scope>(
     members: VecCollection<'scope, Time, (GroupKey, Member)>,
     tick: Tick,
 ) -> VecCollection<'scope, Time, ResultRow> {
-    let side = |left: bool| {
-        move |(key, (is_left, leg, _)): (GroupKey, Member)| (is_left == left).then_some((key, leg))
-    };
-    let (left, right) = (
-        members.clone().flat_map(side(true)),
-        members.clone().flat_map(side(false)),
+    let mut sides = members.clone().split_named(
+        rule.name(),
+        vec![Route::new(
+            "left",
+            |(_, (is_left, _, _)): &(GroupKey, Member)| *is_left,
+        )],
     );
+    let leg = |(key, (_, leg, _)): (GroupKey, Member)| (key, leg);
+    let left = sides.take("left").expect("route declared above").map(leg);
+    let right = sides.rest.map(leg);
     let tolerance = rule.tolerance().clone();
     let groups = left.balance_named(rule.name(), right, move |(_, ccy): &GroupKey| {
         tolerance.for_currency(*ccy)
@@ -298,14 +298,20 @@ where
         .concat(out.redeliveries.map(|(id, r)| (id, (1u8, r))))
         .concat(out.conflicts.map(|(id, r)| (id, (2u8, r))));
     let kept = retiring.retire_named(name, tagged, move |_, (_, r)| Some(forget_at(r)));
-    let part = |tag: u8| {
-        kept.clone()
-            .flat_map(move |(id, (t, r))| (t == tag).then_some((id, r)))
-    };
+    let tag_is = |tag: u8| move |(_, (t, _)): &(String, (u8, R))| *t == tag;
+    let mut parts = kept.split_named(
+        name,
+        vec![
+            Route::new("unique", tag_is(0)),
+            Route::new("redeliveries", tag_is(1)),
+        ],
+    );
+    let untag = |(id, (_, r)): (String, (u8, R))| (id, r);
+    let mut part = |route: &str| parts.take(route).expect("route declared above").map(untag);
     DedupeOutputs {
-        unique: part(0),
-        redeliveries: part(1),
-        conflicts: part(2),
+        unique: part("unique"),
+        redeliveries: part("redeliveries"),
+        conflicts: parts.rest.map(untag),
     }
 }
 

@@ -24,7 +24,7 @@ use timely::dataflow::ProbeHandle;
 use trueup_operators::Violation;
 
 use crate::config::Config;
-use crate::delivery::{Captured, Captures, Collected, Delivery, Output};
+use crate::delivery::{Captured, Captures, Change, Collected, Delivery, Output};
 use crate::event_time::{Millis, Tick};
 use crate::model::{DeadLetter, Record, Stream};
 use crate::progress::ProgressLine;
@@ -32,8 +32,6 @@ use crate::rules::{reconcile, stage_names, Settings, Stage, Time};
 use crate::sources::file::{FileSource, Format};
 use crate::sources::{Polled, Progress, Source};
 use crate::summary::Summary;
-
-pub use crate::delivery::Change;
 
 /// Counters of one run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -92,7 +90,8 @@ impl Control {
         self.stop.store(true, Ordering::SeqCst);
     }
 
-    fn stopping(&self) -> bool {
+    /// Whether a stop was requested.
+    pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
 }
@@ -219,7 +218,12 @@ pub fn run<O: Output>(
 
 /// Runs `config` over its (finite) inputs and keeps everything it produced in memory.
 pub fn run_collect(config: &Config) -> Result<RunOutput, RunError> {
-    let (report, collected) = run(config, Collected::default(), &Control::default())?;
+    run_collect_until(config, &Control::default())
+}
+
+/// As [`run_collect`], until the input ends or `control` stops the run (when following).
+pub fn run_collect_until(config: &Config, control: &Control) -> Result<RunOutput, RunError> {
+    let (report, collected) = run(config, Collected::default(), control)?;
     Ok(RunOutput {
         changelog: collected.changelog,
         dead_letters: collected.dead_letters,
@@ -455,10 +459,10 @@ fn run_worker<O: Output>(
             deliver(&mut delivery, &captures, &probe, None)?;
         }
         deliver(&mut delivery, &captures, &probe, None)?;
+        if delivery.as_ref().is_some_and(|d| !d.violations.is_empty()) {
+            control.request_stop();
+        }
         if let (Some(reporter), Some(delivery)) = (reporter.as_mut(), delivery.as_ref()) {
-            if !delivery.violations.is_empty() {
-                control.request_stop();
-            }
             let frontier = probe
                 .with_frontier(|f| f.first().copied())
                 .filter(|t| *t > 0);

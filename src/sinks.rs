@@ -29,18 +29,27 @@ impl Sink {
         })
     }
 
+    /// Writes with `body`, then flushes; errors name the file.
+    fn write(
+        &mut self,
+        body: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        body(&mut self.out)
+            .and_then(|()| self.out.flush())
+            .map_err(|e| named(&self.path, e))
+    }
+
     fn lines<T: serde::Serialize>(
         &mut self,
         items: impl IntoIterator<Item = T>,
     ) -> std::io::Result<()> {
-        let write = |out: &mut BufWriter<File>| -> std::io::Result<()> {
+        self.write(|out| {
             for item in items {
                 serde_json::to_writer(&mut *out, &item)?;
                 out.write_all(b"\n")?;
             }
-            out.flush()
-        };
-        write(&mut self.out).map_err(|e| named(&self.path, e))
+            Ok(())
+        })
     }
 }
 
@@ -86,12 +95,9 @@ impl Output for FileOutput {
         let Some(path) = &self.summary else {
             return Ok(());
         };
-        let mut sink = Sink::create(path)?;
-        let write = |out: &mut BufWriter<File>| -> std::io::Result<()> {
+        Sink::create(path)?.write(|out| {
             serde_json::to_writer_pretty(&mut *out, summary)?;
-            out.write_all(b"\n")?;
-            out.flush()
-        };
-        write(&mut sink.out).map_err(|e| named(path, e))
+            out.write_all(b"\n")
+        })
     }
 }

@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use trueup_operators::Amount;
 
 use crate::currency::Currency;
+use crate::delivery::Change;
 use crate::event_time::{format_rfc3339, Millis};
 use crate::results::{ResultRow, Status};
-use crate::runtime::{Change, Counters};
+use crate::runtime::Counters;
 
 /// Aging buckets of open breaks, by whole days since the group opened (at the final watermark).
 pub const AGING_BUCKETS: [&str; 4] = ["0-1 days", "2-7 days", "8-30 days", ">30 days"];
@@ -54,20 +55,6 @@ pub fn final_state(changelog: &[Change]) -> BTreeMap<&ResultRow, isize> {
     }
     state.retain(|_, n| *n != 0);
     state
-}
-
-/// Summarizes a final state.
-pub fn summarize(
-    state: &BTreeMap<&ResultRow, isize>,
-    counters: &Counters,
-    dead_letters: u64,
-    watermark: Option<Millis>,
-) -> Summary {
-    let mut tally = Tally::default();
-    for (row, copies) in state {
-        tally.apply(row, *copies);
-    }
-    tally.summary(counters, dead_letters, watermark)
 }
 
 /// One cell's running totals: (groups, Σ expected, Σ difference).

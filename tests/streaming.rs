@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use trueup::config::{Config, RetentionConfig};
 use trueup::generate::{generate, GenerateOptions};
 use trueup::job::default_config;
-use trueup::runtime::{run, run_collect, Control, RunOutput};
+use trueup::runtime::{run_collect, run_collect_until, Control, RunOutput};
 use trueup::summary::final_state;
 
 /// Waits (up to a minute) until `done` holds.
@@ -47,21 +47,8 @@ impl Live {
         config.pipeline.follow = true;
         let control = Control::default();
         let worker_control = control.clone();
-        let thread = std::thread::spawn(move || {
-            let (report, out) = run(
-                &config,
-                trueup::delivery::Collected::default(),
-                &worker_control,
-            )
-            .unwrap();
-            RunOutput {
-                changelog: out.changelog,
-                dead_letters: out.dead_letters,
-                counters: report.counters,
-                final_watermark: report.final_watermark,
-                summary: report.summary,
-            }
-        });
+        let thread =
+            std::thread::spawn(move || run_collect_until(&config, &worker_control).unwrap());
         Live { control, thread }
     }
 

@@ -66,7 +66,7 @@ use differential_dataflow::{ExchangeData, Hashable, VecCollection};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map as _;
-use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::{Capability, InputCapability};
 use timely::dataflow::StreamVec;
 use timely::progress::Timestamp;
 
@@ -155,6 +155,22 @@ where
 /// Updates waiting for their time to complete, each time with a capability for it.
 type Pending<T, D> = BTreeMap<T, (Capability<T>, Vec<D>)>;
 
+/// Moves `data` into `pending` under each update's own time (which may be later than the
+/// message's), taking a capability for each new time from `cap`.
+fn hold<T: Timestamp + Ord, D>(
+    pending: &mut Pending<T, (D, T, isize)>,
+    cap: &InputCapability<T>,
+    data: &mut Vec<(D, T, isize)>,
+) {
+    for update in data.drain(..) {
+        pending
+            .entry(update.1.clone())
+            .or_insert_with(|| (cap.delayed(&update.1, 0), Vec::new()))
+            .1
+            .push(update);
+    }
+}
+
 /// The positive part of each time's consolidated updates: one-shot events from a pulse.
 fn positive_part<'scope, T, D, H>(
     updates: StreamVec<'scope, T, (D, T, isize)>,
@@ -170,15 +186,7 @@ where
     updates.unary_frontier(pact, name, |_, _| {
         let mut stash: Pending<T, (D, T, isize)> = BTreeMap::new();
         move |(input, frontier), output| {
-            input.for_each(|cap, data| {
-                for update in data.drain(..) {
-                    stash
-                        .entry(update.1.clone())
-                        .or_insert_with(|| (cap.delayed(&update.1, 0), Vec::new()))
-                        .1
-                        .push(update);
-                }
-            });
+            input.for_each(|cap, data| hold(&mut stash, &cap, data));
             while let Some(entry) = stash.first_entry() {
                 if frontier.less_equal(entry.key()) {
                     break;
@@ -210,15 +218,7 @@ where
         let mut changes: Pending<T, ((K, R), T, isize)> = BTreeMap::new();
         let mut retired: BTreeMap<T, Vec<K>> = BTreeMap::new();
         move |(input1, frontier1), (input2, frontier2), output| {
-            input1.for_each(|cap, data| {
-                for update in data.drain(..) {
-                    changes
-                        .entry(update.1.clone())
-                        .or_insert_with(|| (cap.delayed(&update.1, 0), Vec::new()))
-                        .1
-                        .push(update);
-                }
-            });
+            input1.for_each(|cap, data| hold(&mut changes, &cap, data));
             input2.for_each(|_, data| {
                 for (k, t, _) in data.drain(..) {
                     retired.entry(t).or_default().push(k);
