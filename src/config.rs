@@ -32,6 +32,41 @@ pub struct Config {
     /// Default: none (everything is kept; right for finite batch runs).
     #[serde(default)]
     pub retention: Option<RetentionConfig>,
+    /// The audit store: the system of record, and what makes restarts exactly once.
+    /// Default: none.
+    #[serde(default)]
+    pub store: Option<StoreConfig>,
+}
+
+/// The audit store (SPEC §5): every accepted input, the result changelog, the dead letters and
+/// the commit progress, committed together as the watermark advances.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite:PATH` or a plain path for a SQLite file (created if missing), or
+    /// `postgres://user@host:port/db` for PostgreSQL.
+    pub url: String,
+    /// Watermark advances are committed together at most this often. Default 1000.
+    #[serde(default = "default_commit_interval")]
+    pub commit_interval_millis: u64,
+}
+
+fn default_commit_interval() -> u64 {
+    1000
+}
+
+impl Config {
+    /// What a store is bound to: everything that decides the results (engine settings,
+    /// sources, rules, retention), as JSON. A store refuses a run with another fingerprint.
+    pub fn fingerprint(&self) -> String {
+        serde_json::json!({
+            "pipeline": self.pipeline,
+            "sources": self.sources,
+            "rules": self.rules,
+            "retention": self.retention,
+        })
+        .to_string()
+    }
 }
 
 /// When finished groups leave the working state (SPEC §4). Retirement never retracts a result:

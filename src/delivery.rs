@@ -10,6 +10,7 @@ use std::rc::Rc;
 use differential_dataflow::consolidation::consolidate_updates;
 use trueup_operators::Violation;
 
+use crate::commit::{Committer, JournalQueues};
 use crate::model::{DeadLetter, Stream};
 use crate::results::ResultRow;
 use crate::rules::{Stage, Time};
@@ -26,6 +27,17 @@ pub trait Output: Send + 'static {
     fn deliver(&mut self, dead_letters: &[DeadLetter], changes: &[Change]) -> std::io::Result<()>;
     /// Receives the summary at the end of the run.
     fn finish(&mut self, summary: &Summary) -> std::io::Result<()>;
+    /// Called once before any delivery with the lengths (results, dead letters) the outputs
+    /// had at the last commit — zero for a new run: anything past them was never committed
+    /// and is delivered again. Outputs without lengths ignore it.
+    fn start(&mut self, _committed: (u64, u64)) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// The lengths of the outputs (results, dead letters) after the last delivery, recorded
+    /// with each commit.
+    fn lengths(&self) -> (u64, u64) {
+        (0, 0)
+    }
 }
 
 /// An [`Output`] that keeps everything in memory (tests, examples, small runs).
@@ -63,6 +75,7 @@ pub(crate) struct Captures {
     pub violations: Captured<Violation<Stage>>,
     pub redeliveries: Captured<Stream>,
     pub dead_letters: Captured<DeadLetter>,
+    pub journal: JournalQueues,
 }
 
 /// Worker 0's delivery state: the output, and running totals of what it was given.
@@ -75,24 +88,47 @@ pub(crate) struct Delivery<O> {
     pub violations: Vec<(Violation<Stage>, Time)>,
     /// The frontier of the last drain: nothing new is complete until it moves.
     drained_to: Time,
+    /// Times before this were delivered and committed by an earlier run: recomputed, counted,
+    /// not delivered again.
+    resume_from: Time,
+    /// The audit store's committer, when there is a store.
+    committer: Option<Committer>,
 }
 
 impl<O: Output> Delivery<O> {
-    pub fn new(output: O) -> Delivery<O> {
+    /// Delivers to `output`; with a committer, commits each delivery, and suppresses what an
+    /// earlier run committed before `resume_from` (with `dead_letters` committed then).
+    pub fn new(
+        output: O,
+        committer: Option<Committer>,
+        resume_from: Time,
+        dead_letters: u64,
+    ) -> Delivery<O> {
         Delivery {
             output,
             tally: Tally::default(),
             changes: 0,
-            dead_letters: 0,
+            dead_letters,
             redeliveries: BTreeMap::new(),
             violations: Vec::new(),
             drained_to: 0,
+            resume_from,
+            committer,
         }
     }
 
-    /// Delivers everything captured at times before `frontier`.
-    pub fn drain(&mut self, captures: &Captures, frontier: Time) -> std::io::Result<()> {
+    /// Delivers everything captured at times before `frontier` — with a store, only when a
+    /// commit is due or `force`d, committing it.
+    pub fn drain(
+        &mut self,
+        captures: &Captures,
+        frontier: Time,
+        force: bool,
+    ) -> std::io::Result<()> {
         if frontier <= self.drained_to {
+            return Ok(());
+        }
+        if !force && self.committer.as_ref().is_some_and(|c| !c.due()) {
             return Ok(());
         }
         self.drained_to = frontier;
@@ -107,7 +143,12 @@ impl<O: Output> Delivery<O> {
                 position_key(&b.0.position),
             ))
         });
-        let dead: Vec<DeadLetter> = dead.into_iter().map(|(d, _, _)| d).collect();
+        // what an earlier run committed is recomputed (and counted) but not delivered again
+        dead.retain(|(_, time, _)| *time >= self.resume_from);
+        for (row, _, diff) in &changes {
+            self.tally.apply(row, *diff);
+        }
+        changes.retain(|(_, time, _)| *time >= self.resume_from);
         for (stream, _, diff) in ready(&captures.redeliveries, frontier) {
             *self.redeliveries.entry(stream).or_default() += diff as i64;
         }
@@ -118,15 +159,19 @@ impl<O: Output> Delivery<O> {
                 .filter(|(_, _, diff)| *diff > 0)
                 .map(|(v, t, _)| (v, t)),
         );
-        if changes.is_empty() && dead.is_empty() {
-            return Ok(());
-        }
-        for (row, _, diff) in &changes {
-            self.tally.apply(row, *diff);
-        }
         self.changes += changes.len() as u64;
         self.dead_letters += dead.len() as u64;
-        self.output.deliver(&dead, &changes)
+        let dead: Vec<DeadLetter> = dead.into_iter().map(|(d, _, _)| d).collect();
+        if !changes.is_empty() || !dead.is_empty() {
+            self.output.deliver(&dead, &changes)?;
+        }
+        if let Some(committer) = self.committer.as_mut() {
+            let lengths = self.output.lengths();
+            committer
+                .commit(frontier, &captures.journal, &changes, lengths)
+                .map_err(std::io::Error::other)?;
+        }
+        Ok(())
     }
 }
 

@@ -41,5 +41,6 @@ pub fn default_config(payments: &Path, entries: &Path, out: &Path, workers: usiz
             summary: Some(out.join("summary.json")),
         },
         retention: None,
+        store: None,
     }
 }

@@ -19,6 +19,8 @@
 
 #![deny(missing_docs)]
 
+pub mod commit;
+pub mod compaction;
 pub mod config;
 pub mod currency;
 pub mod delivery;
@@ -31,6 +33,8 @@ pub mod progress;
 pub mod results;
 pub mod rules;
 pub mod runtime;
+pub mod serve;
 pub mod sinks;
 pub mod sources;
+pub mod store;
 pub mod summary;

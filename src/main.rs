@@ -11,7 +11,10 @@ use trueup::config::Config;
 use trueup::generate::{generate, GenerateOptions};
 use trueup::job::{default_config, execute};
 use trueup::runtime::Control;
+use trueup::store::query::Filter;
+use trueup::store::Store;
 use trueup::summary::render_table;
+use trueup_operators::Amount;
 
 /// The dataflow allocates and frees many small records; mimalloc measured faster than the
 /// system allocator on the demo (docs/benchmarks.md).
@@ -35,6 +38,82 @@ enum Command {
     /// Run a pipeline from a TOML config; exits at the end of finite input, or with
     /// `--follow` streams until SIGINT/SIGTERM.
     Run(RunArgs),
+    /// Ask the audit store (read-only): a key's result, breaks, the summary, lineage.
+    Query(QueryArgs),
+    /// Serve the auditors' read-only HTTP API over the audit store.
+    Serve(ServeArgs),
+    /// Recompute the audit store's hash chain and check conservation; exits 1 on any problem.
+    Verify(StoreArg),
+}
+
+#[derive(Args)]
+struct StoreArg {
+    /// The audit store: a SQLite path (or `sqlite:PATH`), or `postgres://…`.
+    #[arg(long)]
+    store: String,
+}
+
+#[derive(Args)]
+struct QueryArgs {
+    #[command(flatten)]
+    store: StoreArg,
+    /// Answer as of this logical time (RFC 3339; default: the last committed time).
+    #[arg(long)]
+    as_of: Option<String>,
+    #[command(subcommand)]
+    what: Question,
+}
+
+#[derive(Subcommand)]
+enum Question {
+    /// The current results of one group key.
+    Result {
+        /// The group key (payment id, journal id, or duplicated record id).
+        key: String,
+        /// Only this rule.
+        #[arg(long)]
+        rule: Option<String>,
+    },
+    /// Open breaks, filtered.
+    Breaks {
+        /// Only this status (e.g. `missing_ledger`).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this currency.
+        #[arg(long)]
+        currency: Option<String>,
+        /// Only this rule.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Only breaks whose |difference| is at least this.
+        #[arg(long)]
+        min_amount: Option<String>,
+        /// Only breaks opened at least this many days before `--as-of`.
+        #[arg(long)]
+        min_age_days: Option<u64>,
+        /// At most this many (default 1,000).
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// Groups and Σ difference by rule, status and currency.
+    Summary,
+    /// A key's results with every input record behind them and its source position.
+    Lineage {
+        /// The group key.
+        key: String,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArg,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// File holding the bearer token clients must send (else the `TRUEUP_TOKEN` variable).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -89,6 +168,9 @@ struct RunArgs {
     /// Override `pipeline.workers`.
     #[arg(long)]
     workers: Option<usize>,
+    /// Commit to this audit store (sets `store.url`): a SQLite path, or `postgres://…`.
+    #[arg(long)]
+    store: Option<String>,
     /// Follow the inputs as they grow (sets `pipeline.follow`); stop with SIGINT or SIGTERM,
     /// which completes the times up to the largest event time seen, flushes and exits 0.
     #[arg(long)]
@@ -144,6 +226,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 config.pipeline.workers = workers;
             }
             config.pipeline.follow |= args.follow;
+            if let Some(url) = args.store {
+                let interval = config.store.as_ref().map(|s| s.commit_interval_millis);
+                config.store = Some(trueup::config::StoreConfig {
+                    url,
+                    commit_interval_millis: interval.unwrap_or(1000),
+                });
+            }
             config.validate()?;
             let control = Control::default();
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -157,7 +246,90 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             print!("{}", render_table(&report.summary));
             Ok(())
         }
+        Command::Query(args) => query(args),
+        Command::Serve(args) => serve(args),
+        Command::Verify(args) => verify(&args.store),
     }
+}
+
+fn query(args: QueryArgs) -> anyhow::Result<()> {
+    let mut store = Store::open_read_only(&args.store.store)?;
+    let as_of = store.resolve_as_of(args.as_of.as_deref())?;
+    let answer = match args.what {
+        Question::Result { key, rule } => {
+            let filter = Filter {
+                key: Some(key),
+                rule,
+                ..Filter::default()
+            };
+            serde_json::to_value(store.current_as_of(as_of, &filter)?)?
+        }
+        Question::Breaks {
+            status,
+            currency,
+            rule,
+            min_amount,
+            min_age_days,
+            limit,
+        } => {
+            let min_amount = min_amount
+                .map(|a| Amount::parse(&a).with_context(|| format!("--min-amount {a:?}")))
+                .transpose()?;
+            let filter = Filter {
+                status,
+                currency,
+                rule,
+                min_amount,
+                min_age_days,
+                limit,
+                breaks_only: true,
+                ..Filter::default()
+            };
+            serde_json::to_value(store.current_as_of(as_of, &filter)?)?
+        }
+        Question::Summary => serde_json::to_value(store.summary_as_of(as_of)?)?,
+        Question::Lineage { key } => serde_json::to_value(store.lineage(&key, as_of)?)?,
+    };
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let token = match &args.token_file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))?,
+        None => std::env::var("TRUEUP_TOKEN")
+            .context("a bearer token is required: --token-file or TRUEUP_TOKEN")?,
+    };
+    let token = token.trim().to_string();
+    anyhow::ensure!(token.len() >= 16, "the bearer token must be at least 16 characters");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_io()
+        .build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        tracing::info!(address = %listener.local_addr()?, "serving the audit API");
+        trueup::serve::serve(args.store.store, token, listener).await
+    })
+}
+
+fn verify(url: &str) -> anyhow::Result<()> {
+    let mut store = Store::open_read_only(url)?;
+    let report = store.verify()?;
+    println!(
+        "verified {} batches, {} rows: {} problem(s)",
+        report.batches,
+        report.rows,
+        report.problems.len()
+    );
+    for problem in &report.problems {
+        println!("  {problem}");
+    }
+    anyhow::ensure!(report.problems.is_empty(), "the audit store does not verify");
+    Ok(())
 }
 
 fn demo(args: DemoArgs) -> anyhow::Result<()> {

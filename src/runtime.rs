@@ -23,6 +23,8 @@ use timely::dataflow::operators::vec::{Broadcast, Input as _};
 use timely::dataflow::ProbeHandle;
 use trueup_operators::Violation;
 
+use crate::commit::{Committer, Journal, SourcePosition, WorkerPosition};
+use crate::compaction::compact_when_behind;
 use crate::config::Config;
 use crate::delivery::{Captured, Captures, Change, Collected, Delivery, Output};
 use crate::event_time::{Millis, Tick};
@@ -31,6 +33,7 @@ use crate::progress::ProgressLine;
 use crate::rules::{reconcile, stage_names, Settings, Stage, Time};
 use crate::sources::file::{FileSource, Format};
 use crate::sources::{Polled, Progress, Source};
+use crate::store::{Store, StoreError, StoredInput};
 use crate::summary::Summary;
 
 /// Counters of one run.
@@ -116,6 +119,9 @@ pub enum RunError {
     /// An output could not be written.
     #[error("cannot write the outputs")]
     Output(#[source] std::io::Error),
+    /// The audit store could not be opened or read.
+    #[error("audit store: {0}")]
+    Store(#[from] StoreError),
 }
 
 /// A conservation violation, spelled out: the stage, the currency and what is unaccounted for.
@@ -167,13 +173,29 @@ pub fn run<O: Output>(
     let names = stage_names(&config.rules);
     let config = config.clone();
     let workers = config.pipeline.workers;
-    let output = Mutex::new(Some(output));
+    let mut output = output;
+    let (committer, resume) = open_store(&config, &mut output)?;
+    let (resume_from, dead_committed) = (resume.frontier, resume.dead_letters);
+    let resumes = Mutex::new(resume.workers);
+    let output = Mutex::new(Some((output, committer)));
     let worker_control = control.clone();
-    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+    let mut timely_config = timely::Config::process(workers);
+    if config.pipeline.follow {
+        compact_when_behind(&mut timely_config.worker);
+    }
+    let guards = timely::execute(timely_config, move |worker| {
         let output = (worker.index() == 0)
             .then(|| output.lock().ok().and_then(|mut o| o.take()))
             .flatten();
-        let result = run_worker(worker, &config, output, &worker_control);
+        let resume = resumes
+            .lock()
+            .ok()
+            .and_then(|mut r| r.get_mut(worker.index()).map(std::mem::take))
+            .unwrap_or_default();
+        let delivery = output.map(|(output, committer)| {
+            Delivery::new(output, committer, resume_from, dead_committed)
+        });
+        let result = run_worker(worker, &config, delivery, &worker_control, resume);
         if result.is_err() {
             // let the other workers wind down rather than wait for this one
             worker_control.request_stop();
@@ -255,6 +277,72 @@ fn spell_out(
         .collect()
 }
 
+/// Where a run resumes from: the committed frontier and dead-letter count, and per worker
+/// its committed position and inputs (all empty for a new run).
+#[derive(Default)]
+struct Resume {
+    frontier: Time,
+    dead_letters: u64,
+    workers: Vec<WorkerResume>,
+}
+
+/// One worker's part of a [`Resume`].
+#[derive(Default)]
+struct WorkerResume {
+    position: Option<WorkerPosition>,
+    inputs: Vec<StoredInput>,
+    /// Committed dead letters not yet delivered (given to worker 0).
+    dead_letters: Vec<(DeadLetter, Time)>,
+}
+
+/// Opens the configured store (if any) and what to resume from it; starts `output` at the
+/// committed lengths.
+fn open_store<O: Output>(
+    config: &Config,
+    output: &mut O,
+) -> Result<(Option<Committer>, Resume), RunError> {
+    let workers = config.pipeline.workers;
+    let mut resume = Resume {
+        workers: (0..workers).map(|_| WorkerResume::default()).collect(),
+        ..Resume::default()
+    };
+    let Some(store_config) = &config.store else {
+        output.start((0, 0)).map_err(RunError::Output)?;
+        return Ok((None, resume));
+    };
+    let mut store = Store::open(&store_config.url)?;
+    store.bind(&config.fingerprint())?;
+    let mut positions = vec![None; workers];
+    let mut committed = (0, 0);
+    if let Some(checkpoint) = store.checkpoint()? {
+        positions = serde_json::from_str(&checkpoint.positions)
+            .map_err(|e| StoreError::Corrupt(format!("commit positions: {e}")))?;
+        if positions.len() != workers {
+            return Err(StoreError::OtherRun("another worker count".into()).into());
+        }
+        resume.frontier = checkpoint.frontier;
+        resume.dead_letters = checkpoint.dead_letters;
+        committed = (checkpoint.results_bytes, checkpoint.dead_letters_bytes);
+        for input in store.inputs()? {
+            if let Some(part) = resume.workers.get_mut(input.worker) {
+                part.inputs.push(input);
+            }
+        }
+        resume.workers[0].dead_letters = store.undelivered_dead_letters(checkpoint.frontier)?;
+        for (part, position) in resume.workers.iter_mut().zip(&positions) {
+            part.position = position.clone();
+        }
+        tracing::info!(
+            batch = checkpoint.batch,
+            frontier = %crate::event_time::format_rfc3339(checkpoint.frontier),
+            "resuming from the audit store"
+        );
+    }
+    output.start(committed).map_err(RunError::Output)?;
+    let every = Duration::from_millis(store_config.commit_interval_millis);
+    Ok((Some(Committer::new(store, positions, every)), resume))
+}
+
 /// One source as a worker reads it.
 struct Reading {
     source: Box<dyn Source>,
@@ -329,17 +417,36 @@ fn open_sources(config: &Config, index: usize, peers: usize) -> Result<Vec<Readi
 fn run_worker<O: Output>(
     worker: &mut timely::worker::Worker,
     config: &Config,
-    output: Option<O>,
+    delivery: Option<Delivery<O>>,
     control: &Control,
+    resume: WorkerResume,
 ) -> Result<WorkerOutput<O>, RunError> {
     let tick = Tick(config.pipeline.tick_millis);
     let follow = config.pipeline.follow;
+    let journaling = config.store.is_some();
+    let index = worker.index();
     let probe = ProbeHandle::new();
-    let captures = Captures::default();
+    let captures = Captures {
+        journal: Rc::new(RefCell::new(vec![Default::default(); worker.peers()])),
+        ..Captures::default()
+    };
 
     let rules = config.rules.clone();
     let retention = config.retention.clone();
-    let (mut payments, mut entries, mut dead_in) = worker.dataflow::<Time, _, _>(|scope| {
+    let (mut payments, mut entries, mut dead_in, mut journal) = worker.dataflow::<Time, _, _>(|scope| {
+        let (journal_in, journal) = scope.new_input::<Journal>();
+        let queues = captures.journal.clone();
+        journal
+            .exchange(|_| 0)
+            .inspect(move |item: &Journal| {
+                let worker = match item {
+                    Journal::Input(input) => input.worker,
+                    Journal::Dead(worker, _, _) => *worker,
+                    Journal::Marker(position) => position.worker,
+                };
+                queues.borrow_mut()[worker].push_back(item.clone());
+            })
+            .probe_with(&probe);
         let (payments_in, payments) = scope.new_collection();
         let (entries_in, entries) = scope.new_collection();
         let (dead_in, dead) = scope.new_collection::<DeadLetter, isize>();
@@ -353,7 +460,7 @@ fn run_worker<O: Output>(
         collect_on_worker_zero(rec.violations.inner, &captures.violations, &probe);
         collect_on_worker_zero(rec.redeliveries.inner, &captures.redeliveries, &probe);
         collect_on_worker_zero(dead.inner, &captures.dead_letters, &probe);
-        (payments_in, entries_in, dead_in)
+        (payments_in, entries_in, dead_in, journal_in)
     });
 
     // A second, tiny dataflow on which the workers agree on the largest event time seen.
@@ -372,11 +479,47 @@ fn run_worker<O: Output>(
         input
     });
 
-    let mut sources = open_sources(config, worker.index(), worker.peers())?;
-    let mut delivery = output.map(Delivery::new);
+    let mut sources = open_sources(config, index, worker.peers())?;
+    let mut delivery = delivery;
     let mut accepted: BTreeMap<Stream, u64> = BTreeMap::new();
     let mut late = 0;
     let mut input_time: Time = 0;
+    // a restarted run: committed inputs again at their times, sources where they stood
+    if let Some(position) = &resume.position {
+        for (reading, at) in sources.iter_mut().zip(&position.sources) {
+            let stored = serde_json::from_str(&at.position).unwrap_or_default();
+            reading
+                .source
+                .resume(&stored)
+                .map_err(|e| RunError::Source {
+                    path: reading.path.clone(),
+                    source: e,
+                })?;
+            reading.newest = at.newest;
+        }
+        input_time = position.input_time;
+    }
+    for input in resume.inputs {
+        let stream = match input.record {
+            Record::Payment(p) => {
+                payments.update_at(p, input.time, 1);
+                Stream::Payments
+            }
+            Record::Entry(e) => {
+                entries.update_at(e, input.time, 1);
+                Stream::Entries
+            }
+        };
+        *accepted.entry(stream).or_default() += 1;
+        late += u64::from(input.late);
+    }
+    for (dead, time) in resume.dead_letters {
+        dead_in.update_at(dead, time, 1);
+    }
+    payments.advance_to(input_time);
+    entries.advance_to(input_time);
+    dead_in.advance_to(input_time);
+    journal.advance_to(input_time);
     // following, time advances at most this often: every advance makes the arrangements
     // sort out which held updates (future aging and retirement times) are now due
     let advance_every = Duration::from_millis(if follow { 100 } else { 0 });
@@ -404,21 +547,34 @@ fn run_worker<O: Output>(
                     .fetch_add(polled.len() as u64, Ordering::Relaxed);
             }
             for item in polled.drain(..) {
-                let record = match item {
+                let (record, position) = match item {
                     Polled::Dead(dead) => {
+                        if journaling {
+                            journal.send(Journal::Dead(index, dead.clone(), input_time));
+                        }
                         dead_in.insert(dead);
                         continue;
                     }
-                    Polled::Record(record) => record,
+                    Polled::Record(record, position) => (record, position),
                 };
                 let event_time = record.event_time();
                 reading.newest = reading.newest.max(Some(event_time));
                 let mut time = tick.ceil(event_time);
-                if time < input_time {
+                let is_late = time < input_time;
+                if is_late {
                     time = input_time;
                     late += 1;
                 }
                 *accepted.entry(reading.source.stream()).or_default() += 1;
+                if journaling {
+                    journal.send(Journal::Input(StoredInput {
+                        worker: index,
+                        position: position.to_string(),
+                        time,
+                        late: is_late,
+                        record: record.clone(),
+                    }));
+                }
                 match record {
                     Record::Payment(p) => payments.update_at(p, time, 1),
                     Record::Entry(e) => entries.update_at(e, time, 1),
@@ -431,19 +587,26 @@ fn run_worker<O: Output>(
             .filter_map(|s| s.watermark(follow))
             .min()
             .flatten();
-        if let Some(watermark) = watermark.filter(|_| advanced.elapsed() >= advance_every) {
-            let next = tick.floor(watermark);
-            if next > input_time {
-                advanced = Instant::now();
-                input_time = next;
-                payments.advance_to(input_time);
-                entries.advance_to(input_time);
-                dead_in.advance_to(input_time);
-            }
+        let next = watermark
+            .filter(|_| advanced.elapsed() >= advance_every)
+            .map(|w| tick.floor(w))
+            .filter(|next| *next > input_time);
+        if journaling && (read_any || next.is_some()) {
+            // the round's marker, at the round's time: it arrives after the round's inputs
+            journal.send(Journal::Marker(marker(index, next.unwrap_or(input_time), &sources)));
+        }
+        if let Some(next) = next {
+            advanced = Instant::now();
+            input_time = next;
+            payments.advance_to(input_time);
+            entries.advance_to(input_time);
+            dead_in.advance_to(input_time);
+            journal.advance_to(input_time);
         }
         payments.flush();
         entries.flush();
         dead_in.flush();
+        journal.flush();
         if follow && !read_any {
             // nothing new anywhere: work if there is work, else wait a little for the files
             worker.step_or_park(Some(Duration::from_millis(5)));
@@ -456,9 +619,9 @@ fn run_worker<O: Output>(
         let catch_up = Instant::now();
         while probe.less_than(&input_time) && catch_up.elapsed() < Duration::from_millis(50) {
             worker.step();
-            deliver(&mut delivery, &captures, &probe, None)?;
+            deliver(&mut delivery, &captures, &probe, None, false)?;
         }
-        deliver(&mut delivery, &captures, &probe, None)?;
+        deliver(&mut delivery, &captures, &probe, None, false)?;
         if delivery.as_ref().is_some_and(|d| !d.violations.is_empty()) {
             control.request_stop();
         }
@@ -486,17 +649,22 @@ fn run_worker<O: Output>(
     let end = final_watermark
         .map_or(input_time, |w| tick.ceil(w) + 1)
         .max(input_time);
+    if journaling {
+        journal.send(Journal::Marker(marker(index, end, &sources)));
+    }
     payments.advance_to(end);
     entries.advance_to(end);
     dead_in.advance_to(end);
+    journal.advance_to(end);
     payments.flush();
     entries.flush();
     dead_in.flush();
+    journal.flush();
     while probe.less_than(&end) {
         worker.step();
-        deliver(&mut delivery, &captures, &probe, Some(end))?;
+        deliver(&mut delivery, &captures, &probe, Some(end), false)?;
     }
-    deliver(&mut delivery, &captures, &probe, Some(end))?;
+    deliver(&mut delivery, &captures, &probe, Some(end), true)?;
     for dataflow in worker.installed_dataflows() {
         worker.drop_dataflow(dataflow);
     }
@@ -508,18 +676,36 @@ fn run_worker<O: Output>(
     })
 }
 
+/// Where a worker's sources stand, and the input time it advances to.
+fn marker(worker: usize, input_time: Time, sources: &[Reading]) -> WorkerPosition {
+    WorkerPosition {
+        worker,
+        input_time,
+        sources: sources
+            .iter()
+            .map(|s| SourcePosition {
+                position: s.source.position().to_string(),
+                newest: s.newest,
+            })
+            .collect(),
+    }
+}
+
 /// On worker 0, delivers what is complete: times before the probe's frontier (and before
-/// `end`, when given).
+/// `end`, when given); `force` commits even if the commit interval has not passed.
 fn deliver<O: Output>(
     delivery: &mut Option<Delivery<O>>,
     captures: &Captures,
     probe: &ProbeHandle<Time>,
     end: Option<Time>,
+    force: bool,
 ) -> Result<(), RunError> {
     let Some(delivery) = delivery.as_mut() else {
         return Ok(());
     };
     let frontier = probe.with_frontier(|f| f.first().copied().unwrap_or(Time::MAX));
     let upto = end.map_or(frontier, |end| frontier.min(end));
-    delivery.drain(captures, upto).map_err(RunError::Output)
+    delivery
+        .drain(captures, upto, force)
+        .map_err(RunError::Output)
 }

@@ -15,18 +15,44 @@ use crate::summary::Summary;
 struct Sink {
     path: PathBuf,
     out: BufWriter<File>,
+    /// Bytes in the file after the last write.
+    length: u64,
 }
 
 impl Sink {
-    fn create(path: &Path) -> std::io::Result<Sink> {
+    /// Opens `path` for writing, creating it (and its folder) if needed; the content is kept
+    /// until [`Sink::cut`] says how much of it stands.
+    fn open(path: &Path) -> std::io::Result<Sink> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| named(path, e))?;
         }
-        let file = File::create(path).map_err(|e| named(path, e))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| named(path, e))?;
         Ok(Sink {
             path: path.to_owned(),
             out: BufWriter::with_capacity(1 << 20, file),
+            length: 0,
         })
+    }
+
+    /// Keeps the first `length` bytes (what was committed) and appends after them.
+    fn cut(&mut self, length: u64) -> std::io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let file = self.out.get_mut();
+        let found = file.metadata().map_err(|e| named(&self.path, e))?.len();
+        if found < length {
+            let message = format!("holds {found} bytes, fewer than the {length} committed");
+            return Err(named(&self.path, std::io::Error::other(message)));
+        }
+        file.set_len(length).map_err(|e| named(&self.path, e))?;
+        file.seek(SeekFrom::Start(length))
+            .map_err(|e| named(&self.path, e))?;
+        self.length = length;
+        Ok(())
     }
 
     /// Writes with `body`, then flushes; errors name the file.
@@ -34,8 +60,11 @@ impl Sink {
         &mut self,
         body: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
+        use std::io::Seek;
         body(&mut self.out)
             .and_then(|()| self.out.flush())
+            .and_then(|()| self.out.get_mut().stream_position())
+            .map(|at| self.length = at)
             .map_err(|e| named(&self.path, e))
     }
 
@@ -66,11 +95,12 @@ pub struct FileOutput {
 }
 
 impl FileOutput {
-    /// Creates (truncating) the files named by `sinks`.
+    /// Opens the files named by `sinks`; [`Output::start`] cuts them to what was committed
+    /// (to nothing, for a new run).
     pub fn create(sinks: &SinksConfig) -> std::io::Result<FileOutput> {
         Ok(FileOutput {
-            results: Sink::create(&sinks.results)?,
-            dead_letters: Sink::create(&sinks.dead_letters)?,
+            results: Sink::open(&sinks.results)?,
+            dead_letters: Sink::open(&sinks.dead_letters)?,
             summary: sinks.summary.clone(),
         })
     }
@@ -91,11 +121,22 @@ impl Output for FileOutput {
         Ok(())
     }
 
+    fn start(&mut self, committed: (u64, u64)) -> std::io::Result<()> {
+        self.results.cut(committed.0)?;
+        self.dead_letters.cut(committed.1)
+    }
+
+    fn lengths(&self) -> (u64, u64) {
+        (self.results.length, self.dead_letters.length)
+    }
+
     fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
         let Some(path) = &self.summary else {
             return Ok(());
         };
-        Sink::create(path)?.write(|out| {
+        let mut sink = Sink::open(path)?;
+        sink.cut(0)?;
+        sink.write(|out| {
             serde_json::to_writer_pretty(&mut *out, summary)?;
             out.write_all(b"\n")
         })

@@ -102,7 +102,7 @@ fn every_bad_input_class_is_a_dead_letter_with_reason_and_position() {
         assert_eq!(dead.source, "payments");
     }
     assert!(
-        matches!(items.last(), Some(Polled::Record(_))),
+        matches!(items.last(), Some(Polled::Record(..))),
         "the good last line, without newline, is read"
     );
 }
@@ -115,7 +115,7 @@ fn csv_rows_with_the_wrong_column_count_are_dead_letters() {
                e3,p3,refund,5.00,EUR,2026-11-01T10:00:00Z,,extra\n";
     let items = read(csv.as_bytes(), Stream::Payments, Format::Csv);
     assert_eq!(items.len(), 3);
-    let Polled::Record(trueup::model::Record::Payment(p)) = &items[0] else {
+    let Polled::Record(trueup::model::Record::Payment(p), _) = &items[0] else {
         panic!("row 1 is valid")
     };
     assert_eq!(
@@ -171,7 +171,7 @@ fn an_unreadable_csv_header_is_a_dead_letter_and_no_row_is_dropped() {
         .iter()
         .map(|i| match i {
             Polled::Dead(d) => format!("{} {}", d.position.rsplit(':').next().unwrap(), d.reason),
-            Polled::Record(_) => "record".into(),
+            Polled::Record(..) => "record".into(),
         })
         .collect();
     assert_eq!(

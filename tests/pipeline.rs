@@ -157,7 +157,7 @@ fn read_all(path: &Path, stream: trueup::model::Stream) -> Vec<Record> {
     items
         .into_iter()
         .filter_map(|i| match i {
-            Polled::Record(r) => Some(r),
+            Polled::Record(r, _) => Some(r),
             Polled::Dead(_) => None,
         })
         .collect()

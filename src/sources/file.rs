@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::parse::{self, CsvRow};
-use super::{dead_letter, Polled, Progress, Source, MAX_LINE_BYTES};
+use super::{dead_letter, Polled, Position, Progress, Source, MAX_LINE_BYTES};
 use crate::model::Stream;
 
 /// The format of an input file.
@@ -35,6 +35,9 @@ impl Format {
 struct Lines<R> {
     reader: BufReader<R>,
     line: u64,
+    /// Bytes consumed from the start of the file, and where the current line started.
+    consumed: u64,
+    line_start: u64,
     follow: bool,
     /// The line being read: its first bytes (all of them up to the limit) and full length.
     buf: Vec<u8>,
@@ -52,6 +55,8 @@ impl<R: Read> Lines<R> {
         Lines {
             reader: BufReader::with_capacity(1 << 16, reader),
             line: 0,
+            consumed: 0,
+            line_start: 0,
             follow: false,
             buf: Vec::new(),
             length: 0,
@@ -82,11 +87,13 @@ impl<R: Read> Lines<R> {
             }
             self.length += take;
             self.reader.consume(take + usize::from(done));
+            self.consumed += (take + usize::from(done)) as u64;
             if done {
                 break;
             }
         }
         self.line += 1;
+        self.line_start = self.consumed;
         let mut buf = std::mem::take(&mut self.buf);
         let mut length = std::mem::take(&mut self.length);
         self.started = false;
@@ -113,7 +120,7 @@ fn memchr(bytes: &[u8]) -> Option<usize> {
 /// `index + peers`, … (counting non-header lines from 0). Positions are `file-name:line`.
 pub struct FileSource {
     stream: Stream,
-    name: String,
+    name: std::sync::Arc<str>,
     format: Format,
     lines: Lines<File>,
     header: Option<Vec<String>>,
@@ -133,10 +140,13 @@ impl FileSource {
     ) -> std::io::Result<FileSource> {
         Ok(FileSource {
             stream,
-            name: path.file_name().map_or_else(
-                || path.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            ),
+            name: path
+                .file_name()
+                .map_or_else(
+                    || path.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                )
+                .into(),
             format,
             lines: Lines::new(File::open(path)?),
             header: None,
@@ -223,6 +233,50 @@ impl Source for FileSource {
         self.stream
     }
 
+    fn position(&self) -> serde_json::Value {
+        serde_json::json!({
+            "offset": self.lines.line_start,
+            "line": self.lines.line,
+            "seen": self.seen,
+        })
+    }
+
+    fn resume(&mut self, position: &serde_json::Value) -> std::io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let field = |name: &str| {
+            position[name].as_u64().ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: stored position lacks {name}", self.name),
+                )
+            })
+        };
+        let (offset, line, seen) = (field("offset")?, field("line")?, field("seen")?);
+        if self.format == Format::Csv && offset > 0 {
+            // the header comes first: read it again, then jump
+            let mut ignored = Vec::new();
+            if let Some((line_no, header)) = self.lines.next()? {
+                self.read_header(line_no, &header, &mut ignored);
+            }
+        }
+        let length = self.lines.reader.get_ref().metadata()?.len();
+        if length < offset {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{} is {length} bytes, shorter than the committed position {offset}",
+                    self.name
+                ),
+            ));
+        }
+        self.lines.reader.seek(SeekFrom::Start(offset))?;
+        self.lines.consumed = offset;
+        self.lines.line_start = offset;
+        self.lines.line = line;
+        self.seen = seen;
+        Ok(())
+    }
+
     fn poll(&mut self, max: usize, out: &mut Vec<Polled>) -> std::io::Result<Progress> {
         let mut read = 0;
         while read < max {
@@ -268,7 +322,13 @@ impl Source for FileSource {
                         &bytes,
                     )),
                     Ok(text) => match self.parse(text) {
-                        Ok(record) => Polled::Record(record),
+                        Ok(record) => Polled::Record(
+                            record,
+                            Position {
+                                source: self.name.clone(),
+                                index: line_no,
+                            },
+                        ),
                         Err(reason) => {
                             Polled::Dead(dead_letter(self.stream, position, reason, &bytes))
                         }

@@ -15,11 +15,26 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// Longest `raw` kept in a dead letter, in bytes.
 pub const MAX_RAW_BYTES: usize = 4096;
 
+/// Where a record was read: the source's name (a file name) and the line (or offset) in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Position {
+    /// The file name (or `topic/partition`).
+    pub source: std::sync::Arc<str>,
+    /// The line number from 1 (or the offset).
+    pub index: u64,
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.source, self.index)
+    }
+}
+
 /// One input item: an accepted record or a dead letter.
 #[derive(Clone, Debug)]
 pub enum Polled {
-    /// A valid record.
-    Record(Record),
+    /// A valid record, and where it was read.
+    Record(Record, Position),
     /// A rejected line.
     Dead(DeadLetter),
 }
@@ -39,6 +54,12 @@ pub trait Source {
     fn stream(&self) -> Stream;
     /// Appends up to about `max` items to `out` (this worker's share of them).
     fn poll(&mut self, max: usize, out: &mut Vec<Polled>) -> std::io::Result<Progress>;
+    /// Where the next poll starts, as the source itself describes it (a file: byte offset,
+    /// line and record count); [`resume`](Source::resume) takes it back after a restart.
+    fn position(&self) -> serde_json::Value;
+    /// Continues from a [`position`](Source::position) taken by an earlier run: the next poll
+    /// yields exactly what it would have yielded then.
+    fn resume(&mut self, position: &serde_json::Value) -> std::io::Result<()>;
 }
 
 /// Builds a dead letter, keeping at most [`MAX_RAW_BYTES`] of the raw input.

@@ -1,0 +1,282 @@
+//! The two SQL backends behind the audit store, behind one small interface: a SQLite file
+//! (the default, no set-up) or a PostgreSQL server. Statements are written once, in the SQL
+//! both understand, with `$1`, `$2`, … parameters; values are integers, text or NULL.
+
+use std::io::Write;
+
+/// A value in a row or a parameter: the store only uses 64-bit integers and text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// A BIGINT.
+    Int(i64),
+    /// A TEXT (never containing NUL, which PostgreSQL refuses: see [`Value::text`]).
+    Text(String),
+}
+
+impl Value {
+    /// A text value; NUL characters (possible in dead letters' raw input) are replaced by
+    /// U+FFFD, as PostgreSQL cannot store them — on both backends, so both hold the same.
+    pub fn text(text: impl Into<String>) -> Value {
+        let text = text.into();
+        if text.contains('\0') {
+            Value::Text(text.replace('\0', "\u{FFFD}"))
+        } else {
+            Value::Text(text)
+        }
+    }
+
+    /// An optional text value.
+    pub fn opt_text(text: Option<impl Into<String>>) -> Value {
+        text.map_or(Value::Null, Value::text)
+    }
+
+    /// The integer, if this is one.
+    pub fn int(&self) -> Option<i64> {
+        match self {
+            Value::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// The text, if this is one.
+    pub fn str(&self) -> Option<&str> {
+        match self {
+            Value::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The value as the store hashes it: `\N` for NULL, the decimal integer, or the text with
+    /// backslash, tab and newline escaped (PostgreSQL's COPY text format).
+    pub fn encode(&self, out: &mut String) {
+        match self {
+            Value::Null => out.push_str("\\N"),
+            Value::Int(n) => out.push_str(&n.to_string()),
+            Value::Text(t) => {
+                for c in t.chars() {
+                    match c {
+                        '\\' => out.push_str("\\\\"),
+                        '\t' => out.push_str("\\t"),
+                        '\n' => out.push_str("\\n"),
+                        '\r' => out.push_str("\\r"),
+                        c => out.push(c),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rows to append to one table.
+pub struct Rows {
+    /// The table.
+    pub table: &'static str,
+    /// Its columns, in the order of each row's values.
+    pub columns: &'static [&'static str],
+    /// The rows.
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// SQLite said no.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL said no.
+    #[error("postgres: {0}")]
+    Postgres(#[from] postgres::Error),
+    /// Writing a COPY stream failed.
+    #[error("postgres copy: {0}")]
+    Copy(#[from] std::io::Error),
+    /// The store's URL is not one trueup understands.
+    #[error("unsupported store URL {0:?}: use sqlite:PATH, a path, or postgres://…")]
+    Url(String),
+}
+
+/// An open connection to one of the backends.
+pub enum Db {
+    /// A SQLite database file.
+    Sqlite(rusqlite::Connection),
+    /// A PostgreSQL server.
+    Postgres(Box<postgres::Client>),
+}
+
+impl Db {
+    /// Opens `url`: `postgres://…` / `postgresql://…` for PostgreSQL; `sqlite:PATH` or a plain
+    /// path for SQLite (created if missing). `read_only` refuses every write at the backend.
+    pub fn open(url: &str, read_only: bool) -> Result<Db, DbError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+            client.batch_execute("SET client_min_messages = warning")?;
+            if read_only {
+                client.batch_execute("SET default_transaction_read_only = on")?;
+            }
+            return Ok(Db::Postgres(Box::new(client)));
+        }
+        let path = url.strip_prefix("sqlite:").unwrap_or(url);
+        if path.is_empty() || url.contains("://") {
+            return Err(DbError::Url(url.to_string()));
+        }
+        use rusqlite::OpenFlags;
+        let flags = if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+        };
+        let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        if !read_only {
+            // WAL: readers (query, serve, verify) never block the writer, nor it them
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+        }
+        Ok(Db::Sqlite(conn))
+    }
+
+    /// Which backend this is: `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Runs statements without parameters or results (the schema).
+    pub fn batch(&mut self, sql: &str) -> Result<(), DbError> {
+        match self {
+            Db::Sqlite(c) => c.execute_batch(sql)?,
+            Db::Postgres(c) => c.batch_execute(sql)?,
+        }
+        Ok(())
+    }
+
+    /// Runs a query with `$n` parameters and returns every row.
+    pub fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, DbError> {
+        match self {
+            Db::Sqlite(c) => {
+                let mut statement = c.prepare(&sqlite_sql(sql))?;
+                let columns = statement.column_count();
+                let mut rows = statement.query(rusqlite::params_from_iter(params.iter()))?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    let mut values = Vec::with_capacity(columns);
+                    for i in 0..columns {
+                        values.push(match row.get_ref(i)? {
+                            rusqlite::types::ValueRef::Integer(n) => Value::Int(n),
+                            rusqlite::types::ValueRef::Text(t) => {
+                                Value::Text(String::from_utf8_lossy(t).into_owned())
+                            }
+                            rusqlite::types::ValueRef::Real(r) => Value::Text(r.to_string()),
+                            rusqlite::types::ValueRef::Null
+                            | rusqlite::types::ValueRef::Blob(_) => Value::Null,
+                        });
+                    }
+                    out.push(values);
+                }
+                Ok(out)
+            }
+            Db::Postgres(c) => {
+                let boxed = pg_params(params);
+                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    boxed.iter().map(|b| b.as_ref()).collect();
+                let rows = c.query(sql, &refs)?;
+                Ok(rows.iter().map(pg_row).collect::<Result<_, _>>()?)
+            }
+        }
+    }
+
+    /// Appends `tables` in one transaction: all of them or, on any error, none.
+    pub fn append(&mut self, tables: &[Rows]) -> Result<(), DbError> {
+        match self {
+            Db::Sqlite(c) => {
+                let tx = c.transaction()?;
+                for t in tables {
+                    let marks: Vec<String> = (1..=t.columns.len()).map(|i| format!("?{i}")).collect();
+                    let sql = format!(
+                        "INSERT INTO {} ({}) VALUES ({})",
+                        t.table,
+                        t.columns.join(", "),
+                        marks.join(", ")
+                    );
+                    let mut statement = tx.prepare_cached(&sql)?;
+                    for row in &t.rows {
+                        statement.execute(rusqlite::params_from_iter(row.iter()))?;
+                    }
+                }
+                tx.commit()?;
+            }
+            Db::Postgres(c) => {
+                let mut tx = c.transaction()?;
+                for t in tables.iter().filter(|t| !t.rows.is_empty()) {
+                    let sql = format!("COPY {} ({}) FROM STDIN", t.table, t.columns.join(", "));
+                    let mut writer = tx.copy_in(&sql)?;
+                    let mut line = String::new();
+                    for row in &t.rows {
+                        line.clear();
+                        for (i, value) in row.iter().enumerate() {
+                            if i > 0 {
+                                line.push('\t');
+                            }
+                            value.encode(&mut line);
+                        }
+                        line.push('\n');
+                        writer.write_all(line.as_bytes())?;
+                    }
+                    writer.finish()?;
+                }
+                tx.commit()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match self {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Int(n) => ToSqlOutput::Borrowed(ValueRef::Integer(*n)),
+            Value::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+        })
+    }
+}
+
+/// `$n` parameters as SQLite spells them, `?n`.
+fn sqlite_sql(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+fn pg_params(params: &[Value]) -> Vec<Box<dyn postgres::types::ToSql + Sync>> {
+    params
+        .iter()
+        .map(|v| -> Box<dyn postgres::types::ToSql + Sync> {
+            match v {
+                Value::Null => Box::new(None::<String>),
+                Value::Int(n) => Box::new(*n),
+                Value::Text(t) => Box::new(t.clone()),
+            }
+        })
+        .collect()
+}
+
+fn pg_row(row: &postgres::Row) -> Result<Vec<Value>, postgres::Error> {
+    use postgres::types::Type;
+    (0..row.len())
+        .map(|i| {
+            let ty = row.columns()[i].type_();
+            Ok(if *ty == Type::INT8 {
+                row.get::<_, Option<i64>>(i).map_or(Value::Null, Value::Int)
+            } else if *ty == Type::INT4 {
+                row.get::<_, Option<i32>>(i)
+                    .map_or(Value::Null, |n| Value::Int(n.into()))
+            } else {
+                row.try_get::<_, Option<String>>(i)?
+                    .map_or(Value::Null, Value::Text)
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,443 @@
+//! The audit store: the system of record auditors query, and the checkpoint a restarted run
+//! resumes from (SPEC §5, §6). A SQLite file by default, PostgreSQL by URL (see [`db`]).
+//!
+//! Each commit appends, in one transaction, the accepted inputs read since the last commit
+//! (with position and logical time), the result changes and dead letters of the logical times
+//! just completed, and a `commits` row: the new frontier, where every worker resumes every
+//! source, the output files' lengths, and a SHA-256 hash over the batch's rows chained to the
+//! previous commit's hash. The schema and its views are in `schema.sql`.
+
+pub mod db;
+pub mod query;
+pub mod verify;
+
+use sha2::{Digest, Sha256};
+
+use crate::delivery::Change;
+use crate::event_time::{format_rfc3339, Millis};
+use crate::model::{DeadLetter, Record};
+use crate::results::ResultRow;
+use crate::rules::Time;
+use db::{Db, DbError, Rows, Value};
+
+const SCHEMA: &str = include_str!("schema.sql");
+
+/// The hash before the first commit.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One accepted input as committed.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct StoredInput {
+    /// The worker that read it (it replays it on restart).
+    pub worker: usize,
+    /// Where it was read: `file:line`.
+    pub position: String,
+    /// The logical time it entered the dataflow at.
+    pub time: Time,
+    /// Whether it arrived behind the watermark.
+    pub late: bool,
+    /// The record.
+    pub record: Record,
+}
+
+/// What one commit appends.
+pub struct Batch<'a> {
+    /// Every logical time before this is complete and committed.
+    pub frontier: Time,
+    /// Where each worker resumes each source (JSON).
+    pub positions: String,
+    /// Inputs accepted since the previous commit.
+    pub inputs: &'a [StoredInput],
+    /// Result changes at times before `frontier` not yet committed.
+    pub changes: &'a [Change],
+    /// Dead letters read since the previous commit, with the logical times they were read at.
+    pub dead_letters: &'a [(DeadLetter, Time)],
+    /// Length of the results file after this batch.
+    pub results_bytes: u64,
+    /// Length of the dead-letters file after this batch.
+    pub dead_letters_bytes: u64,
+}
+
+/// The last commit, from which a run resumes.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    /// The batch number.
+    pub batch: i64,
+    /// Every time before it is committed.
+    pub frontier: Time,
+    /// Where each worker resumes each source (JSON).
+    pub positions: String,
+    /// Output file lengths at the commit.
+    pub results_bytes: u64,
+    /// Output file lengths at the commit.
+    pub dead_letters_bytes: u64,
+    /// Dead letters delivered so far (read at times before the frontier).
+    pub dead_letters: u64,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The store holds another run.
+    #[error("the store holds a run with another configuration ({0}); use a new store")]
+    OtherRun(String),
+    /// A stored value is not what trueup wrote.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+}
+
+/// An open audit store.
+pub struct Store {
+    db: Db,
+    batch: i64,
+    prev_hash: String,
+    next_seq: [i64; 3],
+}
+
+const INPUT_COLUMNS: &[&str] = &[
+    "seq", "batch", "worker", "stream", "position", "record_id", "time_ms", "late", "record",
+];
+const RESULT_COLUMNS: &[&str] = &[
+    "seq",
+    "batch",
+    "time_ms",
+    "time",
+    "diff",
+    "rule",
+    "key",
+    "currency",
+    "status",
+    "expected",
+    "actual",
+    "difference",
+    "expected_minor",
+    "actual_minor",
+    "difference_minor",
+    "opened_at_ms",
+    "opened_at",
+    "due_at",
+    "left_ids",
+    "right_ids",
+    "merchant_id",
+];
+const DEAD_COLUMNS: &[&str] = &[
+    "seq", "batch", "time_ms", "source", "position", "reason", "raw",
+];
+const COMMIT_COLUMNS: &[&str] = &[
+    "batch",
+    "frontier_ms",
+    "frontier",
+    "positions",
+    "inputs",
+    "results",
+    "dead_letters",
+    "results_bytes",
+    "dead_letters_bytes",
+    "prev_hash",
+    "hash",
+    "committed_at",
+    "commit_ms",
+];
+/// The commit columns the hash covers (all but the hash and the two timing columns).
+const HASHED_COMMIT_COLUMNS: usize = 10;
+
+impl Store {
+    /// Opens (creating the schema if needed) the store at `url` for writing.
+    pub fn open(url: &str) -> Result<Store, StoreError> {
+        let mut db = Db::open(url, false)?;
+        let schema = match db {
+            Db::Sqlite(_) => SCHEMA.to_string(),
+            Db::Postgres(_) => {
+                SCHEMA.replace("CREATE VIEW IF NOT EXISTS", "CREATE OR REPLACE VIEW")
+            }
+        };
+        db.batch(&schema)?;
+        Store::resume(db)
+    }
+
+    /// Opens the store at `url` for reading only: the backend refuses any write.
+    pub fn open_read_only(url: &str) -> Result<Store, StoreError> {
+        Store::resume(Db::open(url, true)?)
+    }
+
+    fn resume(db: Db) -> Result<Store, StoreError> {
+        let mut store = Store {
+            db,
+            batch: 0,
+            prev_hash: GENESIS.to_string(),
+            next_seq: [1; 3],
+        };
+        if let Some(last) = store.db.query(
+            "SELECT batch, hash FROM commits ORDER BY batch DESC LIMIT 1",
+            &[],
+        )?
+        .first()
+        {
+            store.batch = last[0].int().unwrap_or(0);
+            store.prev_hash = last[1].str().unwrap_or(GENESIS).to_string();
+        }
+        for (i, table) in ["inputs", "results", "dead_letters"].iter().enumerate() {
+            let sql = format!("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM {table}");
+            store.next_seq[i] = store.db.query(&sql, &[])?[0][0].int().unwrap_or(0) + 1;
+        }
+        Ok(store)
+    }
+
+    /// Binds the store to the run described by `fingerprint` (the configuration as JSON):
+    /// records it in a new store, and refuses a store that holds another run.
+    pub fn bind(&mut self, fingerprint: &str) -> Result<(), StoreError> {
+        let found = self
+            .db
+            .query("SELECT value FROM run WHERE name = 'config'", &[])?;
+        match found.first().and_then(|r| r[0].str().map(str::to_string)) {
+            Some(stored) if stored == fingerprint => Ok(()),
+            Some(_) => Err(StoreError::OtherRun("config differs".into())),
+            None => {
+                self.db.append(&[Rows {
+                    table: "run",
+                    columns: &["name", "value"],
+                    rows: vec![vec![Value::text("config"), Value::text(fingerprint)]],
+                }])?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The last commit, if any.
+    pub fn checkpoint(&mut self) -> Result<Option<Checkpoint>, StoreError> {
+        let rows = self.db.query(
+            "SELECT batch, frontier_ms, positions, results_bytes, dead_letters_bytes \
+             FROM commits ORDER BY batch DESC LIMIT 1",
+            &[],
+        )?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let dead = self.db.query(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM dead_letters WHERE time_ms < $1",
+            &[row[1].clone()],
+        )?;
+        let int = |v: &Value| v.int().ok_or_else(|| StoreError::Corrupt("commits".into()));
+        Ok(Some(Checkpoint {
+            batch: int(&row[0])?,
+            frontier: int(&row[1])? as Time,
+            positions: row[2].str().unwrap_or("{}").to_string(),
+            results_bytes: int(&row[3])? as u64,
+            dead_letters_bytes: int(&row[4])? as u64,
+            dead_letters: dead[0][0].int().unwrap_or(0) as u64,
+        }))
+    }
+
+    /// Every committed input, in commit order: what a restarted run replays.
+    pub fn inputs(&mut self) -> Result<Vec<StoredInput>, StoreError> {
+        let rows = self.db.query(
+            "SELECT worker, position, time_ms, late, record FROM inputs ORDER BY seq",
+            &[],
+        )?;
+        rows.into_iter()
+            .map(|r| {
+                let record = r[4]
+                    .str()
+                    .and_then(|t| serde_json::from_str(t).ok())
+                    .ok_or_else(|| StoreError::Corrupt("an input record is not JSON".into()))?;
+                Ok(StoredInput {
+                    worker: r[0].int().unwrap_or(0) as usize,
+                    position: r[1].str().unwrap_or_default().to_string(),
+                    time: r[2].int().unwrap_or(0) as Time,
+                    late: r[3].int() == Some(1),
+                    record,
+                })
+            })
+            .collect()
+    }
+
+    /// Committed dead letters read at or after `frontier`: not yet delivered to the outputs.
+    pub fn undelivered_dead_letters(
+        &mut self,
+        frontier: Time,
+    ) -> Result<Vec<(DeadLetter, Time)>, StoreError> {
+        let rows = self.db.query(
+            "SELECT source, position, reason, raw, time_ms FROM dead_letters \
+             WHERE time_ms >= $1 ORDER BY seq",
+            &[Value::Int(frontier as i64)],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let text = |v: &Value| v.str().unwrap_or_default().to_string();
+                let dead = DeadLetter {
+                    source: text(&r[0]),
+                    position: text(&r[1]),
+                    reason: text(&r[2]),
+                    raw: text(&r[3]),
+                };
+                (dead, r[4].int().unwrap_or(0) as Time)
+            })
+            .collect())
+    }
+
+    /// Appends one batch in one transaction; returns its batch number.
+    pub fn commit(&mut self, batch: &Batch<'_>) -> Result<i64, StoreError> {
+        let started = std::time::Instant::now();
+        let number = self.batch + 1;
+        let mut tables = [
+            Rows {
+                table: "inputs",
+                columns: INPUT_COLUMNS,
+                rows: Vec::with_capacity(batch.inputs.len()),
+            },
+            Rows {
+                table: "results",
+                columns: RESULT_COLUMNS,
+                rows: Vec::with_capacity(batch.changes.len()),
+            },
+            Rows {
+                table: "dead_letters",
+                columns: DEAD_COLUMNS,
+                rows: Vec::with_capacity(batch.dead_letters.len()),
+            },
+        ];
+        let mut seq = self.next_seq;
+        for input in batch.inputs {
+            tables[0].rows.push(input_row(seq[0], number, input));
+            seq[0] += 1;
+        }
+        for (row, time, diff) in batch.changes {
+            tables[1]
+                .rows
+                .push(result_row(seq[1], number, row, *time, *diff));
+            seq[1] += 1;
+        }
+        for (dead, time) in batch.dead_letters {
+            tables[2].rows.push(vec![
+                Value::Int(seq[2]),
+                Value::Int(number),
+                Value::Int(*time as i64),
+                Value::text(&dead.source),
+                Value::text(&dead.position),
+                Value::text(&dead.reason),
+                Value::text(&dead.raw),
+            ]);
+            seq[2] += 1;
+        }
+        let mut commit = vec![
+            Value::Int(number),
+            Value::Int(batch.frontier as i64),
+            Value::text(format_rfc3339(batch.frontier)),
+            Value::text(&batch.positions),
+            Value::Int(batch.inputs.len() as i64),
+            Value::Int(batch.changes.len() as i64),
+            Value::Int(batch.dead_letters.len() as i64),
+            Value::Int(batch.results_bytes as i64),
+            Value::Int(batch.dead_letters_bytes as i64),
+            Value::text(&self.prev_hash),
+        ];
+        let hash = batch_hash(&commit, &tables);
+        commit.push(Value::text(&hash));
+        commit.push(Value::text(now_rfc3339()));
+        commit.push(Value::Int(started.elapsed().as_millis() as i64));
+        let commits = Rows {
+            table: "commits",
+            columns: COMMIT_COLUMNS,
+            rows: vec![commit],
+        };
+        let [inputs, results, dead] = tables;
+        self.db.append(&[inputs, results, dead, commits])?;
+        self.batch = number;
+        self.prev_hash = hash;
+        self.next_seq = seq;
+        Ok(number)
+    }
+}
+
+fn input_row(seq: i64, batch: i64, input: &StoredInput) -> Vec<Value> {
+    let (stream, id) = match &input.record {
+        Record::Payment(p) => ("payments", p.event_id.as_str()),
+        Record::Entry(e) => ("entries", e.entry_id.as_str()),
+    };
+    vec![
+        Value::Int(seq),
+        Value::Int(batch),
+        Value::Int(input.worker as i64),
+        Value::text(stream),
+        Value::text(&input.position),
+        Value::text(id),
+        Value::Int(input.time as i64),
+        Value::Int(i64::from(input.late)),
+        Value::text(serde_json::to_string(&input.record).unwrap_or_default()),
+    ]
+}
+
+fn result_row(seq: i64, batch: i64, row: &ResultRow, time: Millis, diff: isize) -> Vec<Value> {
+    let line = crate::results::ChangelogLine::new(row, time, diff as i64);
+    let minor = |text: &Option<String>| {
+        text.as_ref()
+            .and_then(|t| t.replace('.', "").parse::<i64>().ok())
+            .map_or(Value::Null, Value::Int)
+    };
+    let ids = |ids: &[String]| Value::text(serde_json::to_string(ids).unwrap_or_default());
+    vec![
+        Value::Int(seq),
+        Value::Int(batch),
+        Value::Int(time as i64),
+        Value::text(line.time.clone()),
+        Value::Int(diff as i64),
+        Value::text(line.rule),
+        Value::text(line.key),
+        Value::text(line.currency),
+        Value::text(line.status.as_str()),
+        Value::opt_text(line.expected.clone()),
+        Value::opt_text(line.actual.clone()),
+        Value::opt_text(line.difference.clone()),
+        minor(&line.expected),
+        minor(&line.actual),
+        minor(&line.difference),
+        Value::Int(row.opened_at as i64),
+        Value::text(line.opened_at.clone()),
+        Value::text(line.due_at.clone()),
+        ids(line.left_ids),
+        ids(line.right_ids),
+        Value::opt_text(line.merchant_id),
+    ]
+}
+
+/// SHA-256 over the commit's hashed columns and every row of the batch, table by table, each
+/// row as its encoded values joined by tabs and ended by a newline.
+pub fn batch_hash(commit: &[Value], tables: &[Rows]) -> String {
+    let mut hasher = Sha256::new();
+    let mut line = String::new();
+    let mut feed = |values: &[Value], hasher: &mut Sha256| {
+        line.clear();
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                line.push('\t');
+            }
+            v.encode(&mut line);
+        }
+        line.push('\n');
+        hasher.update(line.as_bytes());
+    };
+    feed(&commit[..HASHED_COMMIT_COLUMNS], &mut hasher);
+    for table in tables {
+        hasher.update(table.table.as_bytes());
+        hasher.update(b"\n");
+        for row in &table.rows {
+            feed(row, &mut hasher);
+        }
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis);
+    format_rfc3339(now)
+}

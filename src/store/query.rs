@@ -1,0 +1,338 @@
+//! Read-only questions auditors ask of the store, each as of a committed logical time: one
+//! key's result, breaks by filter, the summary, and lineage from a result to its inputs.
+//! Every value a caller supplies is bound as a parameter, never spliced into SQL.
+
+use serde::Serialize;
+use trueup_operators::Amount;
+
+use super::db::Value;
+use super::{Store, StoreError};
+use crate::rules::Time;
+
+/// Which current results to return. Empty fields do not filter.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Only this group key.
+    pub key: Option<String>,
+    /// Only this rule.
+    pub rule: Option<String>,
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this currency.
+    pub currency: Option<String>,
+    /// Only groups whose |difference| is at least this (in the currency's units).
+    pub min_amount: Option<Amount>,
+    /// Only groups opened at least this many days before `as_of`.
+    pub min_age_days: Option<u64>,
+    /// Only breaks (not matched, not pending).
+    pub breaks_only: bool,
+    /// At most this many rows (default 1,000).
+    pub limit: Option<u64>,
+}
+
+/// One current result, as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CurrentRow {
+    /// Rule name.
+    pub rule: String,
+    /// Group key.
+    pub key: String,
+    /// Currency code.
+    pub currency: String,
+    /// Status.
+    pub status: String,
+    /// Σ expected side.
+    pub expected: Option<String>,
+    /// Σ actual side.
+    pub actual: Option<String>,
+    /// expected − actual.
+    pub difference: Option<String>,
+    /// Earliest event time, RFC 3339.
+    pub opened_at: String,
+    /// Due time, RFC 3339.
+    pub due_at: String,
+    /// Expected-side ids.
+    pub left_ids: Vec<String>,
+    /// Actual-side ids.
+    pub right_ids: Vec<String>,
+    /// Merchant, if known.
+    pub merchant_id: Option<String>,
+    /// The logical time this row was (last) asserted, RFC 3339.
+    pub since: String,
+}
+
+/// One line of the summary: a rule × status × currency cell.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SummaryCell {
+    /// Rule name.
+    pub rule: String,
+    /// Status.
+    pub status: String,
+    /// Currency code.
+    pub currency: String,
+    /// Groups.
+    pub groups: i64,
+    /// Σ difference, in minor units.
+    pub difference_minor: i64,
+}
+
+/// One input behind a result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InputLine {
+    /// `payments` or `entries`.
+    pub stream: String,
+    /// The record's id.
+    pub record_id: String,
+    /// Where it was read: `file:line`.
+    pub position: String,
+    /// The logical time it entered at, RFC 3339.
+    pub time: String,
+    /// The batch that committed it.
+    pub batch: i64,
+    /// The record as accepted (JSON).
+    pub record: serde_json::Value,
+}
+
+/// A result and the input records it was computed from.
+#[derive(Clone, Debug, Serialize)]
+pub struct Lineage {
+    /// The result.
+    pub result: CurrentRow,
+    /// Every input listed by the result, with its position (redeliveries included).
+    pub inputs: Vec<InputLine>,
+}
+
+const GROUPED: &str = "rule, key, currency, status, expected, actual, difference, \
+    difference_minor, opened_at_ms, opened_at, due_at, left_ids, right_ids, merchant_id";
+
+impl Store {
+    /// The last committed frontier: every time before it may be asked about.
+    pub fn frontier(&mut self) -> Result<Option<Time>, StoreError> {
+        let rows = self.db.query(
+            "SELECT frontier_ms FROM commits ORDER BY batch DESC LIMIT 1",
+            &[],
+        )?;
+        Ok(rows.first().and_then(|r| r[0].int()).map(|t| t as Time))
+    }
+
+    /// The current results as of logical time `as_of` (changes at times ≤ `as_of`) that pass
+    /// `filter`, ordered by rule, key, currency.
+    pub fn current_as_of(
+        &mut self,
+        as_of: Time,
+        filter: &Filter,
+    ) -> Result<Vec<CurrentRow>, StoreError> {
+        let mut params = vec![Value::Int(as_of as i64)];
+        let mut conditions = vec!["time_ms <= $1".to_string()];
+        let mut bind = |column: &str, value: &Option<String>| {
+            if let Some(v) = value {
+                params.push(Value::text(v.clone()));
+                conditions.push(format!("{column} = ${}", params.len()));
+            }
+        };
+        bind("key", &filter.key);
+        bind("rule", &filter.rule);
+        bind("status", &filter.status);
+        bind("currency", &filter.currency);
+        if filter.breaks_only {
+            conditions.push("status NOT IN ('matched', 'pending')".into());
+        }
+        if let Some(days) = filter.min_age_days {
+            params.push(Value::Int(
+                as_of as i64 - (days as i64).saturating_mul(86_400_000),
+            ));
+            conditions.push(format!("opened_at_ms <= ${}", params.len()));
+        }
+        let sql = format!(
+            "SELECT {GROUPED}, CAST(MAX(time_ms) AS BIGINT) FROM results WHERE {} \
+             GROUP BY {GROUPED} HAVING SUM(diff) > 0 ORDER BY rule, key, currency",
+            conditions.join(" AND ")
+        );
+        let limit = filter.limit.unwrap_or(1000) as usize;
+        let mut out = Vec::new();
+        for r in self.db.query(&sql, &params)? {
+            let row = current_row(&r)?;
+            let passes = filter.min_amount.is_none_or(|min| {
+                row.difference
+                    .as_deref()
+                    .and_then(Amount::parse)
+                    .is_some_and(|d| d.abs() >= min)
+            });
+            if passes {
+                out.push(row);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Groups and Σ difference by rule, status and currency, as of `as_of`.
+    pub fn summary_as_of(&mut self, as_of: Time) -> Result<Vec<SummaryCell>, StoreError> {
+        let sql = format!(
+            "SELECT rule, status, currency, CAST(COUNT(*) AS BIGINT), \
+             CAST(COALESCE(SUM(difference_minor), 0) AS BIGINT) FROM (\
+               SELECT {GROUPED} FROM results WHERE time_ms <= $1 \
+               GROUP BY {GROUPED} HAVING SUM(diff) > 0) AS current \
+             GROUP BY rule, status, currency ORDER BY rule, status, currency"
+        );
+        self.db
+            .query(&sql, &[Value::Int(as_of as i64)])?
+            .into_iter()
+            .map(|r| {
+                Ok(SummaryCell {
+                    rule: text(&r[0])?,
+                    status: text(&r[1])?,
+                    currency: text(&r[2])?,
+                    groups: r[3].int().unwrap_or(0),
+                    difference_minor: r[4].int().unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    /// The results for `key` as of `as_of`, each with the input records it lists.
+    pub fn lineage(&mut self, key: &str, as_of: Time) -> Result<Vec<Lineage>, StoreError> {
+        let filter = Filter {
+            key: Some(key.to_string()),
+            ..Filter::default()
+        };
+        let results = self.current_as_of(as_of, &filter)?;
+        let mut out = Vec::new();
+        for result in results {
+            let mut inputs = Vec::new();
+            let ids: std::collections::BTreeSet<&String> =
+                result.left_ids.iter().chain(&result.right_ids).collect();
+            for id in ids {
+                let rows = self.db.query(
+                    "SELECT stream, record_id, position, time_ms, batch, record FROM inputs \
+                     WHERE record_id = $1 ORDER BY seq",
+                    &[Value::text(id.clone())],
+                )?;
+                for r in rows {
+                    inputs.push(InputLine {
+                        stream: text(&r[0])?,
+                        record_id: text(&r[1])?,
+                        position: text(&r[2])?,
+                        time: crate::event_time::format_rfc3339(r[3].int().unwrap_or(0) as Time),
+                        batch: r[4].int().unwrap_or(0),
+                        record: serde_json::from_str(r[5].str().unwrap_or("null"))
+                            .unwrap_or_default(),
+                    });
+                }
+            }
+            out.push(Lineage { result, inputs });
+        }
+        Ok(out)
+    }
+
+    /// Counts for monitoring: inputs, dead letters, open breaks by status, the last frontier
+    /// and the last commit's latency in milliseconds.
+    pub fn metrics(&mut self) -> Result<Metrics, StoreError> {
+        let count = |store: &mut Store, table: &str| -> Result<i64, StoreError> {
+            let sql = format!("SELECT CAST(COUNT(*) AS BIGINT) FROM {table}");
+            Ok(store.db.query(&sql, &[])?[0][0].int().unwrap_or(0))
+        };
+        let inputs = count(self, "inputs")?;
+        let dead_letters = count(self, "dead_letters")?;
+        let breaks = self
+            .db
+            .query(
+                "SELECT status, CAST(COUNT(*) AS BIGINT) FROM open_breaks GROUP BY status \
+                 ORDER BY status",
+                &[],
+            )?
+            .into_iter()
+            .map(|r| Ok((text(&r[0])?, r[1].int().unwrap_or(0))))
+            .collect::<Result<_, StoreError>>()?;
+        let last = self.db.query(
+            "SELECT frontier_ms, commit_ms, batch FROM commits ORDER BY batch DESC LIMIT 1",
+            &[],
+        )?;
+        let last = last.first();
+        Ok(Metrics {
+            inputs,
+            dead_letters,
+            open_breaks: breaks,
+            frontier: last.and_then(|r| r[0].int()),
+            commit_ms: last.and_then(|r| r[1].int()),
+            batches: last.and_then(|r| r[2].int()).unwrap_or(0),
+        })
+    }
+}
+
+/// What `/metrics` reports.
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    /// Accepted input records committed.
+    pub inputs: i64,
+    /// Dead letters committed.
+    pub dead_letters: i64,
+    /// Open breaks by status.
+    pub open_breaks: Vec<(String, i64)>,
+    /// The last committed frontier (Unix ms).
+    pub frontier: Option<i64>,
+    /// How long the last commit took (ms).
+    pub commit_ms: Option<i64>,
+    /// Commits so far.
+    pub batches: i64,
+}
+
+fn text(v: &Value) -> Result<String, StoreError> {
+    v.str()
+        .map(str::to_string)
+        .ok_or_else(|| StoreError::Corrupt("a text column is NULL".into()))
+}
+
+fn current_row(r: &[Value]) -> Result<CurrentRow, StoreError> {
+    let ids = |v: &Value| -> Vec<String> { serde_json::from_str(v.str().unwrap_or("[]")).unwrap_or_default() };
+    Ok(CurrentRow {
+        rule: text(&r[0])?,
+        key: text(&r[1])?,
+        currency: text(&r[2])?,
+        status: text(&r[3])?,
+        expected: r[4].str().map(str::to_string),
+        actual: r[5].str().map(str::to_string),
+        difference: r[6].str().map(str::to_string),
+        opened_at: text(&r[9])?,
+        due_at: text(&r[10])?,
+        left_ids: ids(&r[11]),
+        right_ids: ids(&r[12]),
+        merchant_id: r[13].str().map(str::to_string),
+        since: crate::event_time::format_rfc3339(r[14].int().unwrap_or(0) as Time),
+    })
+}
+
+/// Why a question cannot be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A parameter is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+impl Store {
+    /// The logical time to answer at: `as_of` (RFC 3339) if given — it must be before the
+    /// committed frontier — else the last committed time (the frontier less 1 ms).
+    pub fn resolve_as_of(&mut self, as_of: Option<&str>) -> Result<Time, AskError> {
+        let frontier = self
+            .frontier()?
+            .ok_or_else(|| AskError::BadRequest("nothing is committed yet".into()))?;
+        let Some(text) = as_of else {
+            return Ok(frontier.saturating_sub(1));
+        };
+        let at = crate::event_time::parse_rfc3339(text)
+            .map_err(|e| AskError::BadRequest(format!("as_of {text:?}: {e}")))?;
+        if at >= frontier {
+            return Err(AskError::BadRequest(format!(
+                "as_of {text} is not committed yet: the committed frontier is {}",
+                crate::event_time::format_rfc3339(frontier)
+            )));
+        }
+        Ok(at)
+    }
+}
