@@ -75,26 +75,7 @@ enum Question {
         rule: Option<String>,
     },
     /// Open breaks, filtered.
-    Breaks {
-        /// Only this status (e.g. `missing_ledger`).
-        #[arg(long)]
-        status: Option<String>,
-        /// Only this currency.
-        #[arg(long)]
-        currency: Option<String>,
-        /// Only this rule.
-        #[arg(long)]
-        rule: Option<String>,
-        /// Only breaks whose |difference| is at least this.
-        #[arg(long)]
-        min_amount: Option<String>,
-        /// Only breaks opened at least this many days before `--as-of`.
-        #[arg(long)]
-        min_age_days: Option<u64>,
-        /// At most this many (default 1,000).
-        #[arg(long)]
-        limit: Option<u64>,
-    },
+    Breaks(BreaksArgs),
     /// Groups and Σ difference by rule, status and currency.
     Summary,
     /// A key's results with every input record behind them and its source position.
@@ -102,6 +83,28 @@ enum Question {
         /// The group key.
         key: String,
     },
+}
+
+#[derive(Args)]
+struct BreaksArgs {
+    /// Only this status (e.g. `missing_ledger`).
+    #[arg(long)]
+    status: Option<String>,
+    /// Only this currency.
+    #[arg(long)]
+    currency: Option<String>,
+    /// Only this rule.
+    #[arg(long)]
+    rule: Option<String>,
+    /// Only breaks whose |difference| is at least this.
+    #[arg(long)]
+    min_amount: Option<String>,
+    /// Only breaks opened at least this many days before `--as-of`.
+    #[arg(long)]
+    min_age_days: Option<u64>,
+    /// At most this many (default 1,000).
+    #[arg(long)]
+    limit: Option<u64>,
 }
 
 #[derive(Args)]
@@ -264,24 +267,18 @@ fn query(args: QueryArgs) -> anyhow::Result<()> {
             };
             serde_json::to_value(store.current_as_of(as_of, &filter)?)?
         }
-        Question::Breaks {
-            status,
-            currency,
-            rule,
-            min_amount,
-            min_age_days,
-            limit,
-        } => {
-            let min_amount = min_amount
+        Question::Breaks(args) => {
+            let min_amount = args
+                .min_amount
                 .map(|a| Amount::parse(&a).with_context(|| format!("--min-amount {a:?}")))
                 .transpose()?;
             let filter = Filter {
-                status,
-                currency,
-                rule,
                 min_amount,
-                min_age_days,
-                limit,
+                status: args.status,
+                currency: args.currency,
+                rule: args.rule,
+                min_age_days: args.min_age_days,
+                limit: args.limit,
                 breaks_only: true,
                 ..Filter::default()
             };
@@ -296,13 +293,17 @@ fn query(args: QueryArgs) -> anyhow::Result<()> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let token = match &args.token_file {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?,
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
         None => std::env::var("TRUEUP_TOKEN")
             .context("a bearer token is required: --token-file or TRUEUP_TOKEN")?,
     };
     let token = token.trim().to_string();
-    anyhow::ensure!(token.len() >= 16, "the bearer token must be at least 16 characters");
+    anyhow::ensure!(
+        token.len() >= 16,
+        "the bearer token must be at least 16 characters"
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_io()
@@ -328,7 +329,10 @@ fn verify(url: &str) -> anyhow::Result<()> {
     for problem in &report.problems {
         println!("  {problem}");
     }
-    anyhow::ensure!(report.problems.is_empty(), "the audit store does not verify");
+    anyhow::ensure!(
+        report.problems.is_empty(),
+        "the audit store does not verify"
+    );
     Ok(())
 }
 

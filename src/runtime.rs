@@ -433,35 +433,36 @@ fn run_worker<O: Output>(
 
     let rules = config.rules.clone();
     let retention = config.retention.clone();
-    let (mut payments, mut entries, mut dead_in, mut journal) = worker.dataflow::<Time, _, _>(|scope| {
-        let (journal_in, journal) = scope.new_input::<Journal>();
-        let queues = captures.journal.clone();
-        journal
-            .exchange(|_| 0)
-            .inspect(move |item: &Journal| {
-                let worker = match item {
-                    Journal::Input(input) => input.worker,
-                    Journal::Dead(worker, _, _) => *worker,
-                    Journal::Marker(position) => position.worker,
-                };
-                queues.borrow_mut()[worker].push_back(item.clone());
-            })
-            .probe_with(&probe);
-        let (payments_in, payments) = scope.new_collection();
-        let (entries_in, entries) = scope.new_collection();
-        let (dead_in, dead) = scope.new_collection::<DeadLetter, isize>();
-        let settings = Settings {
-            rules: &rules,
-            tick,
-            retention: retention.as_ref(),
-        };
-        let rec = reconcile(payments, entries, &settings);
-        collect_on_worker_zero(rec.results.inner, &captures.changes, &probe);
-        collect_on_worker_zero(rec.violations.inner, &captures.violations, &probe);
-        collect_on_worker_zero(rec.redeliveries.inner, &captures.redeliveries, &probe);
-        collect_on_worker_zero(dead.inner, &captures.dead_letters, &probe);
-        (payments_in, entries_in, dead_in, journal_in)
-    });
+    let (mut payments, mut entries, mut dead_in, mut journal) =
+        worker.dataflow::<Time, _, _>(|scope| {
+            let (journal_in, journal) = scope.new_input::<Journal>();
+            let queues = captures.journal.clone();
+            journal
+                .exchange(|_| 0)
+                .inspect(move |item: &Journal| {
+                    let worker = match item {
+                        Journal::Input(input) => input.worker,
+                        Journal::Dead(worker, _, _) => *worker,
+                        Journal::Marker(position) => position.worker,
+                    };
+                    queues.borrow_mut()[worker].push_back(item.clone());
+                })
+                .probe_with(&probe);
+            let (payments_in, payments) = scope.new_collection();
+            let (entries_in, entries) = scope.new_collection();
+            let (dead_in, dead) = scope.new_collection::<DeadLetter, isize>();
+            let settings = Settings {
+                rules: &rules,
+                tick,
+                retention: retention.as_ref(),
+            };
+            let rec = reconcile(payments, entries, &settings);
+            collect_on_worker_zero(rec.results.inner, &captures.changes, &probe);
+            collect_on_worker_zero(rec.violations.inner, &captures.violations, &probe);
+            collect_on_worker_zero(rec.redeliveries.inner, &captures.redeliveries, &probe);
+            collect_on_worker_zero(dead.inner, &captures.dead_letters, &probe);
+            (payments_in, entries_in, dead_in, journal_in)
+        });
 
     // A second, tiny dataflow on which the workers agree on the largest event time seen.
     let global_max: Rc<RefCell<Option<Millis>>> = Rc::default();
@@ -593,7 +594,11 @@ fn run_worker<O: Output>(
             .filter(|next| *next > input_time);
         if journaling && (read_any || next.is_some()) {
             // the round's marker, at the round's time: it arrives after the round's inputs
-            journal.send(Journal::Marker(marker(index, next.unwrap_or(input_time), &sources)));
+            journal.send(Journal::Marker(marker(
+                index,
+                next.unwrap_or(input_time),
+                &sources,
+            )));
         }
         if let Some(next) = next {
             advanced = Instant::now();

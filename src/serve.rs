@@ -26,6 +26,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use trueup_operators::Amount;
 
+use crate::rules::Time;
 use crate::store::query::{AskError, Filter};
 use crate::store::Store;
 
@@ -141,7 +142,10 @@ fn answer<T: serde::Serialize>(result: Result<T, AskError>) -> Response {
     }
 }
 
-fn number<T: std::str::FromStr>(params: &HashMap<String, String>, name: &str) -> Result<Option<T>, AskError> {
+fn number<T: std::str::FromStr>(
+    params: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<T>, AskError> {
     params
         .get(name)
         .map(|v| {
@@ -172,48 +176,59 @@ fn filter(params: &HashMap<String, String>) -> Result<Filter, AskError> {
     })
 }
 
-async fn result(State(app): State<App>, Path(key): Path<String>, Query(params): Params) -> Response {
+/// Answers `ask` at the `as_of` the query string gives (default: the last committed time).
+async fn at_as_of<T: serde::Serialize + Send + 'static>(
+    app: App,
+    params: HashMap<String, String>,
+    ask: impl FnOnce(&mut Store, Time, &HashMap<String, String>) -> Result<T, AskError> + Send + 'static,
+) -> Response {
     let asked = app
         .ask(move |store| {
             let as_of = store.resolve_as_of(params.get("as_of").map(String::as_str))?;
-            let mut filter = filter(&params)?;
-            filter.key = Some(key);
-            Ok(store.current_as_of(as_of, &filter)?)
+            ask(store, as_of, &params)
         })
         .await;
     asked.map_or_else(|r| r, answer)
+}
+
+async fn result(
+    State(app): State<App>,
+    Path(key): Path<String>,
+    Query(params): Params,
+) -> Response {
+    at_as_of(app, params, |store, as_of, params| {
+        let mut filter = filter(params)?;
+        filter.key = Some(key);
+        Ok(store.current_as_of(as_of, &filter)?)
+    })
+    .await
 }
 
 async fn breaks(State(app): State<App>, Query(params): Params) -> Response {
-    let asked = app
-        .ask(move |store| {
-            let as_of = store.resolve_as_of(params.get("as_of").map(String::as_str))?;
-            let mut filter = filter(&params)?;
-            filter.breaks_only = true;
-            Ok(store.current_as_of(as_of, &filter)?)
-        })
-        .await;
-    asked.map_or_else(|r| r, answer)
+    at_as_of(app, params, |store, as_of, params| {
+        let mut filter = filter(params)?;
+        filter.breaks_only = true;
+        Ok(store.current_as_of(as_of, &filter)?)
+    })
+    .await
 }
 
 async fn summary(State(app): State<App>, Query(params): Params) -> Response {
-    let asked = app
-        .ask(move |store| {
-            let as_of = store.resolve_as_of(params.get("as_of").map(String::as_str))?;
-            Ok(store.summary_as_of(as_of)?)
-        })
-        .await;
-    asked.map_or_else(|r| r, answer)
+    at_as_of(app, params, |store, as_of, _| {
+        Ok(store.summary_as_of(as_of)?)
+    })
+    .await
 }
 
-async fn lineage(State(app): State<App>, Path(key): Path<String>, Query(params): Params) -> Response {
-    let asked = app
-        .ask(move |store| {
-            let as_of = store.resolve_as_of(params.get("as_of").map(String::as_str))?;
-            Ok(store.lineage(&key, as_of)?)
-        })
-        .await;
-    asked.map_or_else(|r| r, answer)
+async fn lineage(
+    State(app): State<App>,
+    Path(key): Path<String>,
+    Query(params): Params,
+) -> Response {
+    at_as_of(app, params, move |store, as_of, _| {
+        Ok(store.lineage(&key, as_of)?)
+    })
+    .await
 }
 
 async fn metrics(State(app): State<App>) -> Response {
@@ -277,9 +292,5 @@ async fn metrics(State(app): State<App>) -> Response {
             vec![(String::new(), ms)],
         );
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        text,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

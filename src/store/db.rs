@@ -194,7 +194,8 @@ impl Db {
             Db::Sqlite(c) => {
                 let tx = c.transaction()?;
                 for t in tables {
-                    let marks: Vec<String> = (1..=t.columns.len()).map(|i| format!("?{i}")).collect();
+                    let marks: Vec<String> =
+                        (1..=t.columns.len()).map(|i| format!("?{i}")).collect();
                     let sql = format!(
                         "INSERT INTO {} ({}) VALUES ({})",
                         t.table,

@@ -98,7 +98,15 @@ pub struct Store {
 }
 
 const INPUT_COLUMNS: &[&str] = &[
-    "seq", "batch", "worker", "stream", "position", "record_id", "time_ms", "late", "record",
+    "seq",
+    "batch",
+    "worker",
+    "stream",
+    "position",
+    "record_id",
+    "time_ms",
+    "late",
+    "record",
 ];
 const RESULT_COLUMNS: &[&str] = &[
     "seq",
@@ -170,11 +178,13 @@ impl Store {
             prev_hash: GENESIS.to_string(),
             next_seq: [1; 3],
         };
-        if let Some(last) = store.db.query(
-            "SELECT batch, hash FROM commits ORDER BY batch DESC LIMIT 1",
-            &[],
-        )?
-        .first()
+        if let Some(last) = store
+            .db
+            .query(
+                "SELECT batch, hash FROM commits ORDER BY batch DESC LIMIT 1",
+                &[],
+            )?
+            .first()
         {
             store.batch = last[0].int().unwrap_or(0);
             store.prev_hash = last[1].str().unwrap_or(GENESIS).to_string();

@@ -286,7 +286,9 @@ fn text(v: &Value) -> Result<String, StoreError> {
 }
 
 fn current_row(r: &[Value]) -> Result<CurrentRow, StoreError> {
-    let ids = |v: &Value| -> Vec<String> { serde_json::from_str(v.str().unwrap_or("[]")).unwrap_or_default() };
+    let ids = |v: &Value| -> Vec<String> {
+        serde_json::from_str(v.str().unwrap_or("[]")).unwrap_or_default()
+    };
     Ok(CurrentRow {
         rule: text(&r[0])?,
         key: text(&r[1])?,

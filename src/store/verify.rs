@@ -35,7 +35,10 @@ impl Store {
     pub fn verify(&mut self) -> Result<Report, StoreError> {
         let mut report = Report::default();
         let commits = self.db.query(
-            &format!("SELECT {} FROM commits ORDER BY batch", COMMIT_COLUMNS.join(", ")),
+            &format!(
+                "SELECT {} FROM commits ORDER BY batch",
+                COMMIT_COLUMNS.join(", ")
+            ),
             &[],
         )?;
         let mut prev = GENESIS.to_string();
@@ -43,9 +46,9 @@ impl Store {
         for commit in &commits {
             let batch = commit[0].int().unwrap_or(-1);
             if batch != expected_batch {
-                report
-                    .problems
-                    .push(format!("batch {expected_batch}: missing (found batch {batch} next)"));
+                report.problems.push(format!(
+                    "batch {expected_batch}: missing (found batch {batch} next)"
+                ));
                 expected_batch = batch;
             }
             expected_batch += 1;

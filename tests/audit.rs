@@ -1,0 +1,647 @@
+//! The audit store, exactly-once restarts, `query`, `serve` and `verify` — against a real
+//! SQLite file and a real PostgreSQL server (started on loopback by `scripts/test.sh`, which
+//! exports its URL as `TRUEUP_TEST_POSTGRES`).
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use trueup::store::db::{Db, Value};
+
+fn trueup() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trueup"))
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {}: {}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+/// A fresh PostgreSQL database on the test server.
+fn postgres_database() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let server = std::env::var("TRUEUP_TEST_POSTGRES").expect(
+        "TRUEUP_TEST_POSTGRES is not set: run scripts/test.sh, which starts PostgreSQL on loopback",
+    );
+    let name = format!(
+        "trueup_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    let mut admin = postgres::Client::connect(&server, postgres::NoTls).expect("connect");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create database");
+    let base = server.rsplit_once('/').expect("URL with a database").0;
+    format!("{base}/{name}")
+}
+
+/// Both backends: a SQLite file in `dir`, and a new PostgreSQL database.
+fn backends(dir: &Path) -> Vec<String> {
+    vec![
+        dir.join("store.db").display().to_string(),
+        postgres_database(),
+    ]
+}
+
+/// Generated data and a config writing to `out/` and committing to `store`.
+fn scenario(dir: &Path, payments: usize, store: &str) -> PathBuf {
+    if !dir.join("data/payments.jsonl").exists() {
+        ok(trueup()
+            .args([
+                "generate",
+                "--seed",
+                "5",
+                "--payments",
+                &payments.to_string(),
+                "--out",
+            ])
+            .arg(dir.join("data"))
+            .output()
+            .expect("generate"));
+    }
+    let config = dir.join(format!("config-{}.toml", std::process::id()));
+    let out = dir.join("out");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[pipeline]
+workers = 2
+
+[[sources]]
+stream = "payments"
+path = "{data}/payments.jsonl"
+
+[[sources]]
+stream = "entries"
+path = "{data}/entries.jsonl"
+
+[sinks]
+results = "{out}/results.jsonl"
+dead_letters = "{out}/dead_letters.jsonl"
+summary = "{out}/summary.json"
+
+[store]
+url = "{store}"
+commit_interval_millis = 100
+"#,
+            data = dir.join("data").display(),
+            out = out.display(),
+        ),
+    )
+    .expect("write config");
+    config
+}
+
+/// The final state of a changelog file: row (the line without time and diff) → count.
+fn final_state(results: &Path) -> BTreeMap<String, i64> {
+    let mut state = BTreeMap::new();
+    for line in std::fs::read_to_string(results).expect("results").lines() {
+        let mut value: serde_json::Value = serde_json::from_str(line).expect("json line");
+        let diff = value["diff"].as_i64().expect("diff");
+        let object = value.as_object_mut().expect("object");
+        object.remove("time");
+        object.remove("diff");
+        *state.entry(value.to_string()).or_default() += diff;
+    }
+    state.retain(|_, n| *n != 0);
+    state
+}
+
+/// Runs `payments` generated payments into `url`; returns the output folder.
+fn run_into(dir: &Path, payments: usize, url: &str) -> PathBuf {
+    let config = scenario(dir, payments, url);
+    ok(trueup()
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run"));
+    dir.join("out")
+}
+
+fn query(url: &str, args: &[&str]) -> serde_json::Value {
+    let out = ok(trueup()
+        .args(["query", "--store", url])
+        .args(args)
+        .output()
+        .expect("query"));
+    serde_json::from_str(&out).expect("query prints JSON")
+}
+
+fn rows(url: &str, sql: &str) -> Vec<Vec<Value>> {
+    Db::open(url, true)
+        .expect("open store")
+        .query(sql, &[])
+        .expect("query")
+}
+
+#[test]
+fn the_store_holds_inputs_changelog_dead_letters_and_commits_on_both_backends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for url in backends(dir.path()) {
+        let out = run_into(dir.path(), 3000, &url);
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+
+        // every accepted input, with its position
+        let inputs = rows(
+            &url,
+            "SELECT CAST(COUNT(*) AS BIGINT), CAST(COUNT(DISTINCT position) AS BIGINT) FROM inputs",
+        );
+        let accepted = summary["accepted"]
+            .as_object()
+            .expect("accepted per stream")
+            .values()
+            .map(|v| v.as_i64().unwrap())
+            .sum::<i64>();
+        assert_eq!(inputs[0][0], Value::Int(accepted), "{url}");
+        assert_eq!(
+            inputs[0][1],
+            Value::Int(accepted),
+            "{url}: one position per input"
+        );
+
+        // the changelog is the results file, line for line
+        let lines: Vec<String> = std::fs::read_to_string(out.join("results.jsonl"))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let stored = rows(
+            &url,
+            "SELECT time, diff, rule, key, status FROM results ORDER BY seq",
+        );
+        assert_eq!(stored.len(), lines.len(), "{url}");
+        for (row, line) in stored.iter().zip(&lines) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(row[0].str(), v["time"].as_str());
+            assert_eq!(row[1].int(), v["diff"].as_i64());
+            assert_eq!(row[3].str(), v["key"].as_str());
+            assert_eq!(row[4].str(), v["status"].as_str());
+        }
+
+        // dead letters, and commit progress chained by hash
+        let dead = std::fs::read_to_string(out.join("dead_letters.jsonl")).unwrap();
+        let stored = rows(&url, "SELECT CAST(COUNT(*) AS BIGINT) FROM dead_letters");
+        assert_eq!(stored[0][0], Value::Int(dead.lines().count() as i64));
+        assert!(
+            dead.lines().count() > 0,
+            "the generator injects invalid lines"
+        );
+        let commits = rows(
+            &url,
+            "SELECT batch, prev_hash, hash, positions FROM commits ORDER BY batch",
+        );
+        assert!(commits.len() >= 2, "{url}: {} commits", commits.len());
+        for pair in commits.windows(2) {
+            assert_eq!(
+                pair[1][1], pair[0][2],
+                "each commit chains to the one before"
+            );
+        }
+        assert!(commits.last().unwrap()[3].str().unwrap().contains("offset"));
+
+        // the view of current results is the final state of the file
+        let current = rows(&url, "SELECT CAST(COUNT(*) AS BIGINT) FROM current_results");
+        assert_eq!(
+            current[0][0],
+            Value::Int(final_state(&out.join("results.jsonl")).len() as i64)
+        );
+        let breaks = rows(&url, "SELECT CAST(COUNT(*) AS BIGINT) FROM open_breaks");
+        assert!(breaks[0][0].int().unwrap() > 0);
+
+        let verified = ok(trueup().args(["verify", "--store", &url]).output().unwrap());
+        assert!(verified.contains(": 0 problem(s)"), "{verified}");
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}
+
+#[test]
+fn query_answers_as_of_any_committed_time_on_both_backends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for url in backends(dir.path()) {
+        run_into(dir.path(), 1500, &url);
+        let results = dir.path().join("out/results.jsonl");
+        // as of a time in the middle: the file's changes up to then
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&results)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let middle = lines[lines.len() / 2]["time"].as_str().unwrap().to_string();
+        let middle_ms = trueup::event_time::parse_rfc3339(&middle).unwrap();
+        let mut expected: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for v in &lines {
+            let t = trueup::event_time::parse_rfc3339(v["time"].as_str().unwrap()).unwrap();
+            if t <= middle_ms && v["status"] != "matched" && v["status"] != "pending" {
+                *expected
+                    .entry((
+                        v["key"].as_str().unwrap().into(),
+                        v["status"].as_str().unwrap().into(),
+                    ))
+                    .or_default() += v["diff"].as_i64().unwrap();
+            }
+        }
+        expected.retain(|_, n| *n > 0);
+        let answer = query(&url, &["--as-of", &middle, "breaks", "--limit", "100000"]);
+        let got: BTreeMap<(String, String), i64> = answer
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    (
+                        b["key"].as_str().unwrap().into(),
+                        b["status"].as_str().unwrap().into(),
+                    ),
+                    1,
+                )
+            })
+            .collect();
+        assert_eq!(got, expected, "{url}: breaks as of {middle}");
+        assert!(!got.is_empty());
+
+        // one key's result, filters, summary and lineage
+        let (key, status) = expected.keys().next().unwrap().clone();
+        let result = query(&url, &["result", &key]);
+        assert!(!result.as_array().unwrap().is_empty());
+        let filtered = query(
+            &url,
+            &[
+                "breaks",
+                "--status",
+                &status,
+                "--currency",
+                "USD",
+                "--min-amount",
+                "0.01",
+            ],
+        );
+        assert!(filtered
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["status"] == status.as_str() && b["currency"] == "USD"));
+        let summary = query(&url, &["summary"]);
+        assert!(summary
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["status"] == "matched"));
+        let lineage = query(&url, &["lineage", &key]);
+        let inputs = lineage[0]["inputs"].as_array().unwrap();
+        assert!(!inputs.is_empty());
+        assert!(inputs
+            .iter()
+            .all(|i| i["position"].as_str().unwrap().contains(".jsonl:")));
+        // a time not yet committed is refused
+        let refused = trueup()
+            .args([
+                "query",
+                "--store",
+                &url,
+                "--as-of",
+                "2099-01-01T00:00:00Z",
+                "summary",
+            ])
+            .output()
+            .unwrap();
+        assert!(!refused.status.success());
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("not committed yet"));
+        std::fs::remove_dir_all(dir.path().join("out")).unwrap();
+    }
+}
+
+#[test]
+fn verify_names_the_batch_whose_row_was_altered_on_both_backends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for url in backends(dir.path()) {
+        run_into(dir.path(), 1000, &url);
+        assert!(
+            ok(trueup().args(["verify", "--store", &url]).output().unwrap())
+                .contains(": 0 problem(s)")
+        );
+        // behind trueup's back: one matched result becomes a smaller break
+        let target = rows(
+            &url,
+            "SELECT seq, batch FROM results WHERE status = 'matched' ORDER BY seq LIMIT 1",
+        );
+        let (seq, batch) = (target[0][0].int().unwrap(), target[0][1].int().unwrap());
+        let mut db = Db::open(&url, false).unwrap();
+        db.query(
+            "UPDATE results SET status = 'amount_mismatch' WHERE seq = $1",
+            &[Value::Int(seq)],
+        )
+        .unwrap();
+        let out = trueup().args(["verify", "--store", &url]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        assert!(
+            text.contains(&format!("batch {batch}: content hash")),
+            "{url}: {text}"
+        );
+        std::fs::remove_dir_all(dir.path().join("out")).unwrap();
+    }
+}
+
+/// The release binary, which `scripts/test.sh` builds first: the kill test runs 200,000
+/// payments. (Building it from here would wait forever on the lock `cargo test` holds.)
+fn release_trueup() -> PathBuf {
+    let debug = PathBuf::from(env!("CARGO_BIN_EXE_trueup"));
+    let release = debug
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("release/trueup");
+    assert!(
+        release.exists(),
+        "{} is missing: run scripts/test.sh, or cargo build --release --bin trueup first",
+        release.display()
+    );
+    release
+}
+
+fn commits(url: &str) -> i64 {
+    Db::open(url, true)
+        .and_then(|mut db| db.query("SELECT CAST(COUNT(*) AS BIGINT) FROM commits", &[]))
+        .ok()
+        .and_then(|r| r[0][0].int())
+        .unwrap_or(0)
+}
+
+/// The store's content without batch numbers: what an uninterrupted run must equal.
+fn content(url: &str) -> Vec<Vec<Vec<Value>>> {
+    let mut inputs = rows(
+        url,
+        "SELECT worker, stream, position, record_id, time_ms, late, record FROM inputs",
+    );
+    inputs.sort_by_key(|r| format!("{r:?}"));
+    let mut dead = rows(
+        url,
+        "SELECT time_ms, source, position, reason, raw FROM dead_letters",
+    );
+    dead.sort_by_key(|r| format!("{r:?}"));
+    let results = rows(
+        url,
+        "SELECT time_ms, diff, rule, key, currency, status, expected, actual, difference, \
+         opened_at, due_at, left_ids, right_ids, merchant_id FROM results ORDER BY seq",
+    );
+    vec![inputs, results, dead]
+}
+
+fn run_to_end(binary: &Path, config: &Path) {
+    ok(Command::new(binary)
+        .args(["run", "--config"])
+        .arg(config)
+        .output()
+        .expect("run"));
+}
+
+/// Runs `payments` once uninterrupted into `reference_store`, then again into `store`,
+/// killing it with SIGKILL `kills` times at random instants (each after the attempt has
+/// committed something of its own) and restarting it; then requires identical output files
+/// and store content, and a store that verifies.
+fn killed_runs_end_as_if_never_interrupted(
+    payments: usize,
+    kills: usize,
+    reference_store: &str,
+    store: &str,
+) {
+    let binary = release_trueup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = scenario(dir.path(), payments, reference_store);
+    let started = Instant::now();
+    run_to_end(&binary, &config);
+    let uninterrupted = started.elapsed();
+    let reference = dir.path().join("reference");
+    std::fs::rename(dir.path().join("out"), &reference).unwrap();
+
+    let config = scenario(dir.path(), payments, store);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(payments as u64);
+    let mut killed = 0;
+    while killed < kills {
+        let before = commits(store);
+        let mut child: Child = Command::new(&binary)
+            .args(["run", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start trueup");
+        while commits(store) == before {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the run ended before kill {killed}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..2500)));
+        if child.try_wait().unwrap().is_some() {
+            panic!("the run finished after {killed} kills: too short a run for the test");
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().unwrap();
+        killed += 1;
+    }
+    run_to_end(&binary, &config);
+    eprintln!(
+        "{payments} payments: uninterrupted run {uninterrupted:?}; {killed} kills; {} commits; \
+         all in {:?}",
+        commits(store),
+        started.elapsed()
+    );
+    for file in ["results.jsonl", "dead_letters.jsonl", "summary.json"] {
+        let got = std::fs::read(dir.path().join("out").join(file)).unwrap();
+        let want = std::fs::read(reference.join(file)).unwrap();
+        assert!(got == want, "{file} differs from the uninterrupted run");
+    }
+    assert!(
+        content(store) == content(reference_store),
+        "store content differs"
+    );
+    assert!(ok(Command::new(&binary)
+        .args(["verify", "--store", store])
+        .output()
+        .unwrap())
+    .contains(": 0 problem(s)"));
+}
+
+#[test]
+fn sqlite_killed_with_sigkill_twenty_times_the_run_ends_as_if_never_interrupted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    killed_runs_end_as_if_never_interrupted(200_000, 20, &path("reference.db"), &path("killed.db"));
+}
+
+#[test]
+fn postgres_killed_with_sigkill_the_run_ends_as_if_never_interrupted() {
+    killed_runs_end_as_if_never_interrupted(60_000, 5, &postgres_database(), &postgres_database());
+}
+
+/// One HTTP/1.1 GET over a real socket: (status, body).
+fn get(address: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().expect("status code");
+    let body = response.split_once("\r\n\r\n").map_or("", |p| p.1);
+    // chunked bodies: keep the chunk contents
+    let body = if response
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            rest = &tail[n + 2..];
+        }
+        out
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+#[test]
+fn serve_answers_over_a_real_socket_only_with_the_token_on_both_backends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = "s3cret-token-for-tests-0123456789";
+    for url in backends(dir.path()) {
+        run_into(dir.path(), 1000, &url);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let mut server = trueup()
+            .args(["serve", "--store", &url, "--listen", &address])
+            .env("TRUEUP_TOKEN", token)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&address).is_err() {
+            assert!(Instant::now() < deadline, "serve did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(get(&address, "/healthz", None), (200, "ok\n".into()));
+        assert_eq!(get(&address, "/v1/summary", None).0, 401);
+        assert_eq!(get(&address, "/v1/summary", Some("wrong")).0, 401);
+        assert_eq!(get(&address, "/metrics", None).0, 401);
+
+        let (status, body) = get(
+            &address,
+            "/v1/breaks?status=missing_ledger&limit=5",
+            Some(token),
+        );
+        assert_eq!(status, 200, "{body}");
+        let breaks: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let breaks = breaks.as_array().unwrap();
+        assert!(!breaks.is_empty() && breaks.len() <= 5);
+        assert!(breaks.iter().all(|b| b["status"] == "missing_ledger"));
+        let key = breaks[0]["key"].as_str().unwrap().to_string();
+
+        // SQL injection through a filter: bound as a value, so it matches nothing and harms nothing
+        for attack in [
+            "/v1/breaks?status=missing_ledger%27%20OR%20%271%27%3D%271",
+            "/v1/breaks?currency=USD%27%3B%20DROP%20TABLE%20results%3B%20--",
+        ] {
+            let (status, body) = get(&address, attack, Some(token));
+            assert_eq!((status, body.as_str()), (200, "[]"), "{attack}");
+        }
+        let (status, body) = get(&address, "/v1/summary", Some(token));
+        assert_eq!(status, 200);
+        assert!(body.contains("\"matched\""), "results still there: {body}");
+
+        let (status, body) = get(&address, &format!("/v1/results/{key}"), Some(token));
+        assert_eq!(status, 200);
+        assert!(body.contains(&key));
+        let (status, body) = get(&address, &format!("/v1/lineage/{key}"), Some(token));
+        assert_eq!(status, 200);
+        assert!(body.contains("payments.jsonl:"), "{body}");
+        let (status, _) = get(
+            &address,
+            "/v1/summary?as_of=2099-01-01T00:00:00Z",
+            Some(token),
+        );
+        assert_eq!(status, 400);
+        let (status, _) = get(&address, "/v1/breaks?min_age_days=many", Some(token));
+        assert_eq!(status, 400);
+
+        let (status, metrics) = get(&address, "/metrics", Some(token));
+        assert_eq!(status, 200);
+        let inputs = rows(&url, "SELECT CAST(COUNT(*) AS BIGINT) FROM inputs")[0][0]
+            .int()
+            .unwrap();
+        assert!(
+            metrics.contains(&format!("trueup_records_in_total {inputs}\n")),
+            "{metrics}"
+        );
+        for name in [
+            "trueup_dead_letters_total",
+            "trueup_open_breaks{status=\"missing_ledger\"}",
+            "trueup_watermark_lag_seconds",
+            "trueup_commit_latency_milliseconds",
+        ] {
+            assert!(metrics.contains(name), "{name} in {metrics}");
+        }
+        server.kill().unwrap();
+        server.wait().unwrap();
+        std::fs::remove_dir_all(dir.path().join("out")).unwrap();
+    }
+}
+
+#[test]
+fn the_auditors_guide_sql_runs_on_both_backends() {
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/auditors.md"))
+        .expect("docs/auditors.md");
+    let blocks: Vec<&str> = guide
+        .split("```sql\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert!(blocks.len() >= 4, "the guide shows its SQL");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for url in backends(dir.path()) {
+        run_into(dir.path(), 800, &url);
+        let frontier = rows(
+            &url,
+            "SELECT frontier FROM commits ORDER BY batch DESC LIMIT 1",
+        )[0][0]
+            .str()
+            .unwrap()
+            .to_string();
+        let as_of_ms = trueup::event_time::parse_rfc3339(&frontier).unwrap() - 1;
+        for block in &blocks {
+            // the guide writes the as-of time as :as_of_ms
+            let sql = block.replace(":as_of_ms", &as_of_ms.to_string());
+            let answer = rows(&url, sql.trim().trim_end_matches(';'));
+            assert!(!answer.is_empty(), "{url}: no rows from\n{sql}");
+        }
+        std::fs::remove_dir_all(dir.path().join("out")).unwrap();
+    }
+}
