@@ -287,7 +287,7 @@ async fn metrics(State(app): State<App>) -> Response {
     if let Some(ms) = metrics.commit_ms {
         gauge(
             "trueup_commit_latency_milliseconds",
-            "How long the last commit took.",
+            "How long the last commit took to build and write its rows.",
             "gauge",
             vec![(String::new(), ms)],
         );

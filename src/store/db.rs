@@ -188,12 +188,13 @@ impl Db {
         }
     }
 
-    /// Appends `tables` in one transaction: all of them or, on any error, none.
-    pub fn append(&mut self, tables: &[Rows]) -> Result<(), DbError> {
+    /// Appends `tables`, then the rows `last` makes once they are written, in one
+    /// transaction: all of them or, on any error, none.
+    pub fn append(&mut self, tables: &[Rows], last: impl FnOnce() -> Rows) -> Result<(), DbError> {
         match self {
             Db::Sqlite(c) => {
                 let tx = c.transaction()?;
-                for t in tables {
+                for t in tables.iter().chain([&last()]) {
                     let marks: Vec<String> =
                         (1..=t.columns.len()).map(|i| format!("?{i}")).collect();
                     let sql = format!(
@@ -211,7 +212,7 @@ impl Db {
             }
             Db::Postgres(c) => {
                 let mut tx = c.transaction()?;
-                for t in tables.iter().filter(|t| !t.rows.is_empty()) {
+                let mut copy = |t: &Rows| -> Result<(), DbError> {
                     let sql = format!("COPY {} ({}) FROM STDIN", t.table, t.columns.join(", "));
                     let mut writer = tx.copy_in(&sql)?;
                     let mut line = String::new();
@@ -227,7 +228,12 @@ impl Db {
                         writer.write_all(line.as_bytes())?;
                     }
                     writer.finish()?;
+                    Ok(())
+                };
+                for t in tables.iter().filter(|t| !t.rows.is_empty()) {
+                    copy(t)?;
                 }
+                copy(&last())?;
                 tx.commit()?;
             }
         }

@@ -206,11 +206,11 @@ impl Store {
             Some(stored) if stored == fingerprint => Ok(()),
             Some(_) => Err(StoreError::OtherRun("config differs".into())),
             None => {
-                self.db.append(&[Rows {
+                self.db.append(&[], || Rows {
                     table: "run",
                     columns: &["name", "value"],
                     rows: vec![vec![Value::text("config"), Value::text(fingerprint)]],
-                }])?;
+                })?;
                 Ok(())
             }
         }
@@ -348,14 +348,15 @@ impl Store {
         let hash = batch_hash(&commit, &tables);
         commit.push(Value::text(&hash));
         commit.push(Value::text(now_rfc3339()));
-        commit.push(Value::Int(started.elapsed().as_millis() as i64));
-        let commits = Rows {
-            table: "commits",
-            columns: COMMIT_COLUMNS,
-            rows: vec![commit],
-        };
-        let [inputs, results, dead] = tables;
-        self.db.append(&[inputs, results, dead, commits])?;
+        // the commit row goes last, timed after the batch's rows are written
+        self.db.append(&tables, || {
+            commit.push(Value::Int(started.elapsed().as_millis() as i64));
+            Rows {
+                table: "commits",
+                columns: COMMIT_COLUMNS,
+                rows: vec![commit],
+            }
+        })?;
         self.batch = number;
         self.prev_hash = hash;
         self.next_seq = seq;
