@@ -592,6 +592,27 @@ fn serve_answers_over_a_real_socket_only_with_the_token_on_both_backends() {
         let (status, _) = get(&address, "/v1/breaks?min_age_days=many", Some(token));
         assert_eq!(status, 400);
 
+        // the requests the auditor's guide shows
+        let guide =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/auditors.md"))
+                .unwrap();
+        let block = guide
+            .split("```http\n")
+            .nth(1)
+            .expect("an http block")
+            .split("```")
+            .next()
+            .unwrap();
+        for line in block.lines() {
+            let path = line
+                .strip_prefix("GET ")
+                .expect("GET lines")
+                .replace("{key}", &key);
+            let (status, body) = get(&address, &path, Some(token));
+            assert_eq!(status, 200, "{path}: {body}");
+            assert!(body.len() > 2, "{path}: {body}");
+        }
+
         let (status, metrics) = get(&address, "/metrics", Some(token));
         assert_eq!(status, 200);
         let inputs = rows(&url, "SELECT CAST(COUNT(*) AS BIGINT) FROM inputs")[0][0]
