@@ -340,3 +340,61 @@ impl Source for FileSource {
         Ok(Progress::More)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn describe(items: &[Polled]) -> Vec<String> {
+        items
+            .iter()
+            .map(|item| match item {
+                Polled::Record(_, position) => format!("record {position}"),
+                Polled::Dead(dead) => format!("dead {}", dead.position),
+            })
+            .collect()
+    }
+
+    /// Polls `source` to the end, `max` lines at a time.
+    fn drain(source: &mut FileSource, max: usize) -> Vec<Polled> {
+        let mut out = Vec::new();
+        while source.poll(max, &mut out).expect("read") == Progress::More {}
+        out
+    }
+
+    #[test]
+    fn a_source_resumed_at_its_position_yields_exactly_the_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, format, text) in [
+            (
+                "p.jsonl",
+                Format::Jsonl,
+                "{\"event_id\":\"e1\",\"payment_id\":\"p1\",\"type\":\"capture\",\"amount\":\"1.00\",\"currency\":\"USD\",\"occurred_at\":\"2026-11-01T00:00:00Z\"}\nnot json\n\n{\"event_id\":\"e2\",\"payment_id\":\"p2\",\"type\":\"capture\",\"amount\":\"2.00\",\"currency\":\"USD\",\"occurred_at\":\"2026-11-01T00:00:01Z\"}\n",
+            ),
+            (
+                "p.csv",
+                Format::Csv,
+                "event_id,payment_id,type,amount,currency,occurred_at\ne1,p1,capture,1.00,USD,2026-11-01T00:00:00Z\ne2,p2,capture,x,USD,2026-11-01T00:00:01Z\ne3,p3,capture,3.00,USD,2026-11-01T00:00:02Z\n",
+            ),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text.repeat(3)).expect("write");
+            for peers in [1, 2] {
+                let open = || FileSource::open(Stream::Payments, &path, format, peers - 1, peers);
+                let whole = describe(&drain(&mut open().expect("open"), 1));
+                for cut in 0..6 {
+                    let mut first = open().expect("open");
+                    let mut head = Vec::new();
+                    for _ in 0..cut {
+                        first.poll(1, &mut head).expect("read");
+                    }
+                    let mut resumed = open().expect("open");
+                    resumed.resume(&first.position()).expect("resume");
+                    let mut got = describe(&head);
+                    got.extend(describe(&drain(&mut resumed, 2)));
+                    assert_eq!(got, whole, "{name}, {peers} peers, cut after {cut} polls");
+                }
+            }
+        }
+    }
+}
