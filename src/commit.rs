@@ -1,14 +1,15 @@
 //! Exactly-once commits to the audit store.
 //!
 //! Every worker journals what it reads — each accepted input with its position and logical
-//! time, and at the end of each read round a *marker*: where its sources stand and the input
-//! time it advances to — sending the marker at the same timely time as the round's inputs,
-//! before it advances. The journal goes to worker 0 over one channel per worker, so a marker
-//! arrives after everything its worker read before it.
+//! time, each dead letter, and at the end of each read round a *marker*: where its sources
+//! stand, the input time it advances to, and how many items the round journaled — sending the
+//! marker at the same timely time as the round's items, before it advances. Items carry their
+//! round number; worker 0 takes a round as complete once its marker and all its items have
+//! arrived (timely does not promise that they arrive in the order they were sent).
 //!
 //! Worker 0 commits as the frontier advances (at most every `commit_interval_millis`): the
 //! result changes before the frontier, and, per worker, the inputs and dead letters up to its
-//! latest arrived marker together with that marker. A restarted run replays the committed
+//! latest complete round together with that round's marker. A restarted run replays the committed
 //! inputs at their committed times (and the committed dead letters not yet delivered),
 //! resumes every source at its marker, and suppresses what it recomputes before the
 //! committed frontier. Input times are a function of what each worker
@@ -18,7 +19,7 @@
 //! that marker has arrived.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -44,25 +45,59 @@ pub struct SourcePosition {
 pub struct WorkerPosition {
     /// The worker.
     pub worker: usize,
+    /// The round's number (from 0, continued across restarts).
+    pub round: u64,
+    /// Items (inputs and dead letters) the round journaled.
+    pub items: u64,
     /// The input time it advances to after the round.
     pub input_time: Time,
     /// Its sources, in configuration order.
     pub sources: Vec<SourcePosition>,
 }
 
-/// One journal item, sent by the worker that read it to worker 0.
+/// One journal item.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Journal {
     /// An accepted input.
     Input(StoredInput),
-    /// A rejected line, with the worker that read it and the logical time it was read at.
-    Dead(usize, DeadLetter, Time),
+    /// A rejected line, with the logical time it was read at.
+    Dead(DeadLetter, Time),
     /// The end of a read round.
     Marker(WorkerPosition),
 }
 
-/// Journal items as they arrived on worker 0, one queue per worker.
-pub(crate) type JournalQueues = Rc<RefCell<Vec<VecDeque<Journal>>>>;
+/// A journal item as sent to worker 0: the worker that read it and the round it belongs to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Journaled {
+    /// The worker.
+    pub worker: usize,
+    /// The read round.
+    pub round: u64,
+    /// The item.
+    pub item: Journal,
+}
+
+/// What has arrived on worker 0 from one worker and is not committed yet.
+#[derive(Default)]
+pub(crate) struct Arrived {
+    items: BTreeMap<u64, Vec<Journal>>,
+    markers: BTreeMap<u64, WorkerPosition>,
+}
+
+impl Arrived {
+    /// Files an item under its round.
+    pub fn add(&mut self, journaled: Journaled) {
+        match journaled.item {
+            Journal::Marker(position) => {
+                self.markers.insert(journaled.round, position);
+            }
+            item => self.items.entry(journaled.round).or_default().push(item),
+        }
+    }
+}
+
+/// Journal items as they arrived on worker 0, one entry per worker.
+pub(crate) type JournalQueues = Rc<RefCell<Vec<Arrived>>>;
 
 /// Worker 0's side: the store, the last committed positions, the pace of commits.
 pub(crate) struct Committer {
@@ -100,20 +135,25 @@ impl Committer {
     ) -> Result<(), StoreError> {
         let mut inputs = Vec::new();
         let mut dead_letters = Vec::new();
-        for queue in journal.borrow_mut().iter_mut() {
-            let Some(last_marker) = queue.iter().rposition(|j| matches!(j, Journal::Marker(_)))
-            else {
-                continue;
-            };
-            for item in queue.drain(..=last_marker) {
-                match item {
-                    Journal::Input(input) => inputs.push(input),
-                    Journal::Dead(_, dead, time) => dead_letters.push((dead, time)),
-                    Journal::Marker(position) => {
-                        let worker = position.worker;
-                        self.positions[worker] = Some(position);
+        for (worker, arrived) in journal.borrow_mut().iter_mut().enumerate() {
+            // the rounds after the last committed one, in order, while complete
+            loop {
+                let next = self.positions[worker].as_ref().map_or(0, |p| p.round + 1);
+                let Some(marker) = arrived.markers.get(&next) else {
+                    break;
+                };
+                let count = arrived.items.get(&next).map_or(0, Vec::len) as u64;
+                if count != marker.items {
+                    break;
+                }
+                for item in arrived.items.remove(&next).unwrap_or_default() {
+                    match item {
+                        Journal::Input(input) => inputs.push(input),
+                        Journal::Dead(dead, time) => dead_letters.push((dead, time)),
+                        Journal::Marker(_) => {}
                     }
                 }
+                self.positions[worker] = arrived.markers.remove(&next);
             }
         }
         let positions = serde_json::to_string(&self.positions).unwrap_or_default();

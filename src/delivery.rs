@@ -111,7 +111,9 @@ impl<O: Output> Delivery<O> {
             dead_letters,
             redeliveries: BTreeMap::new(),
             violations: Vec::new(),
-            drained_to: 0,
+            // nothing is delivered (or committed) until the frontier passes what was committed:
+            // a commit never records a frontier behind an earlier one
+            drained_to: resume_from,
             resume_from,
             committer,
         }

@@ -23,7 +23,7 @@ use timely::dataflow::operators::vec::{Broadcast, Input as _};
 use timely::dataflow::ProbeHandle;
 use trueup_operators::Violation;
 
-use crate::commit::{Committer, Journal, SourcePosition, WorkerPosition};
+use crate::commit::{Committer, Journal, Journaled, SourcePosition, WorkerPosition};
 use crate::compaction::compact_when_behind;
 use crate::config::Config;
 use crate::delivery::{Captured, Captures, Change, Collected, Delivery, Output};
@@ -427,7 +427,9 @@ fn run_worker<O: Output>(
     let index = worker.index();
     let probe = ProbeHandle::new();
     let captures = Captures {
-        journal: Rc::new(RefCell::new(vec![Default::default(); worker.peers()])),
+        journal: Rc::new(RefCell::new(
+            (0..worker.peers()).map(|_| Default::default()).collect(),
+        )),
         ..Captures::default()
     };
 
@@ -435,17 +437,12 @@ fn run_worker<O: Output>(
     let retention = config.retention.clone();
     let (mut payments, mut entries, mut dead_in, mut journal) =
         worker.dataflow::<Time, _, _>(|scope| {
-            let (journal_in, journal) = scope.new_input::<Journal>();
+            let (journal_in, journal) = scope.new_input::<Journaled>();
             let queues = captures.journal.clone();
             journal
                 .exchange(|_| 0)
-                .inspect(move |item: &Journal| {
-                    let worker = match item {
-                        Journal::Input(input) => input.worker,
-                        Journal::Dead(worker, _, _) => *worker,
-                        Journal::Marker(position) => position.worker,
-                    };
-                    queues.borrow_mut()[worker].push_back(item.clone());
+                .inspect(move |item: &Journaled| {
+                    queues.borrow_mut()[item.worker].add(item.clone());
                 })
                 .probe_with(&probe);
             let (payments_in, payments) = scope.new_collection();
@@ -485,6 +482,11 @@ fn run_worker<O: Output>(
     let mut accepted: BTreeMap<Stream, u64> = BTreeMap::new();
     let mut late = 0;
     let mut input_time: Time = 0;
+    let mut rounds = Rounds {
+        worker: index,
+        round: resume.position.as_ref().map_or(0, |p| p.round + 1),
+        items: 0,
+    };
     // a restarted run: committed inputs again at their times, sources where they stood
     if let Some(position) = &resume.position {
         for (reading, at) in sources.iter_mut().zip(&position.sources) {
@@ -551,7 +553,7 @@ fn run_worker<O: Output>(
                 let (record, position) = match item {
                     Polled::Dead(dead) => {
                         if journaling {
-                            journal.send(Journal::Dead(index, dead.clone(), input_time));
+                            journal.send(rounds.item(Journal::Dead(dead.clone(), input_time)));
                         }
                         dead_in.insert(dead);
                         continue;
@@ -568,13 +570,13 @@ fn run_worker<O: Output>(
                 }
                 *accepted.entry(reading.source.stream()).or_default() += 1;
                 if journaling {
-                    journal.send(Journal::Input(StoredInput {
+                    journal.send(rounds.item(Journal::Input(StoredInput {
                         worker: index,
                         position: position.to_string(),
                         time,
                         late: is_late,
                         record: record.clone(),
-                    }));
+                    })));
                 }
                 match record {
                     Record::Payment(p) => payments.update_at(p, time, 1),
@@ -594,11 +596,7 @@ fn run_worker<O: Output>(
             .filter(|next| *next > input_time);
         if journaling && (read_any || next.is_some()) {
             // the round's marker, at the round's time: it arrives after the round's inputs
-            journal.send(Journal::Marker(marker(
-                index,
-                next.unwrap_or(input_time),
-                &sources,
-            )));
+            journal.send(rounds.marker(next.unwrap_or(input_time), &sources));
         }
         if let Some(next) = next {
             advanced = Instant::now();
@@ -655,7 +653,7 @@ fn run_worker<O: Output>(
         .map_or(input_time, |w| tick.ceil(w) + 1)
         .max(input_time);
     if journaling {
-        journal.send(Journal::Marker(marker(index, end, &sources)));
+        journal.send(rounds.marker(end, &sources));
     }
     payments.advance_to(end);
     entries.advance_to(end);
@@ -681,18 +679,48 @@ fn run_worker<O: Output>(
     })
 }
 
-/// Where a worker's sources stand, and the input time it advances to.
-fn marker(worker: usize, input_time: Time, sources: &[Reading]) -> WorkerPosition {
-    WorkerPosition {
-        worker,
-        input_time,
-        sources: sources
-            .iter()
-            .map(|s| SourcePosition {
-                position: s.source.position().to_string(),
-                newest: s.newest,
-            })
-            .collect(),
+/// A worker's journal rounds: numbers them and counts the items each sends.
+struct Rounds {
+    worker: usize,
+    round: u64,
+    items: u64,
+}
+
+impl Rounds {
+    /// An input or dead letter of the current round.
+    fn item(&mut self, item: Journal) -> Journaled {
+        self.items += 1;
+        Journaled {
+            worker: self.worker,
+            round: self.round,
+            item,
+        }
+    }
+
+    /// The current round's marker: where the sources stand and the input time it advances
+    /// to. The next round begins.
+    fn marker(&mut self, input_time: Time, sources: &[Reading]) -> Journaled {
+        let position = WorkerPosition {
+            worker: self.worker,
+            round: self.round,
+            items: self.items,
+            input_time,
+            sources: sources
+                .iter()
+                .map(|s| SourcePosition {
+                    position: s.source.position().to_string(),
+                    newest: s.newest,
+                })
+                .collect(),
+        };
+        let marker = Journaled {
+            worker: self.worker,
+            round: self.round,
+            item: Journal::Marker(position),
+        };
+        self.round += 1;
+        self.items = 0;
+        marker
     }
 }
 
