@@ -77,21 +77,33 @@ pub struct Journaled {
     pub item: Journal,
 }
 
+/// The inputs and dead letters of one read round that have arrived on worker 0.
+#[derive(Default)]
+struct Round {
+    inputs: Vec<StoredInput>,
+    dead_letters: Vec<(DeadLetter, Time)>,
+}
+
 /// What has arrived on worker 0 from one worker and is not committed yet.
 #[derive(Default)]
 pub(crate) struct Arrived {
-    items: BTreeMap<u64, Vec<Journal>>,
+    rounds: BTreeMap<u64, Round>,
     markers: BTreeMap<u64, WorkerPosition>,
 }
 
 impl Arrived {
     /// Files an item under its round.
     pub fn add(&mut self, journaled: Journaled) {
+        let round = journaled.round;
         match journaled.item {
             Journal::Marker(position) => {
-                self.markers.insert(journaled.round, position);
+                self.markers.insert(round, position);
             }
-            item => self.items.entry(journaled.round).or_default().push(item),
+            Journal::Input(input) => self.rounds.entry(round).or_default().inputs.push(input),
+            Journal::Dead(dead, time) => {
+                let round = self.rounds.entry(round).or_default();
+                round.dead_letters.push((dead, time));
+            }
         }
     }
 }
@@ -142,17 +154,16 @@ impl Committer {
                 let Some(marker) = arrived.markers.get(&next) else {
                     break;
                 };
-                let count = arrived.items.get(&next).map_or(0, Vec::len) as u64;
-                if count != marker.items {
+                let count = arrived
+                    .rounds
+                    .get(&next)
+                    .map_or(0, |r| r.inputs.len() + r.dead_letters.len());
+                if count as u64 != marker.items {
                     break;
                 }
-                for item in arrived.items.remove(&next).unwrap_or_default() {
-                    match item {
-                        Journal::Input(input) => inputs.push(input),
-                        Journal::Dead(dead, time) => dead_letters.push((dead, time)),
-                        Journal::Marker(_) => {}
-                    }
-                }
+                let round = arrived.rounds.remove(&next).unwrap_or_default();
+                inputs.extend(round.inputs);
+                dead_letters.extend(round.dead_letters);
                 self.positions[worker] = arrived.markers.remove(&next);
             }
         }

@@ -17,10 +17,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use differential_dataflow::input::Input;
+use differential_dataflow::input::{Input, InputSession};
 use timely::dataflow::operators::core::{Exchange, Inspect, Probe};
 use timely::dataflow::operators::vec::{Broadcast, Input as _};
-use timely::dataflow::ProbeHandle;
+use timely::dataflow::{InputHandleVec, ProbeHandle};
 use trueup_operators::Violation;
 
 use crate::commit::{Committer, Journal, Journaled, SourcePosition, WorkerPosition};
@@ -28,7 +28,7 @@ use crate::compaction::compact_when_behind;
 use crate::config::Config;
 use crate::delivery::{Captured, Captures, Change, Collected, Delivery, Output};
 use crate::event_time::{Millis, Tick};
-use crate::model::{DeadLetter, Record, Stream};
+use crate::model::{DeadLetter, Entry, Payment, Record, Stream};
 use crate::progress::ProgressLine;
 use crate::rules::{reconcile, stage_names, Settings, Stage, Time};
 use crate::sources::file::{FileSource, Format};
@@ -435,31 +435,35 @@ fn run_worker<O: Output>(
 
     let rules = config.rules.clone();
     let retention = config.retention.clone();
-    let (mut payments, mut entries, mut dead_in, mut journal) =
-        worker.dataflow::<Time, _, _>(|scope| {
-            let (journal_in, journal) = scope.new_input::<Journaled>();
-            let queues = captures.journal.clone();
-            journal
-                .exchange(|_| 0)
-                .inspect(move |item: &Journaled| {
-                    queues.borrow_mut()[item.worker].add(item.clone());
-                })
-                .probe_with(&probe);
-            let (payments_in, payments) = scope.new_collection();
-            let (entries_in, entries) = scope.new_collection();
-            let (dead_in, dead) = scope.new_collection::<DeadLetter, isize>();
-            let settings = Settings {
-                rules: &rules,
-                tick,
-                retention: retention.as_ref(),
-            };
-            let rec = reconcile(payments, entries, &settings);
-            collect_on_worker_zero(rec.results.inner, &captures.changes, &probe);
-            collect_on_worker_zero(rec.violations.inner, &captures.violations, &probe);
-            collect_on_worker_zero(rec.redeliveries.inner, &captures.redeliveries, &probe);
-            collect_on_worker_zero(dead.inner, &captures.dead_letters, &probe);
-            (payments_in, entries_in, dead_in, journal_in)
-        });
+    let mut inputs = worker.dataflow::<Time, _, _>(|scope| {
+        let (journal_in, journal) = scope.new_input::<Journaled>();
+        let queues = captures.journal.clone();
+        journal
+            .exchange(|_| 0)
+            .inspect(move |item: &Journaled| {
+                queues.borrow_mut()[item.worker].add(item.clone());
+            })
+            .probe_with(&probe);
+        let (payments_in, payments) = scope.new_collection();
+        let (entries_in, entries) = scope.new_collection();
+        let (dead_in, dead) = scope.new_collection::<DeadLetter, isize>();
+        let settings = Settings {
+            rules: &rules,
+            tick,
+            retention: retention.as_ref(),
+        };
+        let rec = reconcile(payments, entries, &settings);
+        collect_on_worker_zero(rec.results.inner, &captures.changes, &probe);
+        collect_on_worker_zero(rec.violations.inner, &captures.violations, &probe);
+        collect_on_worker_zero(rec.redeliveries.inner, &captures.redeliveries, &probe);
+        collect_on_worker_zero(dead.inner, &captures.dead_letters, &probe);
+        Inputs {
+            payments: payments_in,
+            entries: entries_in,
+            dead: dead_in,
+            journal: journal_in,
+        }
+    });
 
     // A second, tiny dataflow on which the workers agree on the largest event time seen.
     let global_max: Rc<RefCell<Option<Millis>>> = Rc::default();
@@ -505,11 +509,11 @@ fn run_worker<O: Output>(
     for input in resume.inputs {
         let stream = match input.record {
             Record::Payment(p) => {
-                payments.update_at(p, input.time, 1);
+                inputs.payments.update_at(p, input.time, 1);
                 Stream::Payments
             }
             Record::Entry(e) => {
-                entries.update_at(e, input.time, 1);
+                inputs.entries.update_at(e, input.time, 1);
                 Stream::Entries
             }
         };
@@ -517,12 +521,9 @@ fn run_worker<O: Output>(
         late += u64::from(input.late);
     }
     for (dead, time) in resume.dead_letters {
-        dead_in.update_at(dead, time, 1);
+        inputs.dead.update_at(dead, time, 1);
     }
-    payments.advance_to(input_time);
-    entries.advance_to(input_time);
-    dead_in.advance_to(input_time);
-    journal.advance_to(input_time);
+    inputs.advance_to(input_time);
     // following, time advances at most this often: every advance makes the arrangements
     // sort out which held updates (future aging and retirement times) are now due
     let advance_every = Duration::from_millis(if follow { 100 } else { 0 });
@@ -553,9 +554,11 @@ fn run_worker<O: Output>(
                 let (record, position) = match item {
                     Polled::Dead(dead) => {
                         if journaling {
-                            journal.send(rounds.item(Journal::Dead(dead.clone(), input_time)));
+                            inputs
+                                .journal
+                                .send(rounds.item(Journal::Dead(dead.clone(), input_time)));
                         }
-                        dead_in.insert(dead);
+                        inputs.dead.insert(dead);
                         continue;
                     }
                     Polled::Record(record, position) => (record, position),
@@ -570,7 +573,7 @@ fn run_worker<O: Output>(
                 }
                 *accepted.entry(reading.source.stream()).or_default() += 1;
                 if journaling {
-                    journal.send(rounds.item(Journal::Input(StoredInput {
+                    inputs.journal.send(rounds.item(Journal::Input(StoredInput {
                         worker: index,
                         position: position.to_string(),
                         time,
@@ -579,8 +582,8 @@ fn run_worker<O: Output>(
                     })));
                 }
                 match record {
-                    Record::Payment(p) => payments.update_at(p, time, 1),
-                    Record::Entry(e) => entries.update_at(e, time, 1),
+                    Record::Payment(p) => inputs.payments.update_at(p, time, 1),
+                    Record::Entry(e) => inputs.entries.update_at(e, time, 1),
                 }
             }
         }
@@ -596,20 +599,16 @@ fn run_worker<O: Output>(
             .filter(|next| *next > input_time);
         if journaling && (read_any || next.is_some()) {
             // the round's marker, at the round's time: it arrives after the round's inputs
-            journal.send(rounds.marker(next.unwrap_or(input_time), &sources));
+            inputs
+                .journal
+                .send(rounds.marker(next.unwrap_or(input_time), &sources));
         }
         if let Some(next) = next {
             advanced = Instant::now();
             input_time = next;
-            payments.advance_to(input_time);
-            entries.advance_to(input_time);
-            dead_in.advance_to(input_time);
-            journal.advance_to(input_time);
+            inputs.advance_to(input_time);
         }
-        payments.flush();
-        entries.flush();
-        dead_in.flush();
-        journal.flush();
+        inputs.flush();
         if follow && !read_any {
             // nothing new anywhere: work if there is work, else wait a little for the files
             worker.step_or_park(Some(Duration::from_millis(5)));
@@ -653,16 +652,10 @@ fn run_worker<O: Output>(
         .map_or(input_time, |w| tick.ceil(w) + 1)
         .max(input_time);
     if journaling {
-        journal.send(rounds.marker(end, &sources));
+        inputs.journal.send(rounds.marker(end, &sources));
     }
-    payments.advance_to(end);
-    entries.advance_to(end);
-    dead_in.advance_to(end);
-    journal.advance_to(end);
-    payments.flush();
-    entries.flush();
-    dead_in.flush();
-    journal.flush();
+    inputs.advance_to(end);
+    inputs.flush();
     while probe.less_than(&end) {
         worker.step();
         deliver(&mut delivery, &captures, &probe, Some(end), false)?;
@@ -677,6 +670,31 @@ fn run_worker<O: Output>(
         late,
         max_event,
     })
+}
+
+/// A worker's inputs to the dataflow, advanced and flushed together.
+struct Inputs {
+    payments: InputSession<Time, Payment, isize>,
+    entries: InputSession<Time, Entry, isize>,
+    dead: InputSession<Time, DeadLetter, isize>,
+    /// What the worker read, for the audit store (see [`crate::commit`]).
+    journal: InputHandleVec<Time, Journaled>,
+}
+
+impl Inputs {
+    fn advance_to(&mut self, time: Time) {
+        self.payments.advance_to(time);
+        self.entries.advance_to(time);
+        self.dead.advance_to(time);
+        self.journal.advance_to(time);
+    }
+
+    fn flush(&mut self) {
+        self.payments.flush();
+        self.entries.flush();
+        self.dead.flush();
+        self.journal.flush();
+    }
 }
 
 /// A worker's journal rounds: numbers them and counts the items each sends.
