@@ -1,18 +1,20 @@
 //! Soak benchmark: streams generated traffic through `trueup run --follow` with retention for a
 //! long time and records the process's resident memory, to show it stays flat.
 //!
-//! `cargo bench --bench soak` (defaults: a 12-minute warm-up, then 30 measured minutes;
-//! 16,000 payments per simulated day, replayed at 480 simulated seconds per second — about
-//! 1,100 input lines/s). Settings come from the environment: `SOAK_WARMUP_MINUTES`,
-//! `SOAK_MINUTES`, `SOAK_PAYMENTS_PER_DAY`, `SOAK_SPEED`, `SOAK_DIR`. Writes `SOAK_DIR/rss.csv`
+//! `cargo bench --bench soak` (defaults: a 12-minute warm-up, then 30 measured minutes, both
+//! replayed at 480 simulated seconds per second — about 1,100 input lines/s; 16,000 payments
+//! per simulated day). Settings come from the environment: `SOAK_WARMUP_MINUTES`,
+//! `SOAK_WARMUP_SPEED`, `SOAK_MINUTES`, `SOAK_SPEED`, `SOAK_PAYMENTS_PER_DAY`, `SOAK_WORKERS`,
+//! `SOAK_DIR`. Writes `SOAK_DIR/rss.csv`
 //! (one sample every 10 s) and prints a report: resident memory over the measured minutes —
 //! mean, minimum, maximum, the spread around the mean, and the mean of each fifth.
 //!
 //! Traffic: the generator's payments and entries files, appended to the followed files in
 //! event-time order as simulated time passes (line by line, cut nowhere). Refunds, chargebacks
 //! and late journals trail their payments by up to days, so the line rate climbs for the first
-//! simulated days; the warm-up covers that climb (12 min × 480 = 4 simulated days), and the
-//! traffic is generated for the whole run at one payment rate, so the measured part is steady.
+//! simulated days; the warm-up covers most of that climb (12 min × 480 = 4 simulated days; a
+//! faster `SOAK_WARMUP_SPEED` covers more, if the machine keeps up), and the traffic is generated
+//! for the whole run at one payment rate.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -90,10 +92,10 @@ fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn config_text(dir: &Path) -> String {
+fn config_text(dir: &Path, workers: u64) -> String {
     format!(
         r#"[pipeline]
-workers = 2
+workers = {workers}
 
 [[sources]]
 stream = "payments"
@@ -133,8 +135,10 @@ fn main() {
     let minutes = setting("SOAK_MINUTES", 30);
     let per_day = setting("SOAK_PAYMENTS_PER_DAY", 16_000);
     let speed = setting("SOAK_SPEED", 480);
+    let warmup_speed = setting("SOAK_WARMUP_SPEED", speed);
+    let workers = setting("SOAK_WORKERS", 2);
     // payments for every simulated day of the run, and one more
-    let days = (warmup + minutes) * 60 * speed / 86_400 + 2;
+    let days = (warmup * warmup_speed + minutes * speed) * 60 / 86_400 + 2;
     let payments = (per_day * days) as usize;
     let dir = std::env::var("SOAK_DIR")
         .map(PathBuf::from)
@@ -150,7 +154,7 @@ fn main() {
     };
     let generated = generate(&dir.join("data"), &options).expect("generate traffic");
     let config = dir.join("config.toml");
-    std::fs::write(&config, config_text(&dir)).expect("write config");
+    std::fs::write(&config, config_text(&dir, workers)).expect("write config");
     let mut feeds = [
         Replay::open(
             &generated.payments,
@@ -175,6 +179,12 @@ fn main() {
     let pid = child.id();
 
     let start_event = parse_rfc3339("2026-11-01T00:00:00Z").expect("constant");
+    let warmup_end = Duration::from_secs(warmup * 60);
+    let simulated = |elapsed: Duration| -> Millis {
+        let fast = elapsed.min(warmup_end).as_millis() as u64 * warmup_speed;
+        let steady = elapsed.saturating_sub(warmup_end).as_millis() as u64 * speed;
+        start_event + fast + steady
+    };
     let started = Instant::now();
     let mut samples: Vec<(u64, u64, u64)> = Vec::new(); // (seconds, lines written, RSS KiB)
     let mut csv = File::create(dir.join("rss.csv")).expect("rss.csv");
@@ -182,7 +192,7 @@ fn main() {
     let mut next_sample = Duration::ZERO;
     let duration = Duration::from_secs((warmup + minutes) * 60);
     while started.elapsed() < duration {
-        let now = start_event + started.elapsed().as_millis() as u64 * speed;
+        let now = simulated(started.elapsed());
         let more = feeds.iter_mut().fold(false, |more, f| f.until(now) | more);
         if started.elapsed() >= next_sample {
             let lines: u64 = feeds.iter().map(|f| f.written).sum();
@@ -233,8 +243,8 @@ fn main() {
     );
     let lines: u64 = feeds.iter().map(|f| f.written).sum();
     println!(
-        "\nsoak: {warmup} min warm-up + {minutes} min measured, {lines} lines fed, speed {speed}x, \
-         {payments} payments over {days} days generated"
+        "\nsoak: {warmup} min warm-up at {warmup_speed}x + {minutes} min measured at {speed}x, \
+         {workers} workers, {lines} lines fed, {payments} payments over {days} days generated"
     );
     println!(
         "after warm-up ({} samples): RSS mean {} MiB, min {} MiB ({}), max {} MiB ({})",

@@ -36,6 +36,46 @@ pub struct Config {
     /// Default: none.
     #[serde(default)]
     pub store: Option<StoreConfig>,
+    /// The Kafka cluster that `topic` sources and `*_topic` sinks use. Default: none.
+    #[serde(default)]
+    pub kafka: Option<KafkaConfig>,
+}
+
+/// How to reach Kafka (SPEC §6): the brokers, and any further librdkafka settings — TLS and
+/// SASL among them — passed through verbatim. The values of `properties` are never logged,
+/// printed or written to the audit store (`Debug` shows their names only).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port…]` (librdkafka's `bootstrap.servers`).
+    pub brokers: String,
+    /// Further librdkafka client properties, e.g. `"security.protocol" = "SASL_SSL"`,
+    /// `"ssl.ca.location"`, `"sasl.mechanism" = "SCRAM-SHA-512"`, `"sasl.username"`,
+    /// `"sasl.password"`. Applied to every consumer and producer trueup creates.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    /// How long a metadata, offset or flush request may take before the run fails. Default 30.
+    #[serde(default = "default_kafka_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_kafka_timeout() -> u64 {
+    30
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted: BTreeMap<&str, &str> = self
+            .properties
+            .keys()
+            .map(|k| (k.as_str(), "<redacted>"))
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("properties", &redacted)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .finish()
+    }
 }
 
 /// The audit store (SPEC §5): every accepted input, the result changelog, the dead letters and
@@ -113,6 +153,32 @@ pub struct PipelineConfig {
     /// Follow the inputs: at the end of a file, wait for it to grow instead of finishing, until
     /// the process is stopped (SIGINT or SIGTERM). Default false (`run --follow` sets it).
     pub follow: bool,
+    /// This process's place in a cluster of processes (`run --processes N --process I
+    /// --hosts FILE`); none for a single process. Not part of the file: set on the command line.
+    #[serde(skip)]
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// A timely cluster: `hosts.len()` processes, each running `pipeline.workers` workers, which
+/// connect to each other over TCP (SPEC §6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// This process's index, from 0; process 0 writes the outputs and the audit store.
+    pub process: usize,
+    /// `host:port` of every process, in process order.
+    pub hosts: Vec<String>,
+}
+
+impl PipelineConfig {
+    /// Workers over all processes.
+    pub fn total_workers(&self) -> usize {
+        self.workers * self.cluster.as_ref().map_or(1, |c| c.hosts.len())
+    }
+
+    /// Whether this process writes the outputs (process 0, or the only process).
+    pub fn writes_outputs(&self) -> bool {
+        self.cluster.as_ref().is_none_or(|c| c.process == 0)
+    }
 }
 
 impl Default for PipelineConfig {
@@ -122,6 +188,7 @@ impl Default for PipelineConfig {
             tick_millis: 1000,
             batch_size: 10_000,
             follow: false,
+            cluster: None,
         }
     }
 }
@@ -132,9 +199,14 @@ impl Default for PipelineConfig {
 pub struct SourceConfig {
     /// Which stream it feeds: `payments` or `entries`.
     pub stream: Stream,
-    /// The input file (JSON Lines, or CSV with a header row).
-    pub path: PathBuf,
-    /// `jsonl` or `csv`; default from the file extension (`.csv` → csv, else jsonl).
+    /// The input file (JSON Lines, or CSV with a header row); or else `topic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// A Kafka topic whose message values are JSON records (needs `[kafka]`); or else `path`.
+    /// Its partitions are spread over all workers of all processes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// For files: `jsonl` or `csv`; default from the file extension (`.csv` → csv, else jsonl).
     #[serde(default)]
     pub format: Option<Format>,
     /// How far behind its newest event time this source's watermark trails. Default 300.
@@ -236,17 +308,38 @@ impl ToleranceConfig {
     }
 }
 
-/// Output files.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// Where the outputs go: the result changelog and the dead letters both to files or both to
+/// Kafka topics.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinksConfig {
-    /// The result changelog (JSON Lines).
-    pub results: PathBuf,
-    /// Rejected input lines (JSON Lines).
-    pub dead_letters: PathBuf,
+    /// The result changelog (JSON Lines); or else `results_topic`.
+    #[serde(default)]
+    pub results: Option<PathBuf>,
+    /// Rejected input lines (JSON Lines); or else `dead_letters_topic`.
+    #[serde(default)]
+    pub dead_letters: Option<PathBuf>,
+    /// The Kafka topic of result changes (needs `[kafka]`; see docs/kafka.md for the format).
+    #[serde(default)]
+    pub results_topic: Option<String>,
+    /// The Kafka topic of dead letters (needs `[kafka]`).
+    #[serde(default)]
+    pub dead_letters_topic: Option<String>,
     /// The summary (JSON); not written when absent.
     #[serde(default)]
     pub summary: Option<PathBuf>,
+}
+
+impl SinksConfig {
+    /// Result and dead-letter files in `out`, and the summary beside them.
+    pub fn files_in(out: &Path) -> SinksConfig {
+        SinksConfig {
+            results: Some(out.join("results.jsonl")),
+            dead_letters: Some(out.join("dead_letters.jsonl")),
+            summary: Some(out.join("summary.json")),
+            ..SinksConfig::default()
+        }
+    }
 }
 
 /// The standard rules: `payment_ledger` and `journal_balance`, each with its defaults.
@@ -314,12 +407,17 @@ impl Config {
         let mut config: Config =
             toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         config.validate()?;
+        let rebase = |path: &mut Option<PathBuf>| {
+            if let Some(p) = path.as_mut() {
+                *p = base.join(&*p);
+            }
+        };
         for source in &mut config.sources {
-            source.path = base.join(&source.path);
+            rebase(&mut source.path);
         }
-        config.sinks.results = base.join(&config.sinks.results);
-        config.sinks.dead_letters = base.join(&config.sinks.dead_letters);
-        config.sinks.summary = config.sinks.summary.as_ref().map(|p| base.join(p));
+        rebase(&mut config.sinks.results);
+        rebase(&mut config.sinks.dead_letters);
+        rebase(&mut config.sinks.summary);
         Ok(config)
     }
 
@@ -330,6 +428,29 @@ impl Config {
             source,
         })?;
         Config::from_toml(&text, path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// Refuses sinks that are neither both files nor both topics.
+    fn validate_sinks(&self) -> Result<(), ConfigError> {
+        let sinks = &self.sinks;
+        let files = (sinks.results.is_some(), sinks.dead_letters.is_some());
+        let topics = (
+            sinks.results_topic.is_some(),
+            sinks.dead_letters_topic.is_some(),
+        );
+        let message = match (files, topics) {
+            ((true, true), (false, false)) => return Ok(()),
+            ((false, false), (true, true)) if self.kafka.is_some() => return Ok(()),
+            ((false, false), (true, true)) => "topics need a [kafka] section",
+            _ => {
+                "set results and dead_letters (files), or results_topic and dead_letters_topic \
+                 (Kafka)"
+            }
+        };
+        Err(ConfigError::Invalid {
+            key: "sinks".into(),
+            message: message.into(),
+        })
     }
 
     /// Refuses values that parse but cannot be used, naming the key.
@@ -352,6 +473,20 @@ impl Config {
         if self.sources.is_empty() {
             return invalid("sources".into(), "at least one source is required");
         }
+        for (i, source) in self.sources.iter().enumerate() {
+            match (&source.path, &source.topic) {
+                (Some(_), None) => {}
+                (None, Some(topic)) if topic.is_empty() => {
+                    return invalid(format!("sources[{i}].topic"), "must not be empty");
+                }
+                (None, Some(_)) if self.kafka.is_none() => {
+                    return invalid(format!("sources[{i}].topic"), "needs a [kafka] section");
+                }
+                (None, Some(_)) => {}
+                _ => return invalid(format!("sources[{i}]"), "needs exactly one of path, topic"),
+            }
+        }
+        self.validate_sinks()?;
         if let Some(retention) = &self.retention {
             if retention.breaks_hours < retention.settled_hours {
                 return invalid(
@@ -428,7 +563,10 @@ mod tests {
     fn defaults_fill_in() {
         let config = Config::from_toml(MINIMAL, Path::new("/base")).unwrap();
         assert_eq!(config.rules.len(), 2);
-        assert_eq!(config.sources[0].path, Path::new("/base/p.jsonl"));
+        assert_eq!(
+            config.sources[0].path.as_deref(),
+            Some(Path::new("/base/p.jsonl"))
+        );
         assert_eq!(config.rules[0].grace_millis(), 72 * 3_600_000);
     }
 
@@ -458,5 +596,59 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("pipeline.workers"), "{err}");
+    }
+
+    #[test]
+    fn kafka_sources_and_sinks_are_checked_and_secrets_never_shown() {
+        let text = r#"
+            [kafka]
+            brokers = "127.0.0.1:9092"
+            properties = { "sasl.password" = "hunter2-secret" }
+            [[sources]]
+            stream = "payments"
+            topic = "payments"
+            [sinks]
+            results_topic = "results"
+            dead_letters_topic = "dead"
+        "#;
+        let config = Config::from_toml(text, Path::new(".")).unwrap();
+        let shown = format!("{config:?}");
+        assert!(
+            shown.contains("sasl.password") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        assert!(!config.fingerprint().contains("hunter2"));
+        for (broken, key) in [
+            (
+                text.replace("topic = \"payments\"", "topic = \"payments\"\npath = \"p\""),
+                "sources[0]",
+            ),
+            (
+                text.replace(
+                    "dead_letters_topic = \"dead\"",
+                    "dead_letters = \"d.jsonl\"",
+                ),
+                "sinks",
+            ),
+        ] {
+            let err = Config::from_toml(&broken, Path::new("."))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{err}");
+        }
+        let no_kafka = text
+            .replace("[kafka]", "")
+            .replace("brokers = \"127.0.0.1:9092\"", "");
+        let no_kafka = no_kafka.replace(
+            "properties = { \"sasl.password\" = \"hunter2-secret\" }",
+            "",
+        );
+        let err = Config::from_toml(&no_kafka, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sources[0].topic") && err.contains("[kafka]"),
+            "{err}"
+        );
     }
 }

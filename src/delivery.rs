@@ -27,17 +27,60 @@ pub trait Output: Send + 'static {
     fn deliver(&mut self, dead_letters: &[DeadLetter], changes: &[Change]) -> std::io::Result<()>;
     /// Receives the summary at the end of the run.
     fn finish(&mut self, summary: &Summary) -> std::io::Result<()>;
-    /// Called once before any delivery with the lengths (results, dead letters) the outputs
-    /// had at the last commit — zero for a new run: anything past them was never committed
-    /// and is delivered again. Outputs without lengths ignore it.
-    fn start(&mut self, _committed: (u64, u64)) -> std::io::Result<()> {
+    /// Called once before any delivery with what the audit store holds of the outputs at its
+    /// last commit — their lengths, zero for a new run: anything past them was never committed
+    /// and is delivered again (see [`Committed`]). Outputs without lengths ignore it.
+    fn start(&mut self, _committed: &Committed) -> std::io::Result<()> {
         Ok(())
     }
+    /// Makes everything delivered so far durable; called before each commit.
+    fn sync(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// Called after each commit: outputs that publish only what is committed (topics) send
+    /// what they were given since the last commit.
+    fn committed(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// Whether [`Output::start`] needs what the last commit delivered
+    /// ([`Committed::republish`]) to publish it again if it was lost.
+    fn republishes(&self) -> bool {
+        false
+    }
     /// The lengths of the outputs (results, dead letters) after the last delivery, recorded
-    /// with each commit.
+    /// with each commit: bytes for files, messages for topics.
     fn lengths(&self) -> (u64, u64) {
         (0, 0)
     }
+}
+
+/// The outputs as of the audit store's last commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// The store's run id (none without a store): outputs that cannot be cut back (topics) mark
+    /// what they write with it, to find what an interrupted attempt of the same run wrote.
+    pub run: Option<String>,
+    /// The result changelog's committed length (bytes for files, messages for topics).
+    pub results: u64,
+    /// The dead letters' committed length.
+    pub dead_letters: u64,
+    /// For outputs that [republish](Output::republishes): what the last commit delivered, and
+    /// the lengths before it.
+    pub republish: Republish,
+}
+
+/// What the last commit delivered: the outputs' lengths before it, its result changes and its
+/// dead letters, in delivery order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Republish {
+    /// The result changelog's length before the last commit.
+    pub results_from: u64,
+    /// The dead letters' length before the last commit.
+    pub dead_letters_from: u64,
+    /// The result changes of the last commit.
+    pub changes: Vec<Change>,
+    /// The dead letters of the last commit.
+    pub dead_letters: Vec<DeadLetter>,
 }
 
 /// An [`Output`] that keeps everything in memory (tests, examples, small runs).
@@ -138,13 +181,7 @@ impl<O: Output> Delivery<O> {
         consolidate_updates(&mut changes);
         changes.sort_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
         let mut dead = ready(&captures.dead_letters, frontier);
-        dead.sort_by(|a, b| {
-            (a.1, &a.0.source, position_key(&a.0.position)).cmp(&(
-                b.1,
-                &b.0.source,
-                position_key(&b.0.position),
-            ))
-        });
+        sort_dead_letters(&mut dead);
         // what an earlier run committed is recomputed (and counted) but not delivered again
         dead.retain(|(_, time, _)| *time >= self.resume_from);
         for (row, _, diff) in &changes {
@@ -168,10 +205,12 @@ impl<O: Output> Delivery<O> {
             self.output.deliver(&dead, &changes)?;
         }
         if let Some(committer) = self.committer.as_mut() {
+            self.output.sync()?;
             let lengths = self.output.lengths();
             committer
                 .commit(frontier, &captures.journal, &changes, lengths)
                 .map_err(std::io::Error::other)?;
+            self.output.committed()?;
         }
         Ok(())
     }
@@ -185,6 +224,17 @@ fn ready<D>(captured: &Captured<D>, frontier: Time) -> Vec<(D, Time, isize)> {
         .into_values()
         .flatten()
         .collect()
+}
+
+/// Puts dead letters in delivery order: by time, then source, then position.
+pub(crate) fn sort_dead_letters<T>(dead: &mut [(DeadLetter, Time, T)]) {
+    dead.sort_by(|a, b| {
+        (a.1, &a.0.source, position_key(&a.0.position)).cmp(&(
+            b.1,
+            &b.0.source,
+            position_key(&b.0.position),
+        ))
+    });
 }
 
 /// Orders `file:line` positions by file, then numerically by line.

@@ -6,13 +6,21 @@ use std::path::Path;
 use crate::config::{default_rules, Config, PipelineConfig, SinksConfig, SourceConfig};
 use crate::model::Stream;
 use crate::runtime::{run, Control, RunError, RunReport};
-use crate::sinks::FileOutput;
+use crate::sinks::{FileOutput, KafkaOutput};
 
-/// Runs `config` into its sink files until its input ends or `control` stops it.
+/// Runs `config` into its sinks (files or Kafka topics) until its input ends or `control`
+/// stops it.
 pub fn execute(config: &Config, control: &Control) -> Result<RunReport, RunError> {
-    let output = FileOutput::create(&config.sinks).map_err(RunError::Output)?;
-    let (report, _) = run(config, output, control)?;
-    Ok(report)
+    match &config.kafka {
+        Some(kafka) if config.sinks.results_topic.is_some() => {
+            let output = KafkaOutput::create(kafka, &config.sinks).map_err(RunError::Output)?;
+            Ok(run(config, output, control)?.0)
+        }
+        _ => {
+            let output = FileOutput::create(&config.sinks).map_err(RunError::Output)?;
+            Ok(run(config, output, control)?.0)
+        }
+    }
 }
 
 /// The embedded default configuration: the standard rules over `payments` and `entries`
@@ -20,7 +28,8 @@ pub fn execute(config: &Config, control: &Control) -> Result<RunReport, RunError
 pub fn default_config(payments: &Path, entries: &Path, out: &Path, workers: usize) -> Config {
     let source = |stream, path: &Path| SourceConfig {
         stream,
-        path: path.to_owned(),
+        path: Some(path.to_owned()),
+        topic: None,
         format: None,
         allowed_lateness_seconds: 300,
         idle_timeout_seconds: 60,
@@ -35,12 +44,9 @@ pub fn default_config(payments: &Path, entries: &Path, out: &Path, workers: usiz
             source(Stream::Entries, entries),
         ],
         rules: default_rules(),
-        sinks: SinksConfig {
-            results: out.join("results.jsonl"),
-            dead_letters: out.join("dead_letters.jsonl"),
-            summary: Some(out.join("summary.json")),
-        },
+        sinks: SinksConfig::files_in(out),
         retention: None,
         store: None,
+        kafka: None,
     }
 }

@@ -27,6 +27,7 @@ pub mod delivery;
 pub mod event_time;
 pub mod generate;
 pub mod job;
+pub mod kafka;
 pub mod model;
 pub mod oracle;
 pub mod progress;

@@ -178,6 +178,49 @@ struct RunArgs {
     /// which completes the times up to the largest event time seen, flushes and exits 0.
     #[arg(long)]
     follow: bool,
+    /// Processes in a timely cluster (each runs `--workers` workers); needs `--process` and
+    /// `--hosts`.
+    #[arg(long, default_value_t = 1, requires_ifs = [("2..", "process")])]
+    processes: usize,
+    /// This process's index in the cluster, from 0 (process 0 writes the outputs and the store).
+    #[arg(long, requires = "hosts")]
+    process: Option<usize>,
+    /// A file with one `host:port` per process, in process order (blank lines and `#` comments
+    /// ignored).
+    #[arg(long, requires = "process")]
+    hosts: Option<PathBuf>,
+}
+
+/// This process's place in the cluster `args` describe (none for a single process).
+fn cluster(args: &RunArgs) -> anyhow::Result<Option<trueup::config::ClusterConfig>> {
+    let (Some(process), Some(path)) = (args.process, &args.hosts) else {
+        anyhow::ensure!(
+            args.processes == 1,
+            "--processes needs --process and --hosts"
+        );
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the hosts file {}", path.display()))?;
+    let hosts: Vec<String> = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    anyhow::ensure!(
+        hosts.len() == args.processes,
+        "{} lists {} hosts for --processes {}",
+        path.display(),
+        hosts.len(),
+        args.processes
+    );
+    anyhow::ensure!(
+        process < args.processes,
+        "--process {process} is not below --processes {}",
+        args.processes
+    );
+    Ok(Some(trueup::config::ClusterConfig { process, hosts }))
 }
 
 fn main() -> ExitCode {
@@ -229,6 +272,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 config.pipeline.workers = workers;
             }
             config.pipeline.follow |= args.follow;
+            config.pipeline.cluster = cluster(&args)?;
             if let Some(url) = args.store {
                 let interval = config.store.as_ref().map(|s| s.commit_interval_millis);
                 config.store = Some(trueup::config::StoreConfig {
@@ -245,6 +289,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let report = execute(&config, &control)?;
             if control.stopping() {
                 tracing::info!("stopped by signal; outputs flushed");
+            }
+            if !config.pipeline.writes_outputs() {
+                println!("done: process 0 wrote the outputs and the summary");
+                return Ok(());
             }
             print!("{}", render_table(&report.summary));
             Ok(())
@@ -376,18 +424,16 @@ fn demo(args: DemoArgs) -> anyhow::Result<()> {
     println!("ground truth  {}", data.join("truth.jsonl").display());
     println!(
         "results       {} ({} changes)",
-        config.sinks.results.display(),
+        shown(&config.sinks.results),
         report.changes
     );
-    println!("dead letters  {}", config.sinks.dead_letters.display());
-    println!(
-        "summary       {}",
-        config
-            .sinks
-            .summary
-            .as_ref()
-            .expect("demo writes a summary")
-            .display()
-    );
+    println!("dead letters  {}", shown(&config.sinks.dead_letters));
+    println!("summary       {}", shown(&config.sinks.summary));
     Ok(())
+}
+
+/// A configured output file's path, for printing.
+fn shown(path: &Option<PathBuf>) -> String {
+    path.as_ref()
+        .map_or("(none)".into(), |p| p.display().to_string())
 }

@@ -10,7 +10,7 @@
 //! the pipeline completes exactly the logical times up to it (rounded up to the tick): groups
 //! whose `due_at` lies beyond stay `pending`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,12 +26,15 @@ use trueup_operators::Violation;
 use crate::commit::{Committer, Journal, Journaled, SourcePosition, WorkerPosition};
 use crate::compaction::compact_when_behind;
 use crate::config::Config;
-use crate::delivery::{Captured, Captures, Change, Collected, Delivery, Output};
+use crate::delivery::{
+    Captured, Captures, Change, Collected, Committed, Delivery, Output, Republish,
+};
 use crate::event_time::{Millis, Tick};
 use crate::model::{DeadLetter, Entry, Payment, Record, Stream};
 use crate::progress::ProgressLine;
 use crate::rules::{reconcile, stage_names, Settings, Stage, Time};
 use crate::sources::file::{FileSource, Format};
+use crate::sources::kafka::KafkaSource;
 use crate::sources::{Polled, Progress, Source};
 use crate::store::{Store, StoreError, StoredInput};
 use crate::summary::Summary;
@@ -158,9 +161,32 @@ fn describe(violations: &[LostOrCreated]) -> String {
 struct WorkerOutput<O> {
     /// Worker 0's delivery (output, totals); `None` on the other workers.
     delivery: Option<Delivery<O>>,
-    accepted: BTreeMap<Stream, u64>,
+    /// What all workers (of all processes) read.
+    totals: Totals,
+}
+
+/// What the workers read, summed over all of them at the end of a run.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Totals {
+    /// Accepted records per stream.
+    accepted: Vec<(Stream, u64)>,
+    /// Records that arrived late.
     late: u64,
+    /// The largest event time seen.
     max_event: Option<Millis>,
+}
+
+impl Totals {
+    fn add(&mut self, other: &Totals) {
+        for (stream, n) in &other.accepted {
+            match self.accepted.iter_mut().find(|(s, _)| s == stream) {
+                Some((_, total)) => *total += n,
+                None => self.accepted.push((*stream, *n)),
+            }
+        }
+        self.late += other.late;
+        self.max_event = self.max_event.max(other.max_event);
+    }
 }
 
 /// Runs `config` and delivers its outputs to `output` as logical time completes; returns when
@@ -172,14 +198,14 @@ pub fn run<O: Output>(
 ) -> Result<(RunReport, O), RunError> {
     let names = stage_names(&config.rules);
     let config = config.clone();
-    let workers = config.pipeline.workers;
     let mut output = output;
     let (committer, resume) = open_store(&config, &mut output)?;
     let (resume_from, dead_committed) = (resume.frontier, resume.dead_letters);
     let resumes = Mutex::new(resume.workers);
-    let output = Mutex::new(Some((output, committer)));
+    let output = Arc::new(Mutex::new(Some((output, committer))));
+    let kept = output.clone();
     let worker_control = control.clone();
-    let mut timely_config = timely::Config::process(workers);
+    let mut timely_config = timely_config(&config);
     if config.pipeline.follow {
         compact_when_behind(&mut timely_config.worker);
     }
@@ -203,20 +229,37 @@ pub fn run<O: Output>(
         result
     })
     .map_err(RunError::Worker)?;
-    let mut counters = Counters::default();
-    let mut final_watermark = None;
+    let mut totals = Totals::default();
     let mut delivery = None;
     for result in guards.join() {
         let part = result.map_err(RunError::Worker)??;
-        for (stream, n) in part.accepted {
-            *counters.accepted.entry(stream).or_default() += n;
-        }
-        counters.late += part.late;
-        final_watermark = final_watermark.max(part.max_event);
+        totals = part.totals; // the same on every worker
         delivery = delivery.or(part.delivery);
     }
-    let mut delivery =
-        delivery.ok_or_else(|| RunError::Worker("worker 0 returned no output".into()))?;
+    let mut counters = Counters {
+        accepted: totals.accepted.into_iter().collect(),
+        late: totals.late,
+        ..Counters::default()
+    };
+    let final_watermark = totals.max_event;
+    let Some(mut delivery) = delivery else {
+        // a process other than the first: process 0 delivers, counts and summarizes
+        let summary = crate::summary::Tally::default().summary(&counters, 0, final_watermark);
+        let report = RunReport {
+            counters,
+            final_watermark,
+            summary,
+            changes: 0,
+            dead_letters: 0,
+        };
+        let output = kept
+            .lock()
+            .ok()
+            .and_then(|mut o| o.take())
+            .map(|(output, _)| output);
+        let output = output.ok_or_else(|| RunError::Worker("the output was lost".into()))?;
+        return Ok((report, output));
+    };
     if !delivery.violations.is_empty() {
         return Err(RunError::Conservation(spell_out(
             std::mem::take(&mut delivery.violations),
@@ -236,6 +279,24 @@ pub fn run<O: Output>(
         dead_letters: delivery.dead_letters,
     };
     Ok((report, delivery.output))
+}
+
+/// Timely's configuration: this process's workers, and the other processes of a cluster.
+fn timely_config(config: &Config) -> timely::Config {
+    let workers = config.pipeline.workers;
+    match &config.pipeline.cluster {
+        None => timely::Config::process(workers),
+        Some(cluster) => timely::Config {
+            communication: timely::CommunicationConfig::Cluster {
+                threads: workers,
+                process: cluster.process,
+                addresses: cluster.hosts.clone(),
+                report: false,
+                zerocopy: false,
+            },
+            worker: timely::WorkerConfig::default(),
+        },
+    }
 }
 
 /// Runs `config` over its (finite) inputs and keeps everything it produced in memory.
@@ -296,24 +357,36 @@ struct WorkerResume {
 }
 
 /// Opens the configured store (if any) and what to resume from it; starts `output` at the
-/// committed lengths.
+/// committed lengths. A process other than the first only reads what to resume from.
 fn open_store<O: Output>(
     config: &Config,
     output: &mut O,
 ) -> Result<(Option<Committer>, Resume), RunError> {
-    let workers = config.pipeline.workers;
+    let workers = config.pipeline.total_workers();
+    let writes = config.pipeline.writes_outputs();
     let mut resume = Resume {
         workers: (0..workers).map(|_| WorkerResume::default()).collect(),
         ..Resume::default()
     };
-    let Some(store_config) = &config.store else {
-        output.start((0, 0)).map_err(RunError::Output)?;
+    let mut committed = Committed::default();
+    let store = match &config.store {
+        None => None,
+        Some(store_config) if writes => {
+            let mut store = Store::open(&store_config.url)?;
+            store.bind(&config.fingerprint())?;
+            committed.run = Some(store.run_id()?);
+            Some(store)
+        }
+        // processes start together: the first commits only once all are running
+        Some(store_config) => Store::peek(&store_config.url)?,
+    };
+    let Some(mut store) = store else {
+        if writes {
+            output.start(&committed).map_err(RunError::Output)?;
+        }
         return Ok((None, resume));
     };
-    let mut store = Store::open(&store_config.url)?;
-    store.bind(&config.fingerprint())?;
     let mut positions = vec![None; workers];
-    let mut committed = (0, 0);
     if let Some(checkpoint) = store.checkpoint()? {
         positions = serde_json::from_str(&checkpoint.positions)
             .map_err(|e| StoreError::Corrupt(format!("commit positions: {e}")))?;
@@ -322,7 +395,8 @@ fn open_store<O: Output>(
         }
         resume.frontier = checkpoint.frontier;
         resume.dead_letters = checkpoint.dead_letters;
-        committed = (checkpoint.results_bytes, checkpoint.dead_letters_bytes);
+        committed.results = checkpoint.results_bytes;
+        committed.dead_letters = checkpoint.dead_letters_bytes;
         for input in store.inputs()? {
             if let Some(part) = resume.workers.get_mut(input.worker) {
                 part.inputs.push(input);
@@ -338,8 +412,31 @@ fn open_store<O: Output>(
             "resuming from the audit store"
         );
     }
-    output.start(committed).map_err(RunError::Output)?;
-    let every = Duration::from_millis(store_config.commit_interval_millis);
+    if !writes {
+        return Ok((None, resume));
+    }
+    if output.republishes() {
+        let (from, results_from, dead_letters_from) = store.commit_before_last()?;
+        let mut dead: Vec<(DeadLetter, Time, ())> = store
+            .dead_letters_between(from, resume.frontier)?
+            .into_iter()
+            .map(|(d, t)| (d, t, ()))
+            .collect();
+        crate::delivery::sort_dead_letters(&mut dead);
+        committed.republish = Republish {
+            results_from,
+            dead_letters_from,
+            changes: store.changes_after(results_from)?,
+            dead_letters: dead.into_iter().map(|(d, _, _)| d).collect(),
+        };
+    }
+    output.start(&committed).map_err(RunError::Output)?;
+    let every = Duration::from_millis(
+        config
+            .store
+            .as_ref()
+            .map_or(1000, |s| s.commit_interval_millis),
+    );
     Ok((Some(Committer::new(store, positions, every)), resume))
 }
 
@@ -359,9 +456,13 @@ struct Reading {
 }
 
 impl Reading {
-    /// Newest event time less the allowed lateness; `None` before any record, and while idle.
+    /// Newest event time less the allowed lateness (`Some(None)` before any record); `None`
+    /// when the source has no say: finished, idle, or with no share on this worker.
     fn watermark(&self, follow: bool) -> Option<Option<Millis>> {
-        if self.finished || (follow && self.last_input.elapsed() >= self.idle_after) {
+        if self.finished
+            || self.source.absent()
+            || (follow && self.last_input.elapsed() >= self.idle_after)
+        {
             return None;
         }
         Some(self.newest.map(|n| n.saturating_sub(self.lateness)))
@@ -386,23 +487,17 @@ fn collect_on_worker_zero<D: timely::ExchangeData + Clone>(
 }
 
 fn open_sources(config: &Config, index: usize, peers: usize) -> Result<Vec<Reading>, RunError> {
-    let follow = config.pipeline.follow;
     config
         .sources
         .iter()
         .map(|source| {
-            let format = source
-                .format
-                .unwrap_or_else(|| Format::from_path(&source.path));
-            let path = source.path.display().to_string();
-            let opened = FileSource::open(source.stream, &source.path, format, index, peers)
-                .map_err(|e| RunError::Source {
-                    path: path.clone(),
-                    source: e,
-                })?
-                .following(follow);
+            let (path, opened) = open_source(config, source, index, peers);
+            let opened = opened.map_err(|e| RunError::Source {
+                path: path.clone(),
+                source: e,
+            })?;
             Ok(Reading {
-                source: Box::new(opened),
+                source: opened,
                 path,
                 lateness: source.allowed_lateness_seconds * 1000,
                 idle_after: Duration::from_secs(source.idle_timeout_seconds),
@@ -412,6 +507,35 @@ fn open_sources(config: &Config, index: usize, peers: usize) -> Result<Vec<Readi
             })
         })
         .collect()
+}
+
+/// Opens one source for worker `index` of `peers`: its name (a path or topic), and the source.
+fn open_source(
+    config: &Config,
+    source: &crate::config::SourceConfig,
+    index: usize,
+    peers: usize,
+) -> (String, std::io::Result<Box<dyn Source>>) {
+    let follow = config.pipeline.follow;
+    match (&source.path, &source.topic, &config.kafka) {
+        (Some(path), _, _) => {
+            let format = source.format.unwrap_or_else(|| Format::from_path(path));
+            let opened = FileSource::open(source.stream, path, format, index, peers)
+                .map(|f| Box::new(f.following(follow)) as Box<dyn Source>);
+            (path.display().to_string(), opened)
+        }
+        (None, Some(topic), Some(kafka)) => {
+            let opened = KafkaSource::open(source.stream, topic, kafka, index, peers, follow)
+                .map(|k| Box::new(k) as Box<dyn Source>);
+            (topic.clone(), opened)
+        }
+        _ => (
+            String::new(),
+            Err(std::io::Error::other(
+                "a source needs a path, or a topic and [kafka]",
+            )),
+        ),
+    }
 }
 
 fn run_worker<O: Output>(
@@ -465,19 +589,28 @@ fn run_worker<O: Output>(
         }
     });
 
-    // A second, tiny dataflow on which the workers agree on the largest event time seen.
-    let global_max: Rc<RefCell<Option<Millis>>> = Rc::default();
-    let max_probe = ProbeHandle::new();
-    let mut max_input = worker.dataflow::<u64, _, _>(|scope| {
-        let (input, stream) = scope.new_input::<Millis>();
-        let seen = global_max.clone();
+    // A second, tiny dataflow on which the workers sum up what they read at the end, and agree
+    // on the largest event time seen.
+    let global: Rc<RefCell<Totals>> = Rc::default();
+    let totals_probe = ProbeHandle::new();
+    let mut totals_input = worker.dataflow::<u64, _, _>(|scope| {
+        let (input, stream) = scope.new_input::<Totals>();
+        let seen = global.clone();
         stream
             .broadcast()
-            .inspect(move |m: &Millis| {
-                let mut seen = seen.borrow_mut();
-                *seen = (*seen).max(Some(*m));
-            })
-            .probe_with(&max_probe);
+            .inspect(move |t: &Totals| seen.borrow_mut().add(t))
+            .probe_with(&totals_probe);
+        input
+    });
+    // A third, on which each worker announces its input time as it advances: a worker with no
+    // share of any source (fewer Kafka partitions than workers) keeps pace with the others.
+    let pace: Rc<Cell<Time>> = Rc::default();
+    let mut pace_input = worker.dataflow::<u64, _, _>(|scope| {
+        let (input, stream) = scope.new_input::<Time>();
+        let pace = pace.clone();
+        stream
+            .broadcast()
+            .inspect(move |t: &Time| pace.set(pace.get().max(*t)));
         input
     });
 
@@ -593,9 +726,13 @@ fn run_worker<O: Output>(
             .filter_map(|s| s.watermark(follow))
             .min()
             .flatten();
-        let next = watermark
+        let paced = follow && sources.iter().all(|s| s.source.absent());
+        let target = match paced {
+            true => Some(pace.get()),
+            false => watermark.map(|w| tick.floor(w)),
+        };
+        let next = target
             .filter(|_| advanced.elapsed() >= advance_every)
-            .map(|w| tick.floor(w))
             .filter(|next| *next > input_time);
         if journaling && (read_any || next.is_some()) {
             // the round's marker, at the round's time: it arrives after the round's inputs
@@ -607,6 +744,8 @@ fn run_worker<O: Output>(
             advanced = Instant::now();
             input_time = next;
             inputs.advance_to(input_time);
+            pace_input.send(input_time);
+            pace_input.flush();
         }
         inputs.flush();
         if follow && !read_any {
@@ -639,13 +778,16 @@ fn run_worker<O: Output>(
         reporter.finish();
     }
 
-    let max_event = sources.iter().filter_map(|s| s.newest).max();
-    if let Some(newest) = max_event {
-        max_input.send(newest);
-    }
-    max_input.advance_to(1);
-    worker.step_while(|| max_probe.less_than(&1));
-    let final_watermark = *global_max.borrow();
+    drop(pace_input);
+    totals_input.send(Totals {
+        accepted: accepted.into_iter().collect(),
+        late,
+        max_event: sources.iter().filter_map(|s| s.newest).max(),
+    });
+    totals_input.advance_to(1);
+    worker.step_while(|| totals_probe.less_than(&1));
+    let totals = global.borrow().clone();
+    let final_watermark = totals.max_event;
 
     // complete exactly the times up to the largest event time seen, rounded up to the tick
     let end = final_watermark
@@ -664,12 +806,7 @@ fn run_worker<O: Output>(
     for dataflow in worker.installed_dataflows() {
         worker.drop_dataflow(dataflow);
     }
-    Ok(WorkerOutput {
-        delivery,
-        accepted,
-        late,
-        max_event,
-    })
+    Ok(WorkerOutput { delivery, totals })
 }
 
 /// A worker's inputs to the dataflow, advanced and flushed together.

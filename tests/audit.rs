@@ -6,26 +6,18 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use trueup::store::db::{Db, Value};
 
+mod common;
+use common::{commits, ok, release_trueup};
+
 fn trueup() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trueup"))
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "exit {}: {}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8 output")
 }
 
 /// A fresh PostgreSQL database on the test server.
@@ -354,31 +346,6 @@ fn verify_names_the_batch_whose_row_was_altered_on_both_backends() {
         );
         std::fs::remove_dir_all(dir.path().join("out")).unwrap();
     }
-}
-
-/// The release binary, which `scripts/test.sh` builds first: the kill test runs 200,000
-/// payments. (Building it from here would wait forever on the lock `cargo test` holds.)
-fn release_trueup() -> PathBuf {
-    let debug = PathBuf::from(env!("CARGO_BIN_EXE_trueup"));
-    let release = debug
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join("release/trueup");
-    assert!(
-        release.exists(),
-        "{} is missing: run scripts/test.sh, or cargo build --release --bin trueup first",
-        release.display()
-    );
-    release
-}
-
-fn commits(url: &str) -> i64 {
-    Db::open(url, true)
-        .and_then(|mut db| db.query("SELECT CAST(COUNT(*) AS BIGINT) FROM commits", &[]))
-        .ok()
-        .and_then(|r| r[0][0].int())
-        .unwrap_or(0)
 }
 
 /// The store's content without batch numbers: what an uninterrupted run must equal.

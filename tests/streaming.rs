@@ -74,7 +74,13 @@ fn line_count(path: &Path) -> u64 {
 /// line) at a random pace, alternating between the two, while a following run reads them.
 fn feed_live(config: &Config, from: [&Path; 2], seed: u64) -> RunOutput {
     // same file names as the batch input, so positions in dead letters compare equal
-    let dir = config.sources[0].path.parent().unwrap().join("live");
+    let dir = config.sources[0]
+        .path
+        .as_ref()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("live");
     std::fs::create_dir_all(&dir).unwrap();
     let targets: Vec<PathBuf> = from
         .iter()
@@ -85,7 +91,7 @@ fn feed_live(config: &Config, from: [&Path; 2], seed: u64) -> RunOutput {
     }
     let mut live_config = config.clone();
     for (source, target) in live_config.sources.iter_mut().zip(&targets) {
-        source.path = target.clone();
+        source.path = Some(target.clone());
     }
     let live = Live::start(&live_config);
     let contents: Vec<Vec<u8>> = from.iter().map(|p| std::fs::read(p).unwrap()).collect();
@@ -126,8 +132,8 @@ fn following_growing_files_gives_the_batch_changelog() {
     let batch = run_collect(&config).unwrap();
     assert_eq!(batch.counters.late, 0);
     let from = [
-        config.sources[0].path.clone(),
-        config.sources[1].path.clone(),
+        config.sources[0].path.clone().unwrap(),
+        config.sources[1].path.clone().unwrap(),
     ];
     for seed in [1, 2] {
         let live = feed_live(&config, [&from[0], &from[1]], seed);
@@ -160,8 +166,8 @@ fn following_with_late_records_gives_the_batch_final_state() {
         "out-of-order input is late with no allowed lateness"
     );
     let from = [
-        config.sources[0].path.clone(),
-        config.sources[1].path.clone(),
+        config.sources[0].path.clone().unwrap(),
+        config.sources[1].path.clone().unwrap(),
     ];
     // (live, how many records are late depends on the pace of the feed)
     let live = feed_live(&config, [&from[0], &from[1]], 3);
@@ -214,7 +220,7 @@ fn a_group_breaks_exactly_when_the_watermark_passes_due_at_and_a_late_record_res
     for source in &mut config.sources {
         source.allowed_lateness_seconds = 0;
     }
-    let results = config.sinks.results.clone();
+    let results = config.sinks.results.clone().unwrap();
     let control = Control::default();
     let run_control = control.clone();
     let run_config = config.clone();
@@ -378,7 +384,7 @@ fn a_quiet_source_stops_holding_the_watermark_back_after_its_idle_timeout() {
         source.allowed_lateness_seconds = 0;
         source.idle_timeout_seconds = 2;
     }
-    let results = config.sinks.results.clone();
+    let results = config.sinks.results.clone().unwrap();
     let control = Control::default();
     let (run_control, run_config) = (control.clone(), config.clone());
     let thread =

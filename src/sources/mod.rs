@@ -5,6 +5,7 @@
 //! `peers`-th record, so parsing is spread over all workers).
 
 pub mod file;
+pub mod kafka;
 pub mod parse;
 
 use crate::model::{DeadLetter, Record, Stream};
@@ -18,9 +19,9 @@ pub const MAX_RAW_BYTES: usize = 4096;
 /// Where a record was read: the source's name (a file name) and the line (or offset) in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Position {
-    /// The file name (or `topic/partition`).
+    /// The file name, or `topic/partition`.
     pub source: std::sync::Arc<str>,
-    /// The line number from 1 (or the offset).
+    /// The line number from 1, or the message's offset.
     pub index: u64,
 }
 
@@ -60,6 +61,12 @@ pub trait Source {
     /// Continues from a [`position`](Source::position) taken by an earlier run: the next poll
     /// yields exactly what it would have yielded then.
     fn resume(&mut self, position: &serde_json::Value) -> std::io::Result<()>;
+    /// Whether this worker has no share of the source at all (a Kafka topic with fewer
+    /// partitions than workers): it then has no say in the watermark, and a worker with no
+    /// share of any source keeps pace with the others.
+    fn absent(&self) -> bool {
+        false
+    }
 }
 
 /// Builds a dead letter, keeping at most [`MAX_RAW_BYTES`] of the raw input.

@@ -116,10 +116,9 @@ impl Db {
             }
             return Ok(Db::Postgres(Box::new(client)));
         }
-        let path = url.strip_prefix("sqlite:").unwrap_or(url);
-        if path.is_empty() || url.contains("://") {
+        let Some(path) = sqlite_path(url) else {
             return Err(DbError::Url(url.to_string()));
-        }
+        };
         use rusqlite::OpenFlags;
         let flags = if read_only {
             OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -134,6 +133,28 @@ impl Db {
             conn.pragma_update(None, "synchronous", "FULL")?;
         }
         Ok(Db::Sqlite(conn))
+    }
+
+    /// Whether `url` may name an existing store: false for a SQLite file that is not there.
+    pub fn exists(url: &str) -> bool {
+        match sqlite_path(url) {
+            Some(path) => std::path::Path::new(path).exists(),
+            None => true,
+        }
+    }
+
+    /// Whether the database has a table `name`.
+    pub fn has_table(&mut self, name: &str) -> Result<bool, DbError> {
+        let sql = match self {
+            Db::Sqlite(_) => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1"
+            }
+            Db::Postgres(_) => {
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_tables WHERE tablename = $1"
+            }
+        };
+        let rows = self.query(sql, &[Value::text(name)])?;
+        Ok(rows.first().and_then(|r| r[0].int()).unwrap_or(0) > 0)
     }
 
     /// Which backend this is: `sqlite` or `postgres`.
@@ -286,4 +307,10 @@ fn pg_row(row: &postgres::Row) -> Result<Vec<Value>, postgres::Error> {
             })
         })
         .collect()
+}
+
+/// The SQLite file a store URL names (`sqlite:PATH` or a plain path); `None` for other URLs.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let path = url.strip_prefix("sqlite:").unwrap_or(url);
+    (!path.is_empty() && !url.contains("://")).then_some(path)
 }

@@ -171,6 +171,19 @@ impl Store {
         Store::resume(Db::open(url, true)?)
     }
 
+    /// Opens the store at `url` for reading only if it was ever created (`None` otherwise):
+    /// how the other processes of a cluster find what to resume from.
+    pub fn peek(url: &str) -> Result<Option<Store>, StoreError> {
+        if !Db::exists(url) {
+            return Ok(None);
+        }
+        let mut db = Db::open(url, true)?;
+        if !db.has_table("commits")? {
+            return Ok(None);
+        }
+        Store::resume(db).map(Some)
+    }
+
     fn resume(db: Db) -> Result<Store, StoreError> {
         let mut store = Store {
             db,
@@ -206,14 +219,30 @@ impl Store {
             Some(stored) if stored == fingerprint => Ok(()),
             Some(_) => Err(StoreError::OtherRun("config differs".into())),
             None => {
+                let id = new_run_id(fingerprint);
                 self.db.append(&[], || Rows {
                     table: "run",
                     columns: &["name", "value"],
-                    rows: vec![vec![Value::text("config"), Value::text(fingerprint)]],
+                    rows: vec![
+                        vec![Value::text("config"), Value::text(fingerprint)],
+                        vec![Value::text("id"), Value::text(&id)],
+                    ],
                 })?;
                 Ok(())
             }
         }
+    }
+
+    /// The run's id: made when the store was bound, unique to it (outputs that cannot be cut
+    /// back, Kafka topics, mark their messages with it).
+    pub fn run_id(&mut self) -> Result<String, StoreError> {
+        let found = self
+            .db
+            .query("SELECT value FROM run WHERE name = 'id'", &[])?;
+        found
+            .first()
+            .and_then(|r| r[0].str().map(str::to_string))
+            .ok_or_else(|| StoreError::Corrupt("run: no id".into()))
     }
 
     /// The last commit, if any.
@@ -269,10 +298,22 @@ impl Store {
         &mut self,
         frontier: Time,
     ) -> Result<Vec<(DeadLetter, Time)>, StoreError> {
+        self.dead_letters_between(frontier, Time::MAX)
+    }
+
+    /// The committed dead letters read at times in `[from, to)`, in commit order.
+    pub fn dead_letters_between(
+        &mut self,
+        from: Time,
+        to: Time,
+    ) -> Result<Vec<(DeadLetter, Time)>, StoreError> {
         let rows = self.db.query(
             "SELECT source, position, reason, raw, time_ms FROM dead_letters \
-             WHERE time_ms >= $1 ORDER BY seq",
-            &[Value::Int(frontier as i64)],
+             WHERE time_ms >= $1 AND time_ms < $2 ORDER BY seq",
+            &[
+                Value::Int(from as i64),
+                Value::Int(to.min(i64::MAX as Time) as i64),
+            ],
         )?;
         Ok(rows
             .into_iter()
@@ -287,6 +328,30 @@ impl Store {
                 (dead, r[4].int().unwrap_or(0) as Time)
             })
             .collect())
+    }
+
+    /// The commit before the last: its frontier and output lengths (zeros when there is none).
+    pub fn commit_before_last(&mut self) -> Result<(Time, u64, u64), StoreError> {
+        let rows = self.db.query(
+            "SELECT frontier_ms, results_bytes, dead_letters_bytes FROM commits \
+             ORDER BY batch DESC LIMIT 1 OFFSET 1",
+            &[],
+        )?;
+        let int = |v: &Value| v.int().unwrap_or(0) as u64;
+        Ok(rows
+            .first()
+            .map_or((0, 0, 0), |r| (int(&r[0]), int(&r[1]), int(&r[2]))))
+    }
+
+    /// The committed result changes after the first `count`, in commit order.
+    pub fn changes_after(&mut self, count: u64) -> Result<Vec<Change>, StoreError> {
+        let rows = self.db.query(
+            "SELECT time_ms, diff, rule, key, currency, status, expected, actual, difference, \
+             opened_at_ms, due_at, left_ids, right_ids, merchant_id FROM results \
+             WHERE seq > $1 ORDER BY seq",
+            &[Value::Int(count as i64)],
+        )?;
+        rows.iter().map(|r| stored_change(r)).collect()
     }
 
     /// Appends one batch in one transaction; returns its batch number.
@@ -441,6 +506,49 @@ pub fn batch_hash(commit: &[Value], tables: &[Rows]) -> String {
     }
     hasher
         .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A result change read back from its `results` row.
+fn stored_change(r: &[Value]) -> Result<Change, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("results: {what}"));
+    let text = |i: usize| r[i].str().unwrap_or_default().to_string();
+    let amount = |i: usize| r[i].str().and_then(trueup_operators::Amount::parse);
+    let ids = |i: usize| serde_json::from_str::<Vec<String>>(&text(i)).map_err(|_| corrupt("ids"));
+    let row = ResultRow {
+        rule: text(2),
+        key: text(3),
+        currency: crate::currency::Currency::from_code(&text(4))
+            .ok_or_else(|| corrupt("currency"))?,
+        status: crate::results::Status::parse(&text(5)).ok_or_else(|| corrupt("status"))?,
+        expected: amount(6),
+        actual: amount(7),
+        difference: amount(8),
+        opened_at: r[9].int().unwrap_or(0) as Time,
+        due_at: crate::event_time::parse_rfc3339(&text(10)).map_err(|_| corrupt("due_at"))?,
+        left_ids: ids(11)?,
+        right_ids: ids(12)?,
+        merchant_id: r[13].str().map(str::to_string),
+    };
+    Ok((
+        row,
+        r[0].int().unwrap_or(0) as Time,
+        r[1].int().unwrap_or(0) as isize,
+    ))
+}
+
+/// A fresh run id: SHA-256 over the fingerprint, the clock and the process id, 32 hex digits.
+fn new_run_id(fingerprint: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(fingerprint.as_bytes());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    hasher.update(now.as_nanos().to_le_bytes());
+    hasher.update(std::process::id().to_le_bytes());
+    hasher.finalize()[..16]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

@@ -6,7 +6,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::config::SinksConfig;
-use crate::delivery::{Change, Output};
+use crate::delivery::{Change, Committed, Output};
 use crate::model::DeadLetter;
 use crate::results::ChangelogLine;
 use crate::summary::Summary;
@@ -98,9 +98,13 @@ impl FileOutput {
     /// Opens the files named by `sinks`; [`Output::start`] cuts them to what was committed
     /// (to nothing, for a new run).
     pub fn create(sinks: &SinksConfig) -> std::io::Result<FileOutput> {
+        let open = |path: &Option<PathBuf>| match path {
+            Some(path) => Sink::open(path),
+            None => Err(std::io::Error::other("no file configured for this output")),
+        };
         Ok(FileOutput {
-            results: Sink::open(&sinks.results)?,
-            dead_letters: Sink::open(&sinks.dead_letters)?,
+            results: open(&sinks.results)?,
+            dead_letters: open(&sinks.dead_letters)?,
             summary: sinks.summary.clone(),
         })
     }
@@ -121,9 +125,9 @@ impl Output for FileOutput {
         Ok(())
     }
 
-    fn start(&mut self, committed: (u64, u64)) -> std::io::Result<()> {
-        self.results.cut(committed.0)?;
-        self.dead_letters.cut(committed.1)
+    fn start(&mut self, committed: &Committed) -> std::io::Result<()> {
+        self.results.cut(committed.results)?;
+        self.dead_letters.cut(committed.dead_letters)
     }
 
     fn lengths(&self) -> (u64, u64) {
@@ -131,14 +135,19 @@ impl Output for FileOutput {
     }
 
     fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
-        let Some(path) = &self.summary else {
-            return Ok(());
-        };
-        let mut sink = Sink::open(path)?;
-        sink.cut(0)?;
-        sink.write(|out| {
-            serde_json::to_writer_pretty(&mut *out, summary)?;
-            out.write_all(b"\n")
-        })
+        write_summary(self.summary.as_deref(), summary)
     }
+}
+
+/// Writes `summary` as pretty JSON to `path`, replacing the file (nothing without a path).
+pub fn write_summary(path: Option<&Path>, summary: &Summary) -> std::io::Result<()> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let mut sink = Sink::open(path)?;
+    sink.cut(0)?;
+    sink.write(|out| {
+        serde_json::to_writer_pretty(&mut *out, summary)?;
+        out.write_all(b"\n")
+    })
 }

@@ -1,0 +1,168 @@
+//! Kafka clients (rdkafka): every consumer and producer trueup creates gets its brokers and
+//! security settings from `[kafka]` here, and Kafka's errors become I/O errors that name the
+//! topic (never a property value: those may be secrets).
+
+pub mod tools;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::{Client, ClientContext};
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::message::ToBytes;
+use rdkafka::producer::{BaseProducer, BaseRecord, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::config::KafkaConfig;
+
+/// The client configuration for `[kafka]`: `bootstrap.servers` and every property verbatim.
+pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &kafka.brokers);
+    for (name, value) in &kafka.properties {
+        config.set(name, value);
+    }
+    config.set_log_level(RDKafkaLogLevel::Warning);
+    config
+}
+
+/// A consumer that reads assigned partitions from given offsets, committed messages only,
+/// and never joins a group or commits offsets (trueup keeps its positions in the audit store).
+pub fn assigning_consumer(kafka: &KafkaConfig) -> std::io::Result<BaseConsumer> {
+    client_config(kafka)
+        .set("group.id", "trueup")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("isolation.level", "read_committed")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .map_err(|e| failed("cannot create a Kafka consumer", e))
+}
+
+/// The partition count of `topic`; an error when the topic does not exist.
+pub fn partitions<C: ClientContext>(
+    client: &Client<C>,
+    topic: &str,
+    timeout: Duration,
+) -> std::io::Result<i32> {
+    let metadata = client
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| failed(&format!("topic {topic}: cannot read metadata"), e))?;
+    let found = metadata.topics().iter().find(|t| t.name() == topic);
+    match found {
+        Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+            Ok(t.partitions().len() as i32)
+        }
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("topic {topic} does not exist"),
+        )),
+    }
+}
+
+/// Where a partition ends: the offset after its last message, and that message.
+#[derive(Clone, Debug)]
+pub struct End {
+    /// The offset the next message will get.
+    pub next: i64,
+    /// The last message, if the partition holds any.
+    pub last: Option<tools::Consumed>,
+}
+
+/// How long a partition must stay quiet after its last message for [`ends`] to call it the end.
+const QUIET: Duration = Duration::from_millis(300);
+
+/// Where each of `partitions` of `topic` ends, with its last message. Kafka's ListOffsets
+/// answers the end directly; tansu 0.6 answers the first offset of the last *batch* plus one. So
+/// this reads from one before the reported end until every partition has gone quiet (no one
+/// else may be producing to it), which gives the true end on both.
+pub fn ends(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partitions: &[i32],
+    timeout: Duration,
+) -> std::io::Result<BTreeMap<i32, End>> {
+    let mut found = BTreeMap::new();
+    let mut list = TopicPartitionList::new();
+    for &partition in partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, timeout)
+            .map_err(|e| failed(&format!("{topic}/{partition}: cannot read offsets"), e))?;
+        found.insert(
+            partition,
+            End {
+                next: high,
+                last: None,
+            },
+        );
+        if high > low {
+            list.add_partition_offset(topic, partition, Offset::Offset(high - 1))
+                .map_err(|e| failed(topic, e))?;
+        }
+    }
+    if list.count() == 0 {
+        return Ok(found);
+    }
+    consumer
+        .assign(&list)
+        .map_err(|e| failed(&format!("{topic}: cannot assign"), e))?;
+    let mut waiting: BTreeSet<i32> = list.elements().iter().map(|e| e.partition()).collect();
+    let deadline = Instant::now() + timeout;
+    let mut heard = Instant::now();
+    while !waiting.is_empty() || heard.elapsed() < QUIET {
+        if Instant::now() > deadline {
+            let text = format!("{topic}: cannot read the last messages of {waiting:?}");
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, text));
+        }
+        let Some(polled) = consumer.poll(Duration::from_millis(20)) else {
+            continue;
+        };
+        let message = polled.map_err(|e| failed(topic, e))?;
+        heard = Instant::now();
+        waiting.remove(&message.partition());
+        if let Some(end) = found.get_mut(&message.partition()) {
+            if message.offset() >= end.next - 1 {
+                end.next = message.offset() + 1;
+                end.last = Some(tools::consumed(&message));
+            }
+        }
+    }
+    consumer
+        .unassign()
+        .map_err(|e| failed(&format!("{topic}: cannot unassign"), e))?;
+    Ok(found)
+}
+
+/// Sends `record`, waiting while the producer's queue is full; serves delivery callbacks.
+pub fn produce<C, K, P>(
+    producer: &BaseProducer<C>,
+    record: BaseRecord<'_, K, P>,
+) -> std::io::Result<()>
+where
+    C: ProducerContext<DeliveryOpaque = ()>,
+    K: ToBytes + ?Sized,
+    P: ToBytes + ?Sized,
+{
+    let mut record = record;
+    loop {
+        match producer.send(record) {
+            Ok(()) => break,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                producer.poll(Duration::from_millis(10));
+            }
+            Err((e, back)) => return Err(failed(&format!("{}: cannot produce", back.topic), e)),
+        }
+    }
+    producer.poll(Duration::ZERO);
+    Ok(())
+}
+
+/// A Kafka error as an I/O error, with what was being done.
+pub fn failed(doing: &str, error: KafkaError) -> std::io::Error {
+    std::io::Error::other(format!("{doing}: {error}"))
+}

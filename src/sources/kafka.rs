@@ -1,0 +1,242 @@
+//! Kafka sources: a topic whose message values are JSON records. Its partitions are assigned
+//! statically over all workers of all processes (partition `p` to worker `p mod peers`); each
+//! worker reads its partitions from the offsets it resumes at, and records `topic/partition`
+//! and the offset as every record's position. Without follow, a run reads each partition up to
+//! the end it had when the run started.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::{dead_letter, parse, Polled, Position, Progress, Source, MAX_LINE_BYTES};
+use crate::config::KafkaConfig;
+use crate::kafka::{assigning_consumer, failed, partitions};
+use crate::model::Stream;
+
+/// One partition as this worker reads it.
+struct Share {
+    /// `topic/partition`, for positions.
+    name: Arc<str>,
+    /// The next offset to read.
+    next: i64,
+    /// Without follow: the end offset when the run started (read up to it, then stop).
+    end: Option<i64>,
+    /// Whether a message at or after `next` has come since the partition was assigned.
+    started: bool,
+}
+
+/// A topic's partitions assigned to one worker.
+pub struct KafkaSource {
+    stream: Stream,
+    topic: String,
+    consumer: BaseConsumer,
+    shares: BTreeMap<i32, Share>,
+    assigned: bool,
+    follow: bool,
+}
+
+impl KafkaSource {
+    /// Opens `topic` for worker `index` of `peers`; without `follow`, each partition is read
+    /// up to its current end.
+    pub fn open(
+        stream: Stream,
+        topic: &str,
+        kafka: &KafkaConfig,
+        index: usize,
+        peers: usize,
+        follow: bool,
+    ) -> std::io::Result<KafkaSource> {
+        let consumer = assigning_consumer(kafka)?;
+        let timeout = Duration::from_secs(kafka.timeout_seconds);
+        let count = partitions(consumer.client(), topic, timeout)?;
+        let mine: Vec<i32> = (0..count)
+            .filter(|p| *p as usize % peers == index)
+            .collect();
+        // (a consumer of its own: the messages it reads must not reach the reading one)
+        let ends = match follow {
+            true => BTreeMap::new(),
+            false => crate::kafka::ends(&assigning_consumer(kafka)?, topic, &mine, timeout)?,
+        };
+        let shares = mine
+            .iter()
+            .map(|&partition| {
+                let name = format!("{topic}/{partition}").into();
+                let end = ends.get(&partition).map(|e| e.next);
+                (
+                    partition,
+                    Share {
+                        name,
+                        next: 0,
+                        end,
+                        started: false,
+                    },
+                )
+            })
+            .collect();
+        Ok(KafkaSource {
+            stream,
+            topic: topic.to_string(),
+            consumer,
+            shares,
+            assigned: false,
+            follow,
+        })
+    }
+
+    fn assign(&mut self) -> std::io::Result<()> {
+        let mut list = TopicPartitionList::new();
+        for (partition, share) in &self.shares {
+            list.add_partition_offset(&self.topic, *partition, Offset::Offset(share.next))
+                .map_err(|e| failed(&self.topic, e))?;
+        }
+        self.consumer
+            .assign(&list)
+            .map_err(|e| failed(&format!("{}: cannot assign partitions", self.topic), e))?;
+        self.shares.values_mut().for_each(|s| s.started = false);
+        self.assigned = true;
+        Ok(())
+    }
+
+    /// Without follow, whether every partition is read to its end (at once with none).
+    /// Reads `partition` again from its first offset (once per assignment).
+    fn rewind(&mut self, partition: i32) -> std::io::Result<()> {
+        if let Some(share) = self.shares.get_mut(&partition) {
+            share.started = true;
+        }
+        self.consumer
+            .seek(
+                &self.topic,
+                partition,
+                Offset::Beginning,
+                Duration::from_secs(10),
+            )
+            .map_err(|e| failed(&format!("{}/{partition}: cannot seek", self.topic), e))
+    }
+
+    fn done(&self) -> bool {
+        !self.follow
+            && self
+                .shares
+                .values()
+                .all(|s| s.end.is_some_and(|end| s.next >= end))
+    }
+
+    /// Turns one message into a record or a dead letter.
+    fn item(&self, name: &Arc<str>, offset: i64, value: Option<&[u8]>) -> Polled {
+        let position = Position {
+            source: name.clone(),
+            index: offset as u64,
+        };
+        let dead = |reason: String, raw: &[u8]| {
+            Polled::Dead(dead_letter(self.stream, position.to_string(), reason, raw))
+        };
+        let Some(bytes) = value else {
+            return dead("message has no value".into(), b"");
+        };
+        if bytes.len() > MAX_LINE_BYTES {
+            let reason = format!("message is {} bytes, over the 1 MiB limit", bytes.len());
+            return dead(reason, bytes);
+        }
+        match std::str::from_utf8(bytes) {
+            Err(e) => dead(
+                format!(
+                    "message is not valid UTF-8 (invalid byte at offset {})",
+                    e.valid_up_to()
+                ),
+                bytes,
+            ),
+            Ok(text) => match parse::json_line(self.stream, text.trim_end()) {
+                Ok(record) => Polled::Record(record, position.clone()),
+                Err(reason) => dead(reason, bytes),
+            },
+        }
+    }
+}
+
+impl Source for KafkaSource {
+    fn stream(&self) -> Stream {
+        self.stream
+    }
+
+    fn poll(&mut self, max: usize, out: &mut Vec<Polled>) -> std::io::Result<Progress> {
+        if self.done() {
+            return Ok(Progress::Exhausted);
+        }
+        if !self.assigned {
+            self.assign()?;
+        }
+        let mut taken = 0;
+        // wait briefly for the first message only: the worker has a dataflow to step
+        let mut wait = Duration::from_millis(1);
+        while taken < max {
+            let Some(polled) = self.consumer.poll(wait) else {
+                break;
+            };
+            wait = Duration::ZERO;
+            let message = match polled {
+                Ok(message) => message,
+                Err(e) => {
+                    // librdkafka retries on its own; a fatal error fails the run
+                    if let rdkafka::error::KafkaError::MessageConsumptionFatal(_) = e {
+                        return Err(failed(&self.topic, e));
+                    }
+                    tracing::warn!(topic = %self.topic, error = %e, "kafka consumer");
+                    continue;
+                }
+            };
+            let (partition, offset) = (message.partition(), message.offset());
+            let Some(share) = self.shares.get(&partition) else {
+                continue;
+            };
+            if offset < share.next || share.end.is_some_and(|end| offset >= end) {
+                continue; // already read, or past this run's end
+            }
+            if !share.started && offset > share.next {
+                // tansu 0.6 answers a fetch from inside a batch with the batches after it:
+                // read the partition again from its start, skipping what was read
+                self.rewind(partition)?;
+                continue;
+            }
+            let name = share.name.clone();
+            out.push(self.item(&name, offset, message.payload()));
+            if let Some(share) = self.shares.get_mut(&partition) {
+                share.next = offset + 1;
+                share.started = true;
+            }
+            taken += 1;
+        }
+        Ok(if self.done() {
+            Progress::Exhausted
+        } else {
+            Progress::More
+        })
+    }
+
+    fn position(&self) -> serde_json::Value {
+        self.shares
+            .iter()
+            .map(|(p, s)| (p.to_string(), serde_json::Value::from(s.next)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+
+    fn resume(&mut self, position: &serde_json::Value) -> std::io::Result<()> {
+        for (partition, share) in self.shares.iter_mut() {
+            if let Some(next) = position.get(partition.to_string()).and_then(|v| v.as_i64()) {
+                share.next = next;
+            }
+        }
+        if self.assigned {
+            self.assign()?;
+        }
+        Ok(())
+    }
+
+    fn absent(&self) -> bool {
+        self.shares.is_empty()
+    }
+}

@@ -1,0 +1,123 @@
+//! Scale-out on timely's cluster mode: two OS processes connected over TCP on loopback give
+//! the same outputs as one process with as many workers.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use trueup::generate::{generate, GenerateOptions};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+fn write_config(dir: &Path, name: &str, store: Option<&Path>) -> std::path::PathBuf {
+    let store = store.map_or(String::new(), |s| {
+        format!(
+            "[store]\nurl = \"{}\"\ncommit_interval_millis = 100\n",
+            s.display()
+        )
+    });
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            r#"[pipeline]
+workers = 1
+batch_size = 500
+
+[[sources]]
+stream = "payments"
+path = "data/payments.jsonl"
+
+[[sources]]
+stream = "entries"
+path = "data/entries.jsonl"
+
+[sinks]
+results = "{name}/results.jsonl"
+dead_letters = "{name}/dead_letters.jsonl"
+summary = "{name}/summary.json"
+
+{store}"#
+        ),
+    )
+    .expect("write config");
+    config
+}
+
+#[test]
+fn two_processes_give_the_same_outputs_as_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = GenerateOptions {
+        seed: 9,
+        payments: 3000,
+        ..GenerateOptions::default()
+    };
+    generate(&dir.path().join("data"), &options).expect("generate");
+    let trueup = env!("CARGO_BIN_EXE_trueup");
+
+    let single = write_config(dir.path(), "single", None);
+    let output = Command::new(trueup)
+        .args(["run", "--workers", "2", "--config"])
+        .arg(&single)
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{output:?}");
+
+    let store = dir.path().join("cluster.db");
+    let cluster = write_config(dir.path(), "cluster", Some(&store));
+    let hosts = dir.path().join("hosts.txt");
+    std::fs::write(
+        &hosts,
+        format!(
+            "# process 0, then 1\n127.0.0.1:{}\n127.0.0.1:{}\n",
+            free_port(),
+            free_port()
+        ),
+    )
+    .expect("hosts file");
+    let processes: Vec<_> = [1, 0]
+        .into_iter()
+        .map(|process| {
+            Command::new(trueup)
+                .args([
+                    "run",
+                    "--processes",
+                    "2",
+                    "--process",
+                    &process.to_string(),
+                    "--hosts",
+                ])
+                .arg(&hosts)
+                .arg("--config")
+                .arg(&cluster)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start a process")
+        })
+        .collect();
+    for child in processes {
+        let output = child.wait_with_output().expect("process ends");
+        assert!(output.status.success(), "{output:?}");
+    }
+    for file in ["results.jsonl", "dead_letters.jsonl", "summary.json"] {
+        let one = std::fs::read(dir.path().join("single").join(file)).expect("single output");
+        let two = std::fs::read(dir.path().join("cluster").join(file)).expect("cluster output");
+        assert!(one.len() > 100, "{file} has content");
+        assert!(one == two, "{file}: two processes differ from one");
+    }
+    let verified = Command::new(trueup)
+        .args(["verify", "--store"])
+        .arg(&store)
+        .output()
+        .expect("verify");
+    assert!(
+        String::from_utf8_lossy(&verified.stdout).contains(": 0 problem(s)"),
+        "{verified:?}"
+    );
+}
