@@ -32,8 +32,15 @@ pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
 
 /// A consumer that reads assigned partitions from given offsets, committed messages only,
 /// and never joins a group or commits offsets (trueup keeps its positions in the audit store).
+///
+/// A fetch waits at most 10 ms for data (librdkafka's default, 500 ms, is latency trueup's
+/// results would inherit); `[kafka.properties]` may say otherwise.
 pub fn assigning_consumer(kafka: &KafkaConfig) -> std::io::Result<BaseConsumer> {
-    client_config(kafka)
+    let mut config = client_config(kafka);
+    if !kafka.properties.contains_key("fetch.wait.max.ms") {
+        config.set("fetch.wait.max.ms", "10");
+    }
+    config
         .set("group.id", "trueup")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")

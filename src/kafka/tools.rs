@@ -98,6 +98,7 @@ pub struct Consumed {
 pub fn reader(brokers: &str) -> std::io::Result<BaseConsumer> {
     client(brokers)
         .set("group.id", "trueup-tools")
+        .set("fetch.wait.max.ms", "10")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .create()
