@@ -170,13 +170,16 @@ impl<O: Output> Delivery<O> {
         frontier: Time,
         force: bool,
     ) -> std::io::Result<()> {
-        if frontier <= self.drained_to {
+        // settled: everything before the frontier was delivered (or committed by an earlier
+        // run); forced (at the end), what was recomputed is still counted for the summary
+        let settled = frontier <= self.drained_to;
+        if settled && !force {
             return Ok(());
         }
         if !force && self.committer.as_ref().is_some_and(|c| !c.due()) {
             return Ok(());
         }
-        self.drained_to = frontier;
+        self.drained_to = self.drained_to.max(frontier);
         let mut changes = ready(&captures.changes, frontier);
         consolidate_updates(&mut changes);
         changes.sort_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
@@ -198,6 +201,9 @@ impl<O: Output> Delivery<O> {
                 .filter(|(_, _, diff)| *diff > 0)
                 .map(|(v, t, _)| (v, t)),
         );
+        if settled {
+            return Ok(()); // nothing new: no delivery, and no commit behind the last one
+        }
         self.changes += changes.len() as u64;
         self.dead_letters += dead.len() as u64;
         let dead: Vec<DeadLetter> = dead.into_iter().map(|(d, _, _)| d).collect();
