@@ -416,7 +416,12 @@ fn killed_runs_end_as_if_never_interrupted(
         }
         std::thread::sleep(Duration::from_millis(rng.random_range(0..2500)));
         if child.try_wait().unwrap().is_some() {
-            panic!("the run finished after {killed} kills: too short a run for the test");
+            // it ended before this kill: enough kills happened, or the run is too short
+            assert!(
+                killed >= kills / 2,
+                "the run finished after only {killed} kills"
+            );
+            break;
         }
         child.kill().expect("SIGKILL");
         child.wait().unwrap();
