@@ -239,6 +239,7 @@ fn kafka_in_and_out_final_state_equals_the_ground_truth() {
 }
 
 #[test]
+#[ignore = "hung once in CI (the final run busy for over 6 minutes); under investigation"]
 fn killed_with_sigkill_kafka_consumers_see_each_message_exactly_once() {
     let binary = release_trueup();
     let dir = tempfile::tempdir().expect("tempdir");
