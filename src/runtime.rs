@@ -380,7 +380,7 @@ fn open_store<O: Output>(
         // processes start together: the first commits only once all are running
         Some(store_config) => Store::peek(&store_config.url)?,
     };
-    let Some(mut store) = store else {
+    let (Some(mut store), Some(store_config)) = (store, &config.store) else {
         if writes {
             output.start(&committed).map_err(RunError::Output)?;
         }
@@ -431,12 +431,7 @@ fn open_store<O: Output>(
         };
     }
     output.start(&committed).map_err(RunError::Output)?;
-    let every = Duration::from_millis(
-        config
-            .store
-            .as_ref()
-            .map_or(1000, |s| s.commit_interval_millis),
-    );
+    let every = Duration::from_millis(store_config.commit_interval_millis);
     Ok((Some(Committer::new(store, positions, every)), resume))
 }
 

@@ -6,15 +6,14 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use rand::{Rng, SeedableRng};
 use trueup::store::db::{Db, Value};
 
 mod common;
-use common::{commits, ok, release_trueup};
+use common::{commits, kill_repeatedly, ok, release_trueup};
 
 fn trueup() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trueup"))
@@ -396,37 +395,14 @@ fn killed_runs_end_as_if_never_interrupted(
     std::fs::rename(dir.path().join("out"), &reference).unwrap();
 
     let config = scenario(dir.path(), payments, store);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(payments as u64);
-    let mut killed = 0;
-    while killed < kills {
-        let before = commits(store);
-        let mut child: Child = Command::new(&binary)
-            .args(["run", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start trueup");
-        while commits(store) == before {
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "the run ended before kill {killed}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(rng.random_range(0..2500)));
-        if child.try_wait().unwrap().is_some() {
-            // it ended before this kill: enough kills happened, or the run is too short
-            assert!(
-                killed >= kills / 2,
-                "the run finished after only {killed} kills"
-            );
-            break;
-        }
-        child.kill().expect("SIGKILL");
-        child.wait().unwrap();
-        killed += 1;
-    }
+    let killed = kill_repeatedly(
+        &binary,
+        &config,
+        store,
+        kills,
+        Duration::from_millis(2500),
+        payments as u64,
+    );
     run_to_end(&binary, &config);
     eprintln!(
         "{payments} payments: uninterrupted run {uninterrupted:?}; {killed} kills; {} commits; \

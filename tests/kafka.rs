@@ -6,17 +6,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use rand::{Rng, SeedableRng};
 use trueup::generate::{generate, GenerateOptions, Generated, TruthLine};
 use trueup::kafka::tools::{self, Consumed};
 use trueup::store::db::Db;
 
 mod common;
-use common::{commits, ok, release_trueup};
+use common::{commits, kill_repeatedly, ok, release_trueup};
 
 fn broker() -> String {
     std::env::var("TRUEUP_TEST_KAFKA")
@@ -254,39 +253,10 @@ fn killed_with_sigkill_kafka_consumers_see_each_message_exactly_once() {
 
     let store = path("killed.db");
     let (config, results, dead) = kafka_config(dir.path(), "killed", (&p, &e), 2, &store);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
-    let kills = 5;
-    for killed in 0..kills {
-        let before = commits(&store);
-        let mut child: Child = Command::new(&binary)
-            .args(["run", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start trueup");
-        while commits(&store) == before {
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "the run ended before kill {killed}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(rng.random_range(0..1500)));
-        if child.try_wait().unwrap().is_some() {
-            // it ended before this kill: enough kills happened, or the run is too short
-            assert!(
-                killed >= kills / 2,
-                "the run finished after only {killed} kills"
-            );
-            break;
-        }
-        child.kill().expect("SIGKILL");
-        child.wait().unwrap();
-    }
+    let kills = kill_repeatedly(&binary, &config, &store, 5, Duration::from_millis(1500), 12);
     run(&binary, &config);
     eprintln!(
-        "{payments} payments via Kafka: uninterrupted run {uninterrupted:?}; up to {kills} kills; {} \
+        "{payments} payments via Kafka: uninterrupted run {uninterrupted:?}; {kills} kills; {} \
          commits; all in {:?}",
         commits(&store),
         started.elapsed()

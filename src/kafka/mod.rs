@@ -74,6 +74,8 @@ pub fn partitions<C: ClientContext>(
 /// Where a partition ends: the offset after its last message, and that message.
 #[derive(Clone, Debug)]
 pub struct End {
+    /// The partition's first offset still held.
+    pub first: i64,
     /// The offset the next message will get.
     pub next: i64,
     /// The last message, if the partition holds any.
@@ -102,6 +104,7 @@ pub fn ends(
         found.insert(
             partition,
             End {
+                first: low,
                 next: high,
                 last: None,
             },

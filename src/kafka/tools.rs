@@ -139,12 +139,9 @@ pub fn consume_all(
     let mut list = TopicPartitionList::new();
     // (another consumer finds the ends: what it reads must not reach this one)
     for (p, end) in super::ends(&reader(brokers)?, topic, &all, timeout)? {
-        let (low, _) = consumer
-            .fetch_watermarks(topic, p, timeout)
-            .map_err(|e| failed(&format!("{topic}/{p}: cannot read offsets"), e))?;
-        if end.next > low {
+        if end.next > end.first {
             ends.insert(p, end.next);
-            list.add_partition_offset(topic, p, Offset::Offset(low))
+            list.add_partition_offset(topic, p, Offset::Offset(end.first))
                 .map_err(|e| failed(topic, e))?;
         }
     }

@@ -2,7 +2,10 @@
 #![allow(dead_code)] // each test crate uses its own subset
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
 
 use trueup::store::db::Db;
 
@@ -43,4 +46,50 @@ pub fn commits(url: &str) -> i64 {
         .ok()
         .and_then(|r| r[0][0].int())
         .unwrap_or(0)
+}
+
+/// Runs `binary run --config config` and kills it with SIGKILL, up to `kills` times, each at a
+/// random instant (0 to `max_delay`, from `seed`) after the attempt's first own commit to
+/// `store`; an attempt that ends before its kill ends the killing, when at least half the kills
+/// happened. Returns the kills done.
+pub fn kill_repeatedly(
+    binary: &Path,
+    config: &Path,
+    store: &str,
+    kills: usize,
+    max_delay: Duration,
+    seed: u64,
+) -> usize {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut killed = 0;
+    while killed < kills {
+        let before = commits(store);
+        let mut child = Command::new(binary)
+            .args(["run", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start trueup");
+        while commits(store) == before {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the run ended before kill {killed}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(rng.random_range(Duration::ZERO..max_delay));
+        if child.try_wait().unwrap().is_some() {
+            // it ended before this kill: enough kills happened, or the run is too short
+            assert!(
+                killed >= kills / 2,
+                "the run finished after only {killed} kills"
+            );
+            break;
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().unwrap();
+        killed += 1;
+    }
+    killed
 }
