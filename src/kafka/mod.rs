@@ -82,13 +82,19 @@ pub struct End {
     pub last: Option<tools::Consumed>,
 }
 
-/// How long a partition must stay quiet after its last message for [`ends`] to call it the end.
+/// How long the partitions must stay quiet after their last message for [`ends`] to call it
+/// the end.
 const QUIET: Duration = Duration::from_millis(300);
+
+/// How long [`ends`] reads on after every partition has answered, when producers keep them
+/// from going quiet: the end is then wherever the partition had come to.
+const SETTLE: Duration = Duration::from_secs(1);
 
 /// Where each of `partitions` of `topic` ends, with its last message. Kafka's ListOffsets
 /// answers the end directly; tansu 0.6 answers the first offset of the last *batch* plus one. So
-/// this reads from one before the reported end until every partition has gone quiet (no one
-/// else may be producing to it), which gives the true end on both.
+/// this reads from one before the reported end until the partitions go quiet, which gives the
+/// true end on both; on a topic being produced to, the end is where it had come to a moment
+/// ([`SETTLE`]) after every partition answered.
 pub fn ends(
     consumer: &BaseConsumer,
     topic: &str,
@@ -122,8 +128,8 @@ pub fn ends(
         .map_err(|e| failed(&format!("{topic}: cannot assign"), e))?;
     let mut waiting: BTreeSet<i32> = list.elements().iter().map(|e| e.partition()).collect();
     let deadline = Instant::now() + timeout;
-    let mut heard = Instant::now();
-    while !waiting.is_empty() || heard.elapsed() < QUIET {
+    let (mut heard, mut answered) = (Instant::now(), None);
+    while !answered.is_some_and(|at: Instant| heard.elapsed() >= QUIET || at.elapsed() >= SETTLE) {
         if Instant::now() > deadline {
             let text = format!("{topic}: cannot read the last messages of {waiting:?}");
             return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, text));
@@ -134,6 +140,9 @@ pub fn ends(
         let message = polled.map_err(|e| failed(topic, e))?;
         heard = Instant::now();
         waiting.remove(&message.partition());
+        if waiting.is_empty() && answered.is_none() {
+            answered = Some(heard);
+        }
         if let Some(end) = found.get_mut(&message.partition()) {
             if message.offset() >= end.next - 1 {
                 end.next = message.offset() + 1;

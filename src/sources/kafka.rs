@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -25,6 +25,8 @@ struct Share {
     next: i64,
     /// Without follow: the end offset when the run started (read up to it, then stop).
     end: Option<i64>,
+    /// The end offset when the source opened, with or without follow.
+    held: i64,
     /// Whether a message at or after `next` has come since the partition was assigned.
     started: bool,
 }
@@ -35,9 +37,14 @@ pub struct KafkaSource {
     topic: String,
     consumer: BaseConsumer,
     shares: BTreeMap<i32, Share>,
-    assigned: bool,
+    /// When the partitions were last assigned, if they are.
+    assigned: Option<Instant>,
     follow: bool,
 }
+
+/// How long a partition that holds messages at its next offset may stay silent after being
+/// assigned before it is read again from its start (see [`KafkaSource::rewind`]).
+const SILENCE: Duration = Duration::from_secs(1);
 
 impl KafkaSource {
     /// Opens `topic` for worker `index` of `peers`; without `follow`, each partition is read
@@ -57,24 +64,18 @@ impl KafkaSource {
             .filter(|p| *p as usize % peers == index)
             .collect();
         // (a consumer of its own: the messages it reads must not reach the reading one)
-        let ends = match follow {
-            true => BTreeMap::new(),
-            false => crate::kafka::ends(&assigning_consumer(kafka)?, topic, &mine, timeout)?,
-        };
-        let shares = mine
-            .iter()
-            .map(|&partition| {
-                let name = format!("{topic}/{partition}").into();
-                let end = ends.get(&partition).map(|e| e.next);
-                (
-                    partition,
-                    Share {
-                        name,
-                        next: 0,
-                        end,
-                        started: false,
-                    },
-                )
+        let ends = crate::kafka::ends(&assigning_consumer(kafka)?, topic, &mine, timeout)?;
+        let shares = ends
+            .into_iter()
+            .map(|(partition, end)| {
+                let share = Share {
+                    name: format!("{topic}/{partition}").into(),
+                    next: 0,
+                    end: (!follow).then_some(end.next),
+                    held: end.next,
+                    started: false,
+                };
+                (partition, share)
             })
             .collect();
         Ok(KafkaSource {
@@ -82,7 +83,7 @@ impl KafkaSource {
             topic: topic.to_string(),
             consumer,
             shares,
-            assigned: false,
+            assigned: None,
             follow,
         })
     }
@@ -97,12 +98,14 @@ impl KafkaSource {
             .assign(&list)
             .map_err(|e| failed(&format!("{}: cannot assign partitions", self.topic), e))?;
         self.shares.values_mut().for_each(|s| s.started = false);
-        self.assigned = true;
+        self.assigned = Some(Instant::now());
         Ok(())
     }
 
-    /// Without follow, whether every partition is read to its end (at once with none).
-    /// Reads `partition` again from its first offset (once per assignment).
+    /// Reads `partition` again from its first offset (once per assignment), skipping up to
+    /// its next offset. tansu 0.6 answers a fetch from inside a batch with the batches after
+    /// it: a resumed partition's first message then comes after its next offset — or, inside
+    /// the last batch, none comes at all.
     fn rewind(&mut self, partition: i32) -> std::io::Result<()> {
         if let Some(share) = self.shares.get_mut(&partition) {
             share.started = true;
@@ -117,6 +120,24 @@ impl KafkaSource {
             .map_err(|e| failed(&format!("{}/{partition}: cannot seek", self.topic), e))
     }
 
+    /// Rewinds every partition that has held messages at its next offset since it was
+    /// assigned but has yielded none for [`SILENCE`].
+    fn rewind_silent(&mut self) -> std::io::Result<()> {
+        if self.assigned.is_none_or(|at| at.elapsed() <= SILENCE) {
+            return Ok(());
+        }
+        let silent: Vec<i32> = (self.shares.iter())
+            .filter(|(_, s)| !s.started && s.next < s.held)
+            .map(|(p, _)| *p)
+            .collect();
+        for partition in silent {
+            tracing::debug!(topic = %self.topic, partition, "no message at the resumed offset: reading from the start");
+            self.rewind(partition)?;
+        }
+        Ok(())
+    }
+
+    /// Without follow, whether every partition is read to its end (at once with none).
     fn done(&self) -> bool {
         !self.follow
             && self
@@ -166,7 +187,7 @@ impl Source for KafkaSource {
         if self.done() {
             return Ok(Progress::Exhausted);
         }
-        if !self.assigned {
+        if self.assigned.is_none() {
             self.assign()?;
         }
         let mut taken = 0;
@@ -196,8 +217,6 @@ impl Source for KafkaSource {
                 continue; // already read, or past this run's end
             }
             if !share.started && offset > share.next {
-                // tansu 0.6 answers a fetch from inside a batch with the batches after it:
-                // read the partition again from its start, skipping what was read
                 self.rewind(partition)?;
                 continue;
             }
@@ -209,6 +228,7 @@ impl Source for KafkaSource {
             }
             taken += 1;
         }
+        self.rewind_silent()?;
         Ok(if self.done() {
             Progress::Exhausted
         } else {
@@ -230,7 +250,7 @@ impl Source for KafkaSource {
                 share.next = next;
             }
         }
-        if self.assigned {
+        if self.assigned.is_some() {
             self.assign()?;
         }
         Ok(())

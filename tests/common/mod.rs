@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 
@@ -19,6 +19,24 @@ pub fn ok(output: Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+/// The stdout of `command`, which must succeed within `limit`: a run that hangs is killed and
+/// fails its test instead of stalling the suite.
+pub fn ok_within(mut command: Command, limit: Duration) -> String {
+    let child = (command.stdout(Stdio::piped()).stderr(Stdio::piped()))
+        .spawn()
+        .expect("start");
+    let pid = child.id().to_string();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    match finished.recv_timeout(limit) {
+        Ok(output) => ok(output.expect("wait")),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("{command:?} did not finish within {limit:?}");
+        }
+    }
 }
 
 /// The release binary, which `scripts/test.sh` builds first: the kill tests run many
@@ -71,11 +89,16 @@ pub fn kill_repeatedly(
             .stderr(Stdio::null())
             .spawn()
             .expect("start trueup");
+        let started = Instant::now();
         while commits(store) == before {
             assert!(
                 child.try_wait().unwrap().is_none(),
                 "the run ended before kill {killed}"
             );
+            if started.elapsed() > Duration::from_secs(300) {
+                child.kill().expect("SIGKILL");
+                panic!("no commit within 5 minutes before kill {killed}");
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
         std::thread::sleep(rng.random_range(Duration::ZERO..max_delay));
