@@ -27,12 +27,8 @@ use trueup::event_time::format_rfc3339;
 use trueup::generate::{generate, GenerateOptions};
 use trueup::kafka::tools::{consumed, create_topics, produce_lines, producer, reader};
 
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::setting;
 
 /// Topic names unique to this bench run.
 fn topic(name: &str) -> String {

@@ -24,13 +24,10 @@ use std::time::{Duration, Instant};
 
 use trueup::event_time::{format_rfc3339, parse_rfc3339, Millis};
 use trueup::generate::{generate, GenerateOptions};
+use trueup::job::default_config_toml;
 
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::{setting, status_kib};
 
 /// A generated file replayed by event time into a followed file.
 struct Replay {
@@ -86,25 +83,12 @@ impl Replay {
     }
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
+/// The followed pipeline: the standard rules with 6 h grace, retention, `workers` workers.
 fn config_text(dir: &Path, workers: u64) -> String {
-    format!(
-        r#"[pipeline]
-workers = {workers}
-
-[[sources]]
-stream = "payments"
-path = "{0}/live/payments.jsonl"
-
-[[sources]]
-stream = "entries"
-path = "{0}/live/entries.jsonl"
-
+    let live = dir.join("live");
+    let (payments, entries) = (live.join("payments.jsonl"), live.join("entries.jsonl"));
+    default_config_toml(&payments, &entries, &dir.join("out"), workers as usize)
+        + r#"
 [[rules]]
 kind = "payment_ledger"
 grace_hours = 6
@@ -117,14 +101,7 @@ grace_hours = 6
 settled_hours = 6
 breaks_hours = 12
 dedupe_hours = 24
-
-[sinks]
-results = "{0}/out/results.jsonl"
-dead_letters = "{0}/out/dead_letters.jsonl"
-summary = "{0}/out/summary.json"
-"#,
-        dir.display()
-    )
+"#
 }
 
 fn main() {
@@ -196,7 +173,7 @@ fn main() {
         let more = feeds.iter_mut().fold(false, |more, f| f.until(now) | more);
         if started.elapsed() >= next_sample {
             let lines: u64 = feeds.iter().map(|f| f.written).sum();
-            let rss = rss_kib(pid).unwrap_or(0);
+            let rss = status_kib(pid, "VmRSS").unwrap_or(0);
             let seconds = started.elapsed().as_secs();
             writeln!(
                 csv,

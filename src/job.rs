@@ -50,3 +50,30 @@ pub fn default_config(payments: &Path, entries: &Path, out: &Path, workers: usiz
         kafka: None,
     }
 }
+
+/// The TOML text of [`default_config`]'s pipeline — `payments` and `entries` JSON-lines files
+/// in, the standard files into `out`, standard rules, `workers` workers — as the start of a
+/// config file: tables for rules, retention or a store may be appended to it.
+pub fn default_config_toml(payments: &Path, entries: &Path, out: &Path, workers: usize) -> String {
+    format!(
+        r#"[pipeline]
+workers = {workers}
+
+[[sources]]
+stream = "payments"
+path = "{payments}"
+
+[[sources]]
+stream = "entries"
+path = "{entries}"
+
+[sinks]
+results = "{out}/results.jsonl"
+dead_letters = "{out}/dead_letters.jsonl"
+summary = "{out}/summary.json"
+"#,
+        payments = payments.display(),
+        entries = entries.display(),
+        out = out.display()
+    )
+}

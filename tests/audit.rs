@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use trueup::job::default_config_toml;
 use trueup::store::db::{Db, Value};
 
 mod common;
@@ -64,34 +65,11 @@ fn scenario(dir: &Path, payments: usize, store: &str) -> PathBuf {
     }
     let config = dir.join(format!("config-{}.toml", std::process::id()));
     let out = dir.join("out");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[pipeline]
-workers = 2
-
-[[sources]]
-stream = "payments"
-path = "{data}/payments.jsonl"
-
-[[sources]]
-stream = "entries"
-path = "{data}/entries.jsonl"
-
-[sinks]
-results = "{out}/results.jsonl"
-dead_letters = "{out}/dead_letters.jsonl"
-summary = "{out}/summary.json"
-
-[store]
-url = "{store}"
-commit_interval_millis = 100
-"#,
-            data = dir.join("data").display(),
-            out = out.display(),
-        ),
-    )
-    .expect("write config");
+    let data = dir.join("data");
+    let (payments, entries) = (data.join("payments.jsonl"), data.join("entries.jsonl"));
+    let text = default_config_toml(&payments, &entries, &out, 2)
+        + &format!("\n[store]\nurl = \"{store}\"\ncommit_interval_millis = 100\n");
+    std::fs::write(&config, text).expect("write config");
     config
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::parse::{self, CsvRow};
-use super::{dead_letter, Polled, Position, Progress, Source, MAX_LINE_BYTES};
+use super::{dead_letter, text, too_long, Polled, Position, Progress, Source, MAX_LINE_BYTES};
 use crate::model::Stream;
 
 /// The format of an input file.
@@ -47,7 +47,11 @@ struct Lines<R> {
 
 enum Line {
     Text(Vec<u8>),
-    TooLong { length: usize, head: Vec<u8> },
+    /// Over [`MAX_LINE_BYTES`]: why it is refused, and its first bytes.
+    TooLong {
+        reason: String,
+        head: Vec<u8>,
+    },
 }
 
 impl<R: Read> Lines<R> {
@@ -103,10 +107,9 @@ impl<R: Read> Lines<R> {
         }
         Ok(Some((
             self.line,
-            if length > MAX_LINE_BYTES {
-                Line::TooLong { length, head: buf }
-            } else {
-                Line::Text(buf)
+            match too_long("line", length) {
+                Some(reason) => Line::TooLong { reason, head: buf },
+                None => Line::Text(buf),
             },
         )))
     }
@@ -299,22 +302,11 @@ impl Source for FileSource {
             }
             let position = format!("{}:{line_no}", self.name);
             let item = match line {
-                Line::TooLong { length, head } => Polled::Dead(dead_letter(
-                    self.stream,
-                    position,
-                    format!("line is {length} bytes, over the 1 MiB limit"),
-                    &head,
-                )),
-                Line::Text(bytes) => match std::str::from_utf8(&bytes) {
-                    Err(e) => Polled::Dead(dead_letter(
-                        self.stream,
-                        position,
-                        format!(
-                            "line is not valid UTF-8 (invalid byte at offset {})",
-                            e.valid_up_to()
-                        ),
-                        &bytes,
-                    )),
+                Line::TooLong { reason, head } => {
+                    Polled::Dead(dead_letter(self.stream, position, reason, &head))
+                }
+                Line::Text(bytes) => match text("line", &bytes) {
+                    Err(reason) => Polled::Dead(dead_letter(self.stream, position, reason, &bytes)),
                     Ok(text) if text.trim().is_empty() => Polled::Dead(dead_letter(
                         self.stream,
                         position,

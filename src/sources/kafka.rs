@@ -12,7 +12,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{dead_letter, parse, Polled, Position, Progress, Source, MAX_LINE_BYTES};
+use super::{dead_letter, parse, text, too_long, Polled, Position, Progress, Source};
 use crate::config::KafkaConfig;
 use crate::kafka::{assigning_consumer, failed, partitions};
 use crate::model::Stream;
@@ -158,22 +158,14 @@ impl KafkaSource {
         let Some(bytes) = value else {
             return dead("message has no value".into(), b"");
         };
-        if bytes.len() > MAX_LINE_BYTES {
-            let reason = format!("message is {} bytes, over the 1 MiB limit", bytes.len());
+        if let Some(reason) = too_long("message", bytes.len()) {
             return dead(reason, bytes);
         }
-        match std::str::from_utf8(bytes) {
-            Err(e) => dead(
-                format!(
-                    "message is not valid UTF-8 (invalid byte at offset {})",
-                    e.valid_up_to()
-                ),
-                bytes,
-            ),
-            Ok(text) => match parse::json_line(self.stream, text.trim_end()) {
-                Ok(record) => Polled::Record(record, position.clone()),
-                Err(reason) => dead(reason, bytes),
-            },
+        let parsed =
+            text("message", bytes).and_then(|text| parse::json_line(self.stream, text.trim_end()));
+        match parsed {
+            Ok(record) => Polled::Record(record, position.clone()),
+            Err(reason) => dead(reason, bytes),
         }
     }
 }

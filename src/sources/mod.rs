@@ -69,6 +69,21 @@ pub trait Source {
     }
 }
 
+/// Why an input of `length` bytes (`what`: "line", "message") is refused as too long, if it is.
+pub fn too_long(what: &str, length: usize) -> Option<String> {
+    (length > MAX_LINE_BYTES).then(|| format!("{what} is {length} bytes, over the 1 MiB limit"))
+}
+
+/// An input's bytes as text, or why they are not (`what`: "line", "message").
+pub fn text<'a>(what: &str, bytes: &'a [u8]) -> Result<&'a str, String> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{what} is not valid UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        )
+    })
+}
+
 /// Builds a dead letter, keeping at most [`MAX_RAW_BYTES`] of the raw input.
 pub fn dead_letter(stream: Stream, position: String, reason: String, raw: &[u8]) -> DeadLetter {
     let cut = raw.len().min(MAX_RAW_BYTES);
