@@ -70,12 +70,12 @@ fn main() {
         .unwrap_or_else(|_| PathBuf::from(format!("target/e2e-{payments}")));
     // (absolute: the config's paths would be taken relative to its own folder)
     let dir = std::path::absolute(dir).expect("E2E_DIR");
-    let meta = generated(&dir.join("data"), payments as usize);
+    let data = dir.join("data");
+    let meta = generated(&data, payments as usize);
     let lines = meta.payment_lines + meta.entry_lines + meta.invalid_lines;
     let accepted = meta.payment_lines + meta.entry_lines;
     let out = dir.join(format!("out-{workers}"));
     let config = dir.join(format!("e2e-{workers}.toml"));
-    let data = dir.join("data");
     let (payments_file, entries_file) = (data.join("payments.jsonl"), data.join("entries.jsonl"));
     let text = default_config_toml(&payments_file, &entries_file, &out, workers as usize);
     std::fs::write(&config, text).expect("config");

@@ -52,13 +52,14 @@ fn consume_all(topic: &str) -> Vec<(Consumed, serde_json::Value)> {
         .collect()
 }
 
-/// Generated data produced into two new topics: (generated, payments topic, entries topic).
+/// Generated data produced into two new topics: (generated, payments topic, entries topic,
+/// messages in the payments topic).
 fn produced(
     dir: &Path,
     seed: u64,
     payments: usize,
     partitions: (i32, i32),
-) -> (Generated, String, String) {
+) -> (Generated, String, String, usize) {
     let options = GenerateOptions {
         seed,
         payments,
@@ -67,9 +68,10 @@ fn produced(
     let generated = generate(&dir.join("data"), &options).expect("generate");
     let (p, e) = (fresh("payments"), fresh("entries"));
     create_topics(&[(&p, partitions.0), (&e, partitions.1)]);
-    tools::produce_lines(&broker(), &p, partitions.0, &generated.payments).expect("produce");
+    let count =
+        tools::produce_lines(&broker(), &p, partitions.0, &generated.payments).expect("produce");
     tools::produce_lines(&broker(), &e, partitions.1, &generated.entries).expect("produce");
-    (generated, p, e)
+    (generated, p, e, count)
 }
 
 /// A config reading the two topics and writing to two new output topics (returned).
@@ -167,7 +169,7 @@ fn in_sequence(
 fn kafka_in_and_out_final_state_equals_the_ground_truth() {
     let dir = tempfile::tempdir().expect("tempdir");
     // 3 workers: worker 2 has no payments partition, and every worker some entries
-    let (generated, payments, entries) = produced(dir.path(), 11, 2000, (2, 4));
+    let (generated, payments, entries, _) = produced(dir.path(), 11, 2000, (2, 4));
     let store = dir.path().join("store.db").display().to_string();
     let (config, results, dead) = kafka_config(dir.path(), "run", (&payments, &entries), 3, &store);
     run(Path::new(env!("CARGO_BIN_EXE_trueup")), &config);
@@ -244,7 +246,7 @@ fn killed_with_sigkill_kafka_consumers_see_each_message_exactly_once() {
     let binary = release_trueup();
     let dir = tempfile::tempdir().expect("tempdir");
     let payments = 40_000;
-    let (_, p, e) = produced(dir.path(), 12, payments, (3, 3));
+    let (_, p, e, _) = produced(dir.path(), 12, payments, (3, 3));
     let path = |name: &str| dir.path().join(name).display().to_string();
     let (reference, ref_results, ref_dead) =
         kafka_config(dir.path(), "reference", (&p, &e), 2, &path("reference.db"));
@@ -373,7 +375,7 @@ dead_letters = "out/dead.jsonl"
 fn following_with_more_workers_than_partitions_time_still_advances() {
     let dir = tempfile::tempdir().expect("tempdir");
     // 3 workers, 2 partitions per topic: worker 2 reads nothing and keeps pace with the others
-    let (generated, payments, entries) = produced(dir.path(), 13, 1000, (2, 2));
+    let (generated, payments, entries, _) = produced(dir.path(), 13, 1000, (2, 2));
     let store = dir.path().join("store.db").display().to_string();
     let (config, results, _) = kafka_config(dir.path(), "follow", (&payments, &entries), 3, &store);
     let child = Command::new(env!("CARGO_BIN_EXE_trueup"))
@@ -421,6 +423,15 @@ fn following_with_more_workers_than_partitions_time_still_advances() {
     );
 }
 
+/// `[kafka]` for the test broker, for sources opened directly.
+fn client() -> trueup::config::KafkaConfig {
+    trueup::config::KafkaConfig {
+        brokers: broker(),
+        properties: Default::default(),
+        timeout_seconds: 30,
+    }
+}
+
 /// The offsets a source yields, records and dead letters alike, polled until it is exhausted,
 /// has yielded offset `last`, or `wait` has passed; and whether it was exhausted.
 fn offsets_read(source: &mut KafkaSource, last: i64, wait: Duration) -> (Vec<i64>, bool) {
@@ -442,18 +453,8 @@ fn offsets_read(source: &mut KafkaSource, last: i64, wait: Duration) -> (Vec<i64
 fn a_source_resumed_inside_the_last_batch_of_a_partition_reads_the_rest_of_it() {
     // one quick burst of messages: a few batches at most, the last one holding many messages
     let dir = tempfile::tempdir().expect("tempdir");
-    let (generated, payments, _) = produced(dir.path(), 14, 150, (1, 1));
-    let bytes = std::fs::read(&generated.payments).unwrap();
-    let count = bytes
-        .strip_suffix(b"\n")
-        .unwrap()
-        .split(|b| *b == b'\n')
-        .count() as i64;
-    let kafka = trueup::config::KafkaConfig {
-        brokers: broker(),
-        properties: Default::default(),
-        timeout_seconds: 30,
-    };
+    let (_, payments, _, count) = produced(dir.path(), 14, 150, (1, 1));
+    let (count, kafka) = (count as i64, client());
     for follow in [false, true] {
         for resume in [count / 2, count - 2] {
             let mut source =
@@ -472,7 +473,7 @@ fn a_source_resumed_inside_the_last_batch_of_a_partition_reads_the_rest_of_it() 
 #[test]
 fn a_run_without_follow_over_a_topic_being_produced_to_reads_up_to_where_it_started() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (generated, payments, _) = produced(dir.path(), 15, 100, (2, 1));
+    let (generated, payments, _, _) = produced(dir.path(), 15, 100, (2, 1));
     let lines = std::fs::read(&generated.payments).unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     // a producer that keeps both partitions busy the whole time
@@ -493,11 +494,7 @@ fn a_run_without_follow_over_a_topic_being_produced_to_reads_up_to_where_it_star
         })
     };
     std::thread::sleep(Duration::from_millis(500));
-    let kafka = trueup::config::KafkaConfig {
-        brokers: broker(),
-        properties: Default::default(),
-        timeout_seconds: 30,
-    };
+    let kafka = client();
     let opened = Instant::now();
     let mut source = KafkaSource::open(Stream::Payments, &payments, &kafka, 0, 1, false).unwrap();
     let opening = opened.elapsed();

@@ -23,10 +23,8 @@ struct Share {
     name: Arc<str>,
     /// The next offset to read.
     next: i64,
-    /// Without follow: the end offset when the run started (read up to it, then stop).
-    end: Option<i64>,
-    /// The end offset when the source opened, with or without follow.
-    held: i64,
+    /// The end offset when the source opened; without follow, reading stops there.
+    end: i64,
     /// Whether a message at or after `next` has come since the partition was assigned.
     started: bool,
 }
@@ -71,8 +69,7 @@ impl KafkaSource {
                 let share = Share {
                     name: format!("{topic}/{partition}").into(),
                     next: 0,
-                    end: (!follow).then_some(end.next),
-                    held: end.next,
+                    end: end.next,
                     started: false,
                 };
                 (partition, share)
@@ -127,7 +124,7 @@ impl KafkaSource {
             return Ok(());
         }
         let silent: Vec<i32> = (self.shares.iter())
-            .filter(|(_, s)| !s.started && s.next < s.held)
+            .filter(|(_, s)| !s.started && s.next < s.end)
             .map(|(p, _)| *p)
             .collect();
         for partition in silent {
@@ -139,11 +136,7 @@ impl KafkaSource {
 
     /// Without follow, whether every partition is read to its end (at once with none).
     fn done(&self) -> bool {
-        !self.follow
-            && self
-                .shares
-                .values()
-                .all(|s| s.end.is_some_and(|end| s.next >= end))
+        !self.follow && self.shares.values().all(|s| s.next >= s.end)
     }
 
     /// Turns one message into a record or a dead letter.
@@ -205,7 +198,7 @@ impl Source for KafkaSource {
             let Some(share) = self.shares.get(&partition) else {
                 continue;
             };
-            if offset < share.next || share.end.is_some_and(|end| offset >= end) {
+            if offset < share.next || (!self.follow && offset >= share.end) {
                 continue; // already read, or past this run's end
             }
             if !share.started && offset > share.next {
