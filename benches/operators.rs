@@ -11,6 +11,8 @@ use trueup_operators::{
     Route, Splitter, Tolerance,
 };
 
+mod common;
+
 const RECORDS: u64 = 20_000;
 
 /// Loads `RECORDS` keyed legs into a fresh dataflow, applies `graph`, and runs to completion.

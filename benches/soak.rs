@@ -3,7 +3,8 @@
 //!
 //! `cargo bench --bench soak` (defaults: a 12-minute warm-up, then 30 measured minutes, both
 //! replayed at 480 simulated seconds per second — about 1,100 input lines/s; 16,000 payments
-//! per simulated day). Settings come from the environment: `SOAK_WARMUP_MINUTES`,
+//! per simulated day; 4 workers, whose arrangements are a quarter of the state each, so that
+//! merging one of them briefly doubles less memory than with 2 — see `docs/benchmarks.md`). Settings come from the environment: `SOAK_WARMUP_MINUTES`,
 //! `SOAK_WARMUP_SPEED`, `SOAK_MINUTES`, `SOAK_SPEED`, `SOAK_PAYMENTS_PER_DAY`, `SOAK_WORKERS`,
 //! `SOAK_DIR`. Writes `SOAK_DIR/rss.csv`
 //! (one sample every 10 s) and prints a report: resident memory over the measured minutes —
@@ -113,7 +114,7 @@ fn main() {
     let per_day = setting("SOAK_PAYMENTS_PER_DAY", 16_000);
     let speed = setting("SOAK_SPEED", 480);
     let warmup_speed = setting("SOAK_WARMUP_SPEED", speed);
-    let workers = setting("SOAK_WORKERS", 2);
+    let workers = setting("SOAK_WORKERS", 4);
     // payments for every simulated day of the run, and one more
     let days = (warmup * warmup_speed + minutes * speed) * 60 / 86_400 + 2;
     let payments = (per_day * days) as usize;

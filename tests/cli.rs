@@ -232,3 +232,59 @@ fn follow_streams_until_sigterm_then_flushes_and_exits_cleanly() {
         &golden("late_resolution").join("expected_results.jsonl"),
     );
 }
+
+/// Follows the late-resolution scenario for `seconds` (progress speaks every 2 s), then stops
+/// it with SIGTERM; `wrap` puts the command under another (a terminal emulator).
+fn follow_for(seconds: u32, dir: &Path, wrap: Option<&str>) -> std::process::Output {
+    let config = dir.join("config.toml");
+    let run = format!(
+        "timeout -s TERM {seconds} {} run --follow --config {}",
+        env!("CARGO_BIN_EXE_trueup"),
+        config.display()
+    );
+    let command = match wrap {
+        Some(wrapper) => format!("{wrapper} '{run}' /dev/null"),
+        None => run,
+    };
+    Command::new("sh").args(["-c", &command]).output().unwrap()
+}
+
+#[test]
+fn progress_is_a_live_line_on_a_terminal_and_a_tracing_event_otherwise() {
+    // not a terminal: structured `progress` events with the three fields
+    let dir = scenario("late_resolution");
+    let out = follow_for(5, dir.path(), None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let events: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(" progress "))
+        .collect();
+    assert!(events.len() >= 2, "{stderr}");
+    for event in &events {
+        for field in [
+            "records_in=10",
+            "watermark=2026-11-01T10:55:00Z",
+            "open_breaks=",
+            "INFO",
+        ] {
+            assert!(event.contains(field), "{field} missing from {event}");
+        }
+    }
+    assert!(!stderr.contains(" records in · "), "{stderr}");
+
+    // a terminal (util-linux `script` gives the run a pseudo-terminal): one line redrawn in
+    // place, no progress events
+    let dir = scenario("late_resolution");
+    let out = follow_for(5, dir.path(), Some("script -qefc"));
+    let screen = String::from_utf8_lossy(&out.stdout);
+    let redrawn: Vec<&str> = screen
+        .split('\r')
+        .filter(|l| l.starts_with("10 records in · watermark 2026-11-01T10:55:00Z"))
+        .collect();
+    assert!(redrawn.len() >= 2, "{screen:?}");
+    assert!(
+        redrawn.iter().all(|l| l.contains(" open breaks")),
+        "{screen:?}"
+    );
+    assert!(!screen.contains(" progress "), "{screen:?}");
+}

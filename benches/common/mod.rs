@@ -1,5 +1,11 @@
 //! Helpers the bench binaries share: settings from the environment, and a process's memory.
+//! Every bench that includes them allocates as the `trueup` binary does, with mimalloc: a bench
+//! that runs the dataflow in its own process measures what production runs.
 #![allow(dead_code)] // each bench uses its own subset
+
+/// The `trueup` binary's allocator (see `src/main.rs`), for the dataflow run in this process.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
