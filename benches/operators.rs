@@ -1,5 +1,5 @@
-//! Criterion micro-benchmarks: each operator over 20,000 records in one timely worker, and
-//! the line parser. Run with `cargo bench --bench operators`.
+//! Criterion micro-benchmarks: each operator of the library over 20,000 records in one timely
+//! worker, and the line parser. Run with `cargo bench --bench operators`.
 
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 use differential_dataflow::input::Input;
@@ -8,14 +8,15 @@ use trueup::model::Stream;
 use trueup::sources::parse::json_line;
 use trueup_operators::{
     Aging, Amount, Balance, Conservation, Dedupe, Joiner, Leg, Matcher, MatcherConfig, Measure,
-    Route, Splitter, Tolerance,
+    Retire, Route, Splitter, Tolerance,
 };
 
 mod common;
 
 const RECORDS: u64 = 20_000;
 
-/// Loads `RECORDS` keyed legs into a fresh dataflow, applies `graph`, and runs to completion.
+/// Loads `RECORDS` keyed legs at time 0 into a fresh dataflow, applies `graph`, and runs it
+/// through time 1 (where retirements decided at 0 take effect).
 fn run_graph<F>(graph: F)
 where
     F: for<'s> Fn(VecCollection<'s, u64, (u64, Leg)>) -> VecCollection<'s, u64, u64>
@@ -39,9 +40,9 @@ where
                 ),
             ));
         }
-        input.advance_to(1);
+        input.advance_to(2);
         input.flush();
-        worker.step_while(|| probe.less_than(&1));
+        worker.step_while(|| probe.less_than(&2));
     });
 }
 
@@ -121,6 +122,20 @@ fn operators(c: &mut Criterion) {
                     .clone()
                     .conserved_by(vec![measured])
                     .map(|v| v.scope)
+            })
+        })
+    });
+    group.bench_function(BenchmarkId::new("retire", RECORDS), |b| {
+        b.iter(|| {
+            run_graph(|legs| {
+                // every group's member count, retired at once: the members leave at time 1
+                let retiring = legs.retiring(1);
+                let counts = retiring
+                    .working()
+                    .reduce(|_k, members, out| out.push((members.len() as u64, 1)));
+                retiring
+                    .retire_named("retire", counts, |_k, _n| Some(0))
+                    .map(|(k, _)| k)
             })
         })
     });
