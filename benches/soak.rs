@@ -4,11 +4,12 @@
 //! `cargo bench --bench soak` (defaults: a 12-minute warm-up, then 30 measured minutes, both
 //! replayed at 480 simulated seconds per second — about 1,100 input lines/s; 16,000 payments
 //! per simulated day; 4 workers, whose arrangements are a quarter of the state each, so that
-//! merging one of them briefly doubles less memory than with 2 — see `docs/benchmarks.md`). Settings come from the environment: `SOAK_WARMUP_MINUTES`,
-//! `SOAK_WARMUP_SPEED`, `SOAK_MINUTES`, `SOAK_SPEED`, `SOAK_PAYMENTS_PER_DAY`, `SOAK_WORKERS`,
-//! `SOAK_DIR`. Writes `SOAK_DIR/rss.csv`
-//! (one sample every 10 s) and prints a report: resident memory over the measured minutes —
-//! mean, minimum, maximum, the spread around the mean, and the mean of each fifth.
+//! merging one of them briefly doubles less memory than with 2 — see `docs/benchmarks.md`).
+//! Settings come from the environment: `SOAK_WARMUP_MINUTES`, `SOAK_WARMUP_SPEED`,
+//! `SOAK_MINUTES`, `SOAK_SPEED`, `SOAK_PAYMENTS_PER_DAY`, `SOAK_WORKERS`, `SOAK_DIR`. Writes
+//! `SOAK_DIR/rss.csv` (one sample every 10 s) and prints a report: resident memory over the
+//! measured minutes — mean, minimum, maximum, the spread around the mean, and the mean of each
+//! fifth.
 //!
 //! Traffic: the generator's payments and entries files, appended to the followed files in
 //! event-time order as simulated time passes (line by line, cut nowhere). Refunds, chargebacks

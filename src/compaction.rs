@@ -26,27 +26,30 @@ use std::sync::Arc;
 use differential_dataflow::trace::ExertionLogic;
 
 /// The smaller batches may hold at least `1 / MOST_SLACK` of the largest before compaction…
-const MOST_SLACK: u64 = 12;
+const MOST_SLACK: usize = 12;
 
 /// … and at most `1 / LEAST_SLACK` of it.
-const LEAST_SLACK: u64 = 5;
+const LEAST_SLACK: usize = 5;
 
 /// The seed of the next thread's draws (each thread takes one).
 static NEXT_SEED: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     /// This thread's pseudo-random state (splitmix64) and its current slack.
-    static DRAW: Cell<(u64, u64)> = Cell::new(draw(NEXT_SEED.fetch_add(1, Ordering::Relaxed)));
+    static DRAW: Cell<(u64, usize)> = Cell::new(draw(NEXT_SEED.fetch_add(1, Ordering::Relaxed)));
 }
 
 /// The next state of a splitmix64 sequence after `state`, and a slack drawn from it.
-fn draw(state: u64) -> (u64, u64) {
+fn draw(state: u64) -> (u64, usize) {
     let state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
     let mut z = state;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;
-    (state, LEAST_SLACK + z % (MOST_SLACK - LEAST_SLACK + 1))
+    (
+        state,
+        LEAST_SLACK + (z % (MOST_SLACK - LEAST_SLACK + 1) as u64) as usize,
+    )
 }
 
 /// Effort large enough that one exertion rolls every batch of an arrangement into one: the
@@ -57,8 +60,8 @@ const FULL: usize = 1 << 30;
 /// [module documentation](self)).
 pub fn compact_when_behind(config: &mut timely::WorkerConfig) {
     let logic: ExertionLogic = Arc::new(|batches: &[(usize, usize, usize)]| {
-        let largest = batches.iter().map(|b| b.2).max().unwrap_or(0) as u64;
-        let total: u64 = batches.iter().map(|b| b.2 as u64).sum();
+        let largest = batches.iter().map(|b| b.2).max().unwrap_or(0);
+        let total: usize = batches.iter().map(|b| b.2).sum();
         DRAW.with(|cell| {
             let (state, slack) = cell.get();
             let behind = (total - largest) * slack > largest;
