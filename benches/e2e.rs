@@ -7,7 +7,7 @@
 //! - runs the release `trueup run` (files in, files out, no store, `E2E_WORKERS` workers,
 //!   default 2) and measures its wall time and peak resident memory (`VmHWM`, polled);
 //! - runs the baseline in a child process of this bench: the same files parsed by trueup's own
-//!   parser, then reconciled by [`trueup::oracle::final_state`] — single-threaded hash maps and
+//!   parser, then reconciled by [`trueup_testing::oracle::final_state`] — single-threaded hash maps and
 //!   sets over all records, no dataflow, no output files;
 //!
 //! and prints, for both: input lines, wall time, input lines per second, peak resident memory
@@ -20,9 +20,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use trueup::config::Config;
-use trueup::event_time::Tick;
-use trueup::job::default_config_toml;
-use trueup::summary::Summary;
+use trueup::model::summary::Summary;
+use trueup::model::time::Tick;
+use trueup::runtime::job::default_config_toml;
 
 mod common;
 use common::{generated, records, setting, status_kib};
@@ -49,7 +49,7 @@ fn baseline(config: &Path) {
         .flat_map(|s| records(s.path.as_ref().expect("a file source"), s.stream))
         .collect();
     let tick = Tick(config.pipeline.tick_millis);
-    let state = trueup::oracle::final_state(&records, &config.rules, tick);
+    let state = trueup_testing::oracle::final_state(&records, &config.rules, tick);
     println!("{}", state.len());
 }
 

@@ -20,9 +20,10 @@ use differential_dataflow::input::{Input, InputSession};
 use timely::dataflow::operators::core::Probe;
 use timely::dataflow::ProbeHandle;
 use trueup::config::{default_rules, PipelineConfig};
-use trueup::event_time::Tick;
+use trueup::model::time::Tick;
+use trueup::model::time::Time;
 use trueup::model::{Entry, Payment, Record, Stream};
-use trueup::rules::{reconcile, Settings, Time};
+use trueup::rules::{reconcile, Settings};
 
 mod common;
 use common::{generated, records, setting, status_kib};

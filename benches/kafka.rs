@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-use trueup::event_time::format_rfc3339;
 use trueup::generate::{generate, GenerateOptions};
-use trueup::kafka::tools::{consumed, create_topics, produce_lines, producer, reader};
+use trueup::model::time::format_rfc3339;
+use trueup_testing::kafka::{consumed, create_topics, produce_lines, producer, reader};
 
 mod common;
 use common::setting;

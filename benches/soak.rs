@@ -24,9 +24,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use trueup::event_time::{format_rfc3339, parse_rfc3339, Millis};
 use trueup::generate::{generate, GenerateOptions};
-use trueup::job::default_config_toml;
+use trueup::model::time::{format_rfc3339, parse_rfc3339, Millis};
+use trueup::runtime::job::default_config_toml;
 
 mod common;
 use common::{setting, status_kib};

@@ -2,40 +2,60 @@
 //!
 //! # Layout
 //!
-//! - [`model`]: the validated records (payments, entries, dead letters); [`currency`] and
-//!   [`event_time`] give them exact currencies and times.
-//! - [`sources`]: reading input files and turning each line into a record or a dead letter.
-//! - [`config`]: the TOML pipeline configuration.
+//! Each folder is a layer, listed here from the bottom up; a module imports only from its own
+//! layer or the ones below it, and the module graph has no cycle (`tests/layout.rs` checks
+//! both).
+//!
+//! - [`model`]: the records — payment events, ledger entries, dead letters.
+//!   - [`model::currency`]: ISO 4217 currencies and their minor units.
+//!   - [`model::time`]: event time, the dataflow's logical time, and the tick.
+//!   - [`model::results`]: result rows, their changes, and their changelog lines.
+//!   - [`model::summary`]: counts, amounts, match rates and aging of a run's results.
+//! - [`config`]: the TOML pipeline configuration, validated with the key named.
+//!   - [`config::paths`]: a run never writes over its inputs, its store or another output.
+//! - [`kafka`]: Kafka clients configured from `[kafka]`, shared by sources and sinks.
+//! - [`sources`]: where records come from, and the line limits and dead letters they share.
+//!   - [`sources::parse`]: one JSON object or CSV row into a record, or a precise reason.
+//!   - [`sources::file`]: JSON Lines and CSV files, sharded over workers, followed as they grow.
+//!   - [`sources::kafka`]: a topic's partitions assigned statically over the workers.
 //! - [`rules`]: the standard reconciliation graph, composed from `trueup-operators`.
-//! - [`runtime`]: timely workers, watermarks, logical time, following inputs and stopping.
-//! - [`delivery`]: handing each completed stretch of logical time to the outputs, in order.
-//! - [`results`]: result rows and their changelog lines.
-//! - [`sinks`]: the file output: changelog, dead letters and summary, written as time completes.
-//! - [`summary`]: counts, amounts, match rate and break aging from the final state.
+//! - [`sinks`]: where results go.
+//!   - [`sinks::output`]: the interface the runtime delivers to.
+//!   - [`sinks::file`]: the changelog and dead letters as JSON Lines files, the summary file.
+//!   - [`sinks::kafka`]: the changelog and dead letters as Kafka topics, exactly once.
+//!   - [`sinks::memory`]: everything kept in memory (tests, examples).
+//! - [`store`]: the audit store: inputs, changelog, dead letters and commits, hash-chained.
+//!   - [`store::db`]: the SQLite and PostgreSQL backends behind one small interface.
+//!   - [`store::query`]: auditors' questions as of any committed time.
+//!   - [`store::verify`]: the hash chain and conservation recomputed.
+//!   - [`store::serve`]: the same questions over HTTP, `/metrics` and `/healthz`.
 //! - [`generate`]: deterministic synthetic data with injected faults and ground truth.
-//! - [`job`]: one run end to end, and the embedded default configuration.
-//! - [`progress`]: the periodic progress line of a long run.
-//! - [`oracle`]: a naive, dataflow-free reconciliation used to check the pipeline.
+//!   - [`generate::spec`]: what to generate, and the truth and totals of what was.
+//!   - [`generate::payment`]: one payment's events, journals, lines and groups.
+//!   - [`generate::write`]: delivery order, redeliveries, invalid lines, the files.
+//! - [`runtime`]: the engine.
+//!   - [`runtime::run`]: a run end to end: the store opened, one worker per thread.
+//!   - [`runtime::worker`]: one worker: its dataflows, read rounds, time, delivery.
+//!   - [`runtime::reading`]: the sources as one worker reads them, and their watermarks.
+//!   - [`runtime::resume`]: what a restarted run takes back from the audit store.
+//!   - [`runtime::delivery`]: worker 0 hands completed times to the outputs, in order.
+//!   - [`runtime::commit`]: exactly-once commits of inputs, changes and positions.
+//!   - [`runtime::merge_policy`]: how eagerly arrangements merge while following.
+//!   - [`runtime::progress`]: the periodic progress line of a long run.
+//!   - [`runtime::control`]: stopping a run from outside, what it reports, how it fails.
+//!   - [`runtime::job`]: a run into the configured sinks; the embedded default config.
+//!
+//! The `trueup` binary (`src/main.rs`) is the command line over these; test support (the naive
+//! oracle, Kafka chores) lives in the dev-only `trueup-testing` crate (`testing/`).
 
 #![deny(missing_docs)]
 
-pub mod commit;
-pub mod compaction;
 pub mod config;
-pub mod currency;
-pub mod delivery;
-pub mod event_time;
 pub mod generate;
-pub mod job;
 pub mod kafka;
 pub mod model;
-pub mod oracle;
-pub mod progress;
-pub mod results;
 pub mod rules;
 pub mod runtime;
-pub mod serve;
 pub mod sinks;
 pub mod sources;
 pub mod store;
-pub mod summary;

@@ -9,12 +9,11 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use trueup::config::Config;
 use trueup::generate::{generate, GenerateOptions};
-use trueup::job::{default_config, execute};
+use trueup::model::summary::render_table;
+use trueup::runtime::job::{default_config, execute};
 use trueup::runtime::Control;
 use trueup::store::query::Filter;
 use trueup::store::Store;
-use trueup::summary::render_table;
-use trueup_operators::Amount;
 
 /// The dataflow allocates and frees many small records; mimalloc measured faster than the
 /// system allocator on the demo (docs/benchmarks.md).
@@ -75,7 +74,7 @@ enum Question {
         rule: Option<String>,
     },
     /// Open breaks, filtered.
-    Breaks(BreaksArgs),
+    Breaks(Filter),
     /// Groups and Σ difference by rule, status and currency.
     Summary,
     /// A key's results with every input record behind them and its source position.
@@ -83,28 +82,6 @@ enum Question {
         /// The group key.
         key: String,
     },
-}
-
-#[derive(Args)]
-struct BreaksArgs {
-    /// Only this status (e.g. `missing_ledger`).
-    #[arg(long)]
-    status: Option<String>,
-    /// Only this currency.
-    #[arg(long)]
-    currency: Option<String>,
-    /// Only this rule.
-    #[arg(long)]
-    rule: Option<String>,
-    /// Only breaks whose |difference| is at least this.
-    #[arg(long)]
-    min_amount: Option<String>,
-    /// Only breaks opened at least this many days before `--as-of`.
-    #[arg(long)]
-    min_age_days: Option<u64>,
-    /// At most this many (default 1,000).
-    #[arg(long)]
-    limit: Option<u64>,
 }
 
 #[derive(Args)]
@@ -315,20 +292,10 @@ fn query(args: QueryArgs) -> anyhow::Result<()> {
             };
             serde_json::to_value(store.current_as_of(as_of, &filter)?)?
         }
-        Question::Breaks(args) => {
-            let min_amount = args
-                .min_amount
-                .map(|a| Amount::parse(&a).with_context(|| format!("--min-amount {a:?}")))
-                .transpose()?;
+        Question::Breaks(filter) => {
             let filter = Filter {
-                min_amount,
-                status: args.status,
-                currency: args.currency,
-                rule: args.rule,
-                min_age_days: args.min_age_days,
-                limit: args.limit,
                 breaks_only: true,
-                ..Filter::default()
+                ..filter
             };
             serde_json::to_value(store.current_as_of(as_of, &filter)?)?
         }
@@ -361,7 +328,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         tracing::info!(address = %listener.local_addr()?, "serving the audit API");
-        trueup::serve::serve(args.store.store, token, listener).await
+        trueup::store::serve::serve(args.store.store, token, listener).await
     })
 }
 

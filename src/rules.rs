@@ -21,13 +21,10 @@ use trueup_operators::{
 };
 
 use crate::config::{RetentionConfig, RuleConfig};
-use crate::currency::Currency;
-use crate::event_time::{Millis, Tick};
+use crate::model::currency::Currency;
+use crate::model::results::{ResultRow, Status};
+use crate::model::time::{Millis, Tick, Time};
 use crate::model::{Direction, Entry, Payment, Stream};
-use crate::results::{ResultRow, Status};
-
-/// The dataflow's logical time: event time in Unix milliseconds, coarsened to the tick.
-pub type Time = Millis;
 
 /// A balance group's key: the payment or journal id, and the currency.
 pub type GroupKey = (String, Currency);

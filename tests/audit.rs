@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use trueup::job::default_config_toml;
+use trueup::runtime::job::default_config_toml;
 use trueup::store::db::{Db, Value};
 
 mod common;
@@ -210,10 +210,10 @@ fn query_answers_as_of_any_committed_time_on_both_backends() {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         let middle = lines[lines.len() / 2]["time"].as_str().unwrap().to_string();
-        let middle_ms = trueup::event_time::parse_rfc3339(&middle).unwrap();
+        let middle_ms = trueup::model::time::parse_rfc3339(&middle).unwrap();
         let mut expected: BTreeMap<(String, String), i64> = BTreeMap::new();
         for v in &lines {
-            let t = trueup::event_time::parse_rfc3339(v["time"].as_str().unwrap()).unwrap();
+            let t = trueup::model::time::parse_rfc3339(v["time"].as_str().unwrap()).unwrap();
             if t <= middle_ms && v["status"] != "matched" && v["status"] != "pending" {
                 *expected
                     .entry((
@@ -591,7 +591,7 @@ fn the_auditors_guide_sql_runs_on_both_backends() {
             .str()
             .unwrap()
             .to_string();
-        let as_of_ms = trueup::event_time::parse_rfc3339(&frontier).unwrap() - 1;
+        let as_of_ms = trueup::model::time::parse_rfc3339(&frontier).unwrap() - 1;
         for block in &blocks {
             // the guide writes the as-of time as :as_of_ms
             let sql = block.replace(":as_of_ms", &as_of_ms.to_string());

@@ -4,8 +4,9 @@
 use std::io::Write;
 
 use proptest::prelude::*;
+use trueup::config::Format;
 use trueup::model::Stream;
-use trueup::sources::file::{FileSource, Format};
+use trueup::sources::file::FileSource;
 use trueup::sources::{parse, Polled, Progress, Source};
 
 fn read(bytes: &[u8], stream: Stream, format: Format) -> Vec<Polled> {

@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use trueup::generate::{generate, GenerateOptions, Generated, TruthLine};
-use trueup::kafka::tools::{self, Consumed};
 use trueup::model::Stream;
 use trueup::sources::kafka::KafkaSource;
 use trueup::sources::{Polled, Progress, Source};
 use trueup::store::db::Db;
+use trueup_testing::kafka::{self as tools, Consumed};
 
 mod common;
 use common::{commits, kill_repeatedly, ok, ok_within, release_trueup};
@@ -275,7 +275,7 @@ fn killed_with_sigkill_kafka_consumers_see_each_message_exactly_once() {
         "as many messages as committed changes"
     );
     for ((message, value), (row, time, diff)) in changes.iter().zip(&committed) {
-        let line = trueup::results::ChangelogLine::new(row, *time, *diff as i64);
+        let line = trueup::model::results::ChangelogLine::new(row, *time, *diff as i64);
         assert_eq!(
             value,
             &serde_json::to_value(&line).unwrap(),

@@ -5,16 +5,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use trueup::config::Config;
-use trueup::event_time::Tick;
+use trueup::config::Format;
 use trueup::generate::{generate, GenerateOptions, TruthLine};
-use trueup::job::default_config;
+use trueup::model::results::ResultRow;
+use trueup::model::summary::final_state;
+use trueup::model::time::Tick;
 use trueup::model::Record;
-use trueup::oracle;
-use trueup::results::ResultRow;
+use trueup::runtime::job::default_config;
 use trueup::runtime::{run_collect, RunOutput};
-use trueup::sources::file::{FileSource, Format};
+use trueup::sources::file::FileSource;
 use trueup::sources::{Polled, Progress, Source};
-use trueup::summary::final_state;
+use trueup_testing::oracle;
 
 fn config_for(dir: &Path, payments: &Path, entries: &Path, workers: usize, batch: usize) -> Config {
     let mut config = default_config(payments, entries, &dir.join("out"), workers);
@@ -228,13 +229,13 @@ fn tolerances_and_grace_from_config_agree_with_the_oracle() {
     let tolerated = got
         .iter()
         .filter(|r| {
-            r.status == trueup::results::Status::Matched
+            r.status == trueup::model::results::Status::Matched
                 && !r.difference.unwrap_or_default().is_zero()
         })
         .count();
     let pending = got
         .iter()
-        .filter(|r| r.status == trueup::results::Status::Pending)
+        .filter(|r| r.status == trueup::model::results::Status::Pending)
         .count();
     assert!(
         tolerated > 0,

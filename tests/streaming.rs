@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use trueup::config::{Config, RetentionConfig};
 use trueup::generate::{generate, GenerateOptions};
-use trueup::job::default_config;
+use trueup::model::summary::final_state;
+use trueup::runtime::job::default_config;
 use trueup::runtime::{run_collect, run_collect_until, Control, RunOutput};
-use trueup::summary::final_state;
 
 /// Waits (up to a minute) until `done` holds.
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
@@ -224,8 +224,9 @@ fn a_group_breaks_exactly_when_the_watermark_passes_due_at_and_a_late_record_res
     let control = Control::default();
     let run_control = control.clone();
     let run_config = config.clone();
-    let thread =
-        std::thread::spawn(move || trueup::job::execute(&run_config, &run_control).unwrap());
+    let thread = std::thread::spawn(move || {
+        trueup::runtime::job::execute(&run_config, &run_control).unwrap()
+    });
     let lines = std::cell::Cell::new(0);
     // feeds one filler payment with its journal at `at`, moving both watermarks to `at`
     let advance = |n: &str, at: &str| {
@@ -387,8 +388,9 @@ fn a_quiet_source_stops_holding_the_watermark_back_after_its_idle_timeout() {
     let results = config.sinks.results.clone().unwrap();
     let control = Control::default();
     let (run_control, run_config) = (control.clone(), config.clone());
-    let thread =
-        std::thread::spawn(move || trueup::job::execute(&run_config, &run_control).unwrap());
+    let thread = std::thread::spawn(move || {
+        trueup::runtime::job::execute(&run_config, &run_control).unwrap()
+    });
     let started = Instant::now();
     append(
         &payments,

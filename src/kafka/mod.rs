@@ -2,8 +2,6 @@
 //! security settings from `[kafka]` here, and Kafka's errors become I/O errors that name the
 //! topic (never a property value: those may be secrets).
 
-pub mod tools;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -11,8 +9,8 @@ use rdkafka::client::{Client, ClientContext};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
 use rdkafka::message::ToBytes;
+use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
@@ -50,6 +48,42 @@ pub fn assigning_consumer(kafka: &KafkaConfig) -> std::io::Result<BaseConsumer> 
         .map_err(|e| failed("cannot create a Kafka consumer", e))
 }
 
+/// One message read back: partition, key, value and headers.
+#[derive(Clone, Debug)]
+pub struct Consumed {
+    /// The partition it was in.
+    pub partition: i32,
+    /// Its offset there.
+    pub offset: i64,
+    /// Its key (lossy UTF-8; empty without one).
+    pub key: String,
+    /// Its value (lossy UTF-8).
+    pub value: String,
+    /// Its headers, by name (lossy UTF-8).
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Reads one message as [`Consumed`].
+pub fn consumed<M: Message>(message: &M) -> Consumed {
+    let text =
+        |bytes: Option<&[u8]>| String::from_utf8_lossy(bytes.unwrap_or_default()).into_owned();
+    let headers = message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key.to_string(), text(h.value)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Consumed {
+        partition: message.partition(),
+        offset: message.offset(),
+        key: text(message.key()),
+        value: text(message.payload()),
+        headers,
+    }
+}
+
 /// The partition count of `topic`; an error when the topic does not exist.
 pub fn partitions<C: ClientContext>(
     client: &Client<C>,
@@ -79,7 +113,7 @@ pub struct End {
     /// The offset the next message will get.
     pub next: i64,
     /// The last message, if the partition holds any.
-    pub last: Option<tools::Consumed>,
+    pub last: Option<Consumed>,
 }
 
 /// How long the partitions must stay quiet after their last message for [`ends`] to call it
@@ -146,7 +180,7 @@ pub fn ends(
         if let Some(end) = found.get_mut(&message.partition()) {
             if message.offset() >= end.next - 1 {
                 end.next = message.offset() + 1;
-                end.last = Some(tools::consumed(&message));
+                end.last = Some(consumed(&message));
             }
         }
     }

@@ -6,10 +6,11 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::config::SinksConfig;
-use crate::delivery::{Change, Committed, Output};
+use crate::model::results::Change;
+use crate::model::results::ChangelogLine;
+use crate::model::summary::Summary;
 use crate::model::DeadLetter;
-use crate::results::ChangelogLine;
-use crate::summary::Summary;
+use crate::sinks::output::{Committed, Output};
 
 /// One output file, written through a buffer; errors name the file.
 struct Sink {

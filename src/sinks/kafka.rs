@@ -27,13 +27,14 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::ClientContext;
 
 use crate::config::{KafkaConfig, SinksConfig};
-use crate::delivery::{Change, Committed, Output};
-use crate::event_time::format_rfc3339;
 use crate::kafka::{assigning_consumer, client_config, ends, failed, partitions, produce};
+use crate::model::results::Change;
+use crate::model::results::ChangelogLine;
+use crate::model::summary::Summary;
+use crate::model::time::format_rfc3339;
 use crate::model::DeadLetter;
-use crate::results::ChangelogLine;
-use crate::sinks::write_summary;
-use crate::summary::Summary;
+use crate::sinks::file::write_summary;
+use crate::sinks::output::{Committed, Output};
 
 /// Remembers the first failed delivery, reported at the next [`Output::sync`].
 #[derive(Clone, Default)]

@@ -4,31 +4,10 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
 use super::parse::{self, CsvRow};
 use super::{dead_letter, text, too_long, Polled, Position, Progress, Source, MAX_LINE_BYTES};
+use crate::config::Format;
 use crate::model::Stream;
-
-/// The format of an input file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Format {
-    /// One JSON object per line.
-    Jsonl,
-    /// A header row, then one record per row, same column names as the JSON fields.
-    Csv,
-}
-
-impl Format {
-    /// `csv` for `*.csv` files, JSON Lines otherwise.
-    pub fn from_path(path: &Path) -> Format {
-        match path.extension().and_then(|e| e.to_str()) {
-            Some(ext) if ext.eq_ignore_ascii_case("csv") => Format::Csv,
-            _ => Format::Jsonl,
-        }
-    }
-}
 
 /// Reads lines of at most [`MAX_LINE_BYTES`], skipping (and reporting) longer ones whole.
 /// When following, a last line without its newline is held back until the rest arrives.

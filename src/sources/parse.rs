@@ -4,8 +4,8 @@
 use serde_json::{Map, Value};
 use trueup_operators::Amount;
 
-use crate::currency::Currency;
-use crate::event_time::parse_rfc3339;
+use crate::model::currency::Currency;
+use crate::model::time::parse_rfc3339;
 use crate::model::{Direction, Entry, Payment, PaymentKind, Record, Stream};
 
 /// The most integer digits an amount may have (15: up to 999 trillion major units), which

@@ -4,6 +4,8 @@
 
 use std::io::Write;
 
+use crate::config::paths::sqlite_path;
+
 /// A value in a row or a parameter: the store only uses 64-bit integers and text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
@@ -67,6 +69,18 @@ impl Value {
             }
         }
     }
+}
+
+/// Appends one row as the store writes it to PostgreSQL's COPY stream and as it hashes it:
+/// its [encoded](Value::encode) values joined by tabs, ended by a newline.
+pub fn encode_row(values: &[Value], out: &mut String) {
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            out.push('\t');
+        }
+        value.encode(out);
+    }
+    out.push('\n');
 }
 
 /// Rows to append to one table.
@@ -239,13 +253,7 @@ impl Db {
                     let mut line = String::new();
                     for row in &t.rows {
                         line.clear();
-                        for (i, value) in row.iter().enumerate() {
-                            if i > 0 {
-                                line.push('\t');
-                            }
-                            value.encode(&mut line);
-                        }
-                        line.push('\n');
+                        encode_row(row, &mut line);
                         writer.write_all(line.as_bytes())?;
                     }
                     writer.finish()?;
@@ -307,10 +315,4 @@ fn pg_row(row: &postgres::Row) -> Result<Vec<Value>, postgres::Error> {
             })
         })
         .collect()
-}
-
-/// The SQLite file a store URL names (`sqlite:PATH` or a plain path); `None` for other URLs.
-fn sqlite_path(url: &str) -> Option<&str> {
-    let path = url.strip_prefix("sqlite:").unwrap_or(url);
-    (!path.is_empty() && !url.contains("://")).then_some(path)
 }

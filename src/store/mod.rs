@@ -9,16 +9,17 @@
 
 pub mod db;
 pub mod query;
+pub mod serve;
 pub mod verify;
 
 use sha2::{Digest, Sha256};
 
-use crate::delivery::Change;
-use crate::event_time::{format_rfc3339, Millis};
+use crate::model::results::Change;
+use crate::model::results::ResultRow;
+use crate::model::time::Time;
+use crate::model::time::{format_rfc3339, Millis};
 use crate::model::{DeadLetter, Record};
-use crate::results::ResultRow;
-use crate::rules::Time;
-use db::{Db, DbError, Rows, Value};
+use db::{encode_row, Db, DbError, Rows, Value};
 
 const SCHEMA: &str = include_str!("schema.sql");
 
@@ -448,7 +449,7 @@ fn input_row(seq: i64, batch: i64, input: &StoredInput) -> Vec<Value> {
 }
 
 fn result_row(seq: i64, batch: i64, row: &ResultRow, time: Millis, diff: isize) -> Vec<Value> {
-    let line = crate::results::ChangelogLine::new(row, time, diff as i64);
+    let line = crate::model::results::ChangelogLine::new(row, time, diff as i64);
     let minor = |text: &Option<String>| {
         text.as_ref()
             .and_then(|t| t.replace('.', "").parse::<i64>().ok())
@@ -487,13 +488,7 @@ pub fn batch_hash(commit: &[Value], tables: &[Rows]) -> String {
     let mut line = String::new();
     let mut feed = |values: &[Value], hasher: &mut Sha256| {
         line.clear();
-        for (i, v) in values.iter().enumerate() {
-            if i > 0 {
-                line.push('\t');
-            }
-            v.encode(&mut line);
-        }
-        line.push('\n');
+        encode_row(values, &mut line);
         hasher.update(line.as_bytes());
     };
     feed(&commit[..HASHED_COMMIT_COLUMNS], &mut hasher);
@@ -504,11 +499,7 @@ pub fn batch_hash(commit: &[Value], tables: &[Rows]) -> String {
             feed(row, &mut hasher);
         }
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    format!("{:x}", hasher.finalize())
 }
 
 /// A result change read back from its `results` row.
@@ -520,14 +511,14 @@ fn stored_change(r: &[Value]) -> Result<Change, StoreError> {
     let row = ResultRow {
         rule: text(2),
         key: text(3),
-        currency: crate::currency::Currency::from_code(&text(4))
+        currency: crate::model::currency::Currency::from_code(&text(4))
             .ok_or_else(|| corrupt("currency"))?,
-        status: crate::results::Status::parse(&text(5)).ok_or_else(|| corrupt("status"))?,
+        status: crate::model::results::Status::parse(&text(5)).ok_or_else(|| corrupt("status"))?,
         expected: amount(6),
         actual: amount(7),
         difference: amount(8),
         opened_at: r[9].int().unwrap_or(0) as Time,
-        due_at: crate::event_time::parse_rfc3339(&text(10)).map_err(|_| corrupt("due_at"))?,
+        due_at: crate::model::time::parse_rfc3339(&text(10)).map_err(|_| corrupt("due_at"))?,
         left_ids: ids(11)?,
         right_ids: ids(12)?,
         merchant_id: r[13].str().map(str::to_string),
@@ -548,10 +539,9 @@ fn new_run_id(fingerprint: &str) -> String {
         .unwrap_or_default();
     hasher.update(now.as_nanos().to_le_bytes());
     hasher.update(std::process::id().to_le_bytes());
-    hasher.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let digest: [u8; 32] = hasher.finalize().into();
+    let head: [u8; 16] = digest[..16].try_into().expect("16 of 32 bytes");
+    format!("{:032x}", u128::from_be_bytes(head))
 }
 
 fn now_rfc3339() -> String {

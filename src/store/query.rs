@@ -2,32 +2,62 @@
 //! key's result, breaks by filter, the summary, and lineage from a result to its inputs.
 //! Every value a caller supplies is bound as a parameter, never spliced into SQL.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use trueup_operators::Amount;
 
 use super::db::Value;
 use super::{Store, StoreError};
-use crate::rules::Time;
+use crate::model::time::Time;
 
-/// Which current results to return. Empty fields do not filter.
-#[derive(Clone, Debug, Default)]
+/// Which current results to return: one filter for `trueup query` and the HTTP API (its
+/// query parameters have these names, and unknown ones are refused). Empty fields do not
+/// filter.
+#[derive(Clone, Debug, Default, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Filter {
-    /// Only this group key.
+    /// Only this group key (the path of `/v1/results/{key}`, or `trueup query result KEY`).
+    #[arg(skip)]
+    #[serde(skip)]
     pub key: Option<String>,
     /// Only this rule.
+    #[arg(long)]
     pub rule: Option<String>,
-    /// Only this status.
+    /// Only this status (e.g. `missing_ledger`).
+    #[arg(long)]
     pub status: Option<String>,
     /// Only this currency.
+    #[arg(long)]
     pub currency: Option<String>,
     /// Only groups whose |difference| is at least this (in the currency's units).
+    #[arg(long, value_parser = parse_amount)]
     pub min_amount: Option<Amount>,
     /// Only groups opened at least this many days before `as_of`.
+    #[arg(long)]
     pub min_age_days: Option<u64>,
     /// Only breaks (not matched, not pending).
+    #[arg(skip)]
+    #[serde(skip)]
     pub breaks_only: bool,
     /// At most this many rows (default 1,000).
+    #[arg(long)]
     pub limit: Option<u64>,
+    /// As of this logical time (RFC 3339; default: the last committed time). On the command
+    /// line it is `trueup query --as-of`, which every question takes.
+    #[arg(skip)]
+    pub as_of: Option<String>,
+}
+
+/// Only a point in time: the parameters of the questions that take no filter.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsOf {
+    /// As of this logical time (RFC 3339; default: the last committed time).
+    pub as_of: Option<String>,
+}
+
+/// An amount as the command line gives it.
+fn parse_amount(text: &str) -> Result<Amount, String> {
+    Amount::parse(text).ok_or_else(|| format!("{text:?} is not a decimal amount"))
 }
 
 /// One current result, as stored.
@@ -215,7 +245,7 @@ impl Store {
                         stream: text(&r[0])?,
                         record_id: text(&r[1])?,
                         position: text(&r[2])?,
-                        time: crate::event_time::format_rfc3339(r[3].int().unwrap_or(0) as Time),
+                        time: crate::model::time::format_rfc3339(r[3].int().unwrap_or(0) as Time),
                         batch: r[4].int().unwrap_or(0),
                         record: serde_json::from_str(r[5].str().unwrap_or("null"))
                             .unwrap_or_default(),
@@ -302,7 +332,7 @@ fn current_row(r: &[Value]) -> Result<CurrentRow, StoreError> {
         left_ids: ids(&r[11]),
         right_ids: ids(&r[12]),
         merchant_id: r[13].str().map(str::to_string),
-        since: crate::event_time::format_rfc3339(r[14].int().unwrap_or(0) as Time),
+        since: crate::model::time::format_rfc3339(r[14].int().unwrap_or(0) as Time),
     })
 }
 
@@ -327,12 +357,12 @@ impl Store {
         let Some(text) = as_of else {
             return Ok(frontier.saturating_sub(1));
         };
-        let at = crate::event_time::parse_rfc3339(text)
+        let at = crate::model::time::parse_rfc3339(text)
             .map_err(|e| AskError::BadRequest(format!("as_of {text:?}: {e}")))?;
         if at >= frontier {
             return Err(AskError::BadRequest(format!(
                 "as_of {text} is not committed yet: the committed frontier is {}",
-                crate::event_time::format_rfc3339(frontier)
+                crate::model::time::format_rfc3339(frontier)
             )));
         }
         Ok(at)

@@ -16,7 +16,7 @@ use super::{
     INPUT_COLUMNS, RESULT_COLUMNS,
 };
 use crate::config::RuleConfig;
-use crate::rules::Time;
+use crate::model::time::Time;
 
 /// What `verify` found.
 #[derive(Debug, Default)]

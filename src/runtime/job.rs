@@ -5,12 +5,16 @@ use std::path::Path;
 
 use crate::config::{default_rules, Config, PipelineConfig, SinksConfig, SourceConfig};
 use crate::model::Stream;
-use crate::runtime::{run, Control, RunError, RunReport};
+use crate::runtime::control::{Control, RunError, RunReport};
+use crate::runtime::run::run;
 use crate::sinks::{FileOutput, KafkaOutput};
 
 /// Runs `config` into its sinks (files or Kafka topics) until its input ends or `control`
 /// stops it.
 pub fn execute(config: &Config, control: &Control) -> Result<RunReport, RunError> {
+    // before any output is opened: nothing may be written over an input, the store or another
+    // output
+    config.check_paths()?;
     match &config.kafka {
         Some(kafka) if config.sinks.results_topic.is_some() => {
             let output = KafkaOutput::create(kafka, &config.sinks).map_err(RunError::Output)?;

@@ -5,7 +5,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use crate::event_time::{format_rfc3339, Millis};
+use crate::model::time::{format_rfc3339, Millis};
 
 /// Reports progress at most once per interval (wall clock: this is for people, not results).
 pub struct ProgressLine {
@@ -40,7 +40,8 @@ impl ProgressLine {
             self.drawn = true;
             let _ = std::io::stderr().flush();
         } else {
-            tracing::info!(records_in, %watermark, open_breaks, "progress");
+            // the target predates the runtime folder: log filters written for it keep working
+            tracing::info!(target: "trueup::progress", records_in, %watermark, open_breaks, "progress");
         }
     }
 

@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use trueup_operators::Amount;
 
-use crate::config::RuleConfig;
-use crate::currency::Currency;
-use crate::event_time::{Millis, Tick};
-use crate::model::{Direction, Record};
-use crate::results::{ResultRow, Status};
+use trueup::config::RuleConfig;
+use trueup::model::currency::Currency;
+use trueup::model::results::{ResultRow, Status};
+use trueup::model::time::{Millis, Tick};
+use trueup::model::{Direction, Record};
 
 /// The final state of the standard reconciliation of `records` (in any order), with the final
 /// watermark at the largest event time.

@@ -1,15 +1,26 @@
-//! The records trueup reconciles: payment events, ledger entries, and dead letters.
+//! The records trueup reconciles — payment events, ledger entries, dead letters — and, in its
+//! submodules, what they are made of and what is made of them:
+//!
+//! - [`currency`]: ISO 4217 currencies and their minor units.
+//! - [`time`]: event time, the dataflow's logical time, and the tick.
+//! - [`results`]: result rows, their changes, and their changelog lines.
+//! - [`summary`]: counts, amounts, match rates and aging of a run's results.
 //!
 //! These are the narrow, validated forms that travel through the dataflow: exact amounts,
 //! ISO currencies, event times in Unix milliseconds. Unknown input fields are kept, in
 //! canonical (key-sorted) JSON, in `attributes`; they take part in deciding whether two
 //! deliveries of one id are identical.
 
+pub mod currency;
+pub mod results;
+pub mod summary;
+pub mod time;
+
 use serde::{Deserialize, Serialize};
 use trueup_operators::Amount;
 
-use crate::currency::Currency;
-use crate::event_time::Millis;
+use crate::model::currency::Currency;
+use crate::model::time::Millis;
 
 /// The two input streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
 //! Kafka chores outside a pipeline — creating topics, producing a file's lines, reading a whole
-//! topic back — for the tests, the benchmarks and operators' scripts.
+//! topic back — for the tests and the benchmarks.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use super::failed;
+pub use trueup::kafka::{consumed, Consumed};
+use trueup::kafka::{failed, partitions, produce};
 
 /// A client configuration for `brokers`.
 fn client(brokers: &str) -> ClientConfig {
@@ -70,28 +71,13 @@ pub fn produce_lines(
         let record = BaseRecord::<(), [u8]>::to(topic)
             .payload(line)
             .partition(i as i32 % partitions);
-        super::produce(&producer, record)?;
+        produce(&producer, record)?;
         count += 1;
     }
     producer
         .flush(Duration::from_secs(120))
         .map_err(|e| failed(&format!("{topic}: cannot flush"), e))?;
     Ok(count)
-}
-
-/// One message read back: partition, key, value and headers.
-#[derive(Clone, Debug)]
-pub struct Consumed {
-    /// The partition it was in.
-    pub partition: i32,
-    /// Its offset there.
-    pub offset: i64,
-    /// Its key (lossy UTF-8; empty without one).
-    pub key: String,
-    /// Its value (lossy UTF-8).
-    pub value: String,
-    /// Its headers, by name (lossy UTF-8).
-    pub headers: BTreeMap<String, String>,
 }
 
 /// A consumer of committed messages that assigns partitions itself.
@@ -105,27 +91,6 @@ pub fn reader(brokers: &str) -> std::io::Result<BaseConsumer> {
         .map_err(|e| failed("cannot create a Kafka consumer", e))
 }
 
-/// Reads one message as [`Consumed`].
-pub fn consumed<M: Message>(message: &M) -> Consumed {
-    let text =
-        |bytes: Option<&[u8]>| String::from_utf8_lossy(bytes.unwrap_or_default()).into_owned();
-    let headers = message
-        .headers()
-        .map(|h| {
-            h.iter()
-                .map(|h| (h.key.to_string(), text(h.value)))
-                .collect()
-        })
-        .unwrap_or_default();
-    Consumed {
-        partition: message.partition(),
-        offset: message.offset(),
-        key: text(message.key()),
-        value: text(message.payload()),
-        headers,
-    }
-}
-
 /// Every message of `topic`: all partitions, from their beginning to their current end.
 pub fn consume_all(
     brokers: &str,
@@ -133,12 +98,12 @@ pub fn consume_all(
     timeout: Duration,
 ) -> std::io::Result<Vec<Consumed>> {
     let consumer = reader(brokers)?;
-    let count = super::partitions(consumer.client(), topic, timeout)?;
+    let count = partitions(consumer.client(), topic, timeout)?;
     let all: Vec<i32> = (0..count).collect();
     let mut ends = BTreeMap::new();
     let mut list = TopicPartitionList::new();
     // (another consumer finds the ends: what it reads must not reach this one)
-    for (p, end) in super::ends(&reader(brokers)?, topic, &all, timeout)? {
+    for (p, end) in trueup::kafka::ends(&reader(brokers)?, topic, &all, timeout)? {
         if end.next > end.first {
             ends.insert(p, end.next);
             list.add_partition_offset(topic, p, Offset::Offset(end.first))

@@ -10,102 +10,13 @@ use std::rc::Rc;
 use differential_dataflow::consolidation::consolidate_updates;
 use trueup_operators::Violation;
 
-use crate::commit::{Committer, JournalQueues};
+use crate::model::results::ResultRow;
+use crate::model::summary::Tally;
+use crate::model::time::Time;
 use crate::model::{DeadLetter, Stream};
-use crate::results::ResultRow;
-use crate::rules::{Stage, Time};
-use crate::summary::{Summary, Tally};
-
-/// One change of one result: the row, its logical time and +1/−1.
-pub type Change = (ResultRow, Time, isize);
-
-/// Where a run's outputs go, one completed stretch of logical time after another.
-pub trait Output: Send + 'static {
-    /// Receives the dead letters and result changes of the times just completed: changes
-    /// consolidated and ordered by time, then retractions before assertions, then row; dead
-    /// letters ordered by time, then source and position.
-    fn deliver(&mut self, dead_letters: &[DeadLetter], changes: &[Change]) -> std::io::Result<()>;
-    /// Receives the summary at the end of the run.
-    fn finish(&mut self, summary: &Summary) -> std::io::Result<()>;
-    /// Called once before any delivery with what the audit store holds of the outputs at its
-    /// last commit — their lengths, zero for a new run: anything past them was never committed
-    /// and is delivered again (see [`Committed`]). Outputs without lengths ignore it.
-    fn start(&mut self, _committed: &Committed) -> std::io::Result<()> {
-        Ok(())
-    }
-    /// Makes everything delivered so far durable; called before each commit.
-    fn sync(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-    /// Called after each commit: outputs that publish only what is committed (topics) send
-    /// what they were given since the last commit.
-    fn committed(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-    /// Whether [`Output::start`] needs what the last commit delivered
-    /// ([`Committed::republish`]) to publish it again if it was lost.
-    fn republishes(&self) -> bool {
-        false
-    }
-    /// The lengths of the outputs (results, dead letters) after the last delivery, recorded
-    /// with each commit: bytes for files, messages for topics.
-    fn lengths(&self) -> (u64, u64) {
-        (0, 0)
-    }
-}
-
-/// The outputs as of the audit store's last commit.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Committed {
-    /// The store's run id (none without a store): outputs that cannot be cut back (topics) mark
-    /// what they write with it, to find what an interrupted attempt of the same run wrote.
-    pub run: Option<String>,
-    /// The result changelog's committed length (bytes for files, messages for topics).
-    pub results: u64,
-    /// The dead letters' committed length.
-    pub dead_letters: u64,
-    /// For outputs that [republish](Output::republishes): what the last commit delivered, and
-    /// the lengths before it.
-    pub republish: Republish,
-}
-
-/// What the last commit delivered: the outputs' lengths before it, its result changes and its
-/// dead letters, in delivery order.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Republish {
-    /// The result changelog's length before the last commit.
-    pub results_from: u64,
-    /// The dead letters' length before the last commit.
-    pub dead_letters_from: u64,
-    /// The result changes of the last commit.
-    pub changes: Vec<Change>,
-    /// The dead letters of the last commit.
-    pub dead_letters: Vec<DeadLetter>,
-}
-
-/// An [`Output`] that keeps everything in memory (tests, examples, small runs).
-#[derive(Clone, Debug, Default)]
-pub struct Collected {
-    /// Every change, in delivery order.
-    pub changelog: Vec<Change>,
-    /// Every dead letter, in delivery order.
-    pub dead_letters: Vec<DeadLetter>,
-    /// The summary, once the run has finished.
-    pub summary: Option<Summary>,
-}
-
-impl Output for Collected {
-    fn deliver(&mut self, dead_letters: &[DeadLetter], changes: &[Change]) -> std::io::Result<()> {
-        self.dead_letters.extend_from_slice(dead_letters);
-        self.changelog.extend_from_slice(changes);
-        Ok(())
-    }
-
-    fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
-        self.summary = Some(summary.clone());
-        Ok(())
-    }
-}
+use crate::rules::Stage;
+use crate::runtime::commit::{Committer, JournalQueues};
+use crate::sinks::output::Output;
 
 /// Updates gathered on worker 0 by their time, not yet complete (some far ahead: scheduled
 /// aging moves arrive as soon as they are known).
@@ -119,6 +30,18 @@ pub(crate) struct Captures {
     pub redeliveries: Captured<Stream>,
     pub dead_letters: Captured<DeadLetter>,
     pub journal: JournalQueues,
+}
+
+impl Captures {
+    /// Empty captures, with a journal queue for each of `peers` workers.
+    pub fn for_peers(peers: usize) -> Captures {
+        Captures {
+            journal: Rc::new(RefCell::new(
+                (0..peers).map(|_| Default::default()).collect(),
+            )),
+            ..Captures::default()
+        }
+    }
 }
 
 /// Worker 0's delivery state: the output, and running totals of what it was given.

@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::delivery::Change;
-use crate::event_time::Millis;
+use crate::model::results::Change;
+use crate::model::time::Millis;
+use crate::model::time::Time;
 use crate::model::DeadLetter;
-use crate::rules::Time;
 use crate::store::{Batch, Store, StoreError, StoredInput};
 
 /// Where one source of one worker stands.

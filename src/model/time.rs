@@ -1,11 +1,14 @@
-//! Event time: RFC 3339 timestamps as Unix milliseconds, and the tick that coarsens them
-//! into logical times.
+//! Event time and the dataflow's logical time: RFC 3339 timestamps as Unix milliseconds, and
+//! the tick that coarsens them into logical times.
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// Milliseconds since 1970-01-01T00:00:00Z; the dataflow's logical time.
+/// Milliseconds since 1970-01-01T00:00:00Z.
 pub type Millis = u64;
+
+/// The dataflow's logical time: event time in Unix milliseconds, coarsened to the tick.
+pub type Time = Millis;
 
 /// Parses an RFC 3339 timestamp (`2026-11-01T10:00:00Z`, `…+02:00`, fractional seconds)
 /// to Unix milliseconds, truncating below the millisecond. Times before 1970 are refused.

@@ -1,16 +1,26 @@
 //! The summary finance ops read: per rule × status × currency counts and amounts, match rate,
-//! break aging buckets, and the input counters.
+//! break aging buckets, and the counters of a run.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use trueup_operators::Amount;
 
-use crate::currency::Currency;
-use crate::delivery::Change;
-use crate::event_time::{format_rfc3339, Millis};
-use crate::results::{ResultRow, Status};
-use crate::runtime::Counters;
+use crate::model::currency::Currency;
+use crate::model::results::{Change, ResultRow, Status};
+use crate::model::time::{format_rfc3339, Millis};
+use crate::model::Stream;
+
+/// Counters of one run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Accepted records per stream (before deduplication).
+    pub accepted: BTreeMap<Stream, u64>,
+    /// Records that arrived behind the watermark and were processed at the current time.
+    pub late: u64,
+    /// Identical redeliveries absorbed, per stream.
+    pub redeliveries: BTreeMap<Stream, i64>,
+}
 
 /// Aging buckets of open breaks, by whole days since the group opened (at the final watermark).
 pub const AGING_BUCKETS: [&str; 4] = ["0-1 days", "2-7 days", "8-30 days", ">30 days"];

@@ -1,4 +1,5 @@
-//! The pipeline configuration: one TOML file of sources, rules and sinks.
+//! The pipeline configuration: one TOML file of sources, rules and sinks; [`paths`] keeps a
+//! run from writing over its own inputs, store or outputs.
 //!
 //! Every struct rejects unknown keys (the error names the key and its line), and
 //! [`Config::validate`] refuses values that parse but make no sense, naming the key.
@@ -7,12 +8,33 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+pub mod paths;
+
 use serde::{Deserialize, Serialize};
 use trueup_operators::{Amount, Tolerance};
 
-use crate::currency::Currency;
+use crate::model::currency::Currency;
 use crate::model::Stream;
-use crate::sources::file::Format;
+
+/// The format of an input file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// One JSON object per line.
+    Jsonl,
+    /// A header row, then one record per row, same column names as the JSON fields.
+    Csv,
+}
+
+impl Format {
+    /// `csv` for `*.csv` files, JSON Lines otherwise.
+    pub fn from_path(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(ext) if ext.eq_ignore_ascii_case("csv") => Format::Csv,
+            _ => Format::Jsonl,
+        }
+    }
+}
 
 /// The whole configuration.
 #[derive(Clone, Debug, Serialize, Deserialize)]

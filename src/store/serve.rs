@@ -14,7 +14,6 @@
 //! otherwise). The store is opened read-only, on a thread of its own (the PostgreSQL client
 //! is blocking), and every filter value is bound as an SQL parameter.
 
-use std::collections::HashMap;
 use std::sync::mpsc;
 use std::sync::Arc;
 
@@ -24,10 +23,16 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use trueup_operators::Amount;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::registry::Registry;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
-use crate::rules::Time;
-use crate::store::query::{AskError, Filter};
+use crate::model::time::Time;
+use crate::store::query::{AsOf, AskError, Filter, Metrics};
 use crate::store::Store;
 
 type Job = Box<dyn FnOnce(&mut Store) + Send>;
@@ -94,7 +99,9 @@ pub async fn serve(
     Ok(())
 }
 
-/// 401 unless the request carries the bearer token (compared in constant time).
+/// 401 unless the request carries the bearer token. The token and the one given are compared
+/// as SHA-256 digests in constant time: neither their content nor their length shows in the
+/// time the comparison takes.
 async fn authorize(State(app): State<App>, request: Request, next: Next) -> Response {
     let given = request
         .headers()
@@ -102,14 +109,8 @@ async fn authorize(State(app): State<App>, request: Request, next: Next) -> Resp
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    let expected = app.token.as_bytes();
-    let same = given.len() == expected.len()
-        && given
-            .bytes()
-            .zip(expected)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if !same {
+    let same = Sha256::digest(given.as_bytes()).ct_eq(&Sha256::digest(app.token.as_bytes()));
+    if !bool::from(same) {
         return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
@@ -128,8 +129,6 @@ async fn healthz(State(app): State<App>) -> Response {
     }
 }
 
-type Params = Query<HashMap<String, String>>;
-
 /// A JSON answer, or the error as a status and message.
 fn answer<T: serde::Serialize>(result: Result<T, AskError>) -> Response {
     match result {
@@ -142,50 +141,16 @@ fn answer<T: serde::Serialize>(result: Result<T, AskError>) -> Response {
     }
 }
 
-fn number<T: std::str::FromStr>(
-    params: &HashMap<String, String>,
-    name: &str,
-) -> Result<Option<T>, AskError> {
-    params
-        .get(name)
-        .map(|v| {
-            v.parse()
-                .map_err(|_| AskError::BadRequest(format!("{name}: not a number: {v:?}")))
-        })
-        .transpose()
-}
-
-/// The filter the query string describes.
-fn filter(params: &HashMap<String, String>) -> Result<Filter, AskError> {
-    let min_amount = params
-        .get("min_amount")
-        .map(|v| {
-            Amount::parse(v)
-                .ok_or_else(|| AskError::BadRequest(format!("min_amount: not a decimal: {v:?}")))
-        })
-        .transpose()?;
-    Ok(Filter {
-        key: None,
-        rule: params.get("rule").cloned(),
-        status: params.get("status").cloned(),
-        currency: params.get("currency").cloned(),
-        min_amount,
-        min_age_days: number(params, "min_age_days")?,
-        breaks_only: false,
-        limit: number(params, "limit")?,
-    })
-}
-
-/// Answers `ask` at the `as_of` the query string gives (default: the last committed time).
+/// Answers `ask` at `as_of` (default: the last committed time).
 async fn at_as_of<T: serde::Serialize + Send + 'static>(
     app: App,
-    params: HashMap<String, String>,
-    ask: impl FnOnce(&mut Store, Time, &HashMap<String, String>) -> Result<T, AskError> + Send + 'static,
+    as_of: Option<String>,
+    ask: impl FnOnce(&mut Store, Time) -> Result<T, AskError> + Send + 'static,
 ) -> Response {
     let asked = app
         .ask(move |store| {
-            let as_of = store.resolve_as_of(params.get("as_of").map(String::as_str))?;
-            ask(store, as_of, &params)
+            let as_of = store.resolve_as_of(as_of.as_deref())?;
+            ask(store, as_of)
         })
         .await;
     asked.map_or_else(|r| r, answer)
@@ -194,38 +159,44 @@ async fn at_as_of<T: serde::Serialize + Send + 'static>(
 async fn result(
     State(app): State<App>,
     Path(key): Path<String>,
-    Query(params): Params,
+    Query(filter): Query<Filter>,
 ) -> Response {
-    at_as_of(app, params, |store, as_of, params| {
-        let mut filter = filter(params)?;
-        filter.key = Some(key);
+    at_as_of(app, filter.as_of.clone(), move |store, as_of| {
+        let filter = Filter {
+            key: Some(key),
+            ..filter
+        };
         Ok(store.current_as_of(as_of, &filter)?)
     })
     .await
 }
 
-async fn breaks(State(app): State<App>, Query(params): Params) -> Response {
-    at_as_of(app, params, |store, as_of, params| {
-        let mut filter = filter(params)?;
-        filter.breaks_only = true;
+async fn breaks(State(app): State<App>, Query(filter): Query<Filter>) -> Response {
+    at_as_of(app, filter.as_of.clone(), move |store, as_of| {
+        let filter = Filter {
+            breaks_only: true,
+            ..filter
+        };
         Ok(store.current_as_of(as_of, &filter)?)
     })
     .await
 }
 
-async fn summary(State(app): State<App>, Query(params): Params) -> Response {
-    at_as_of(app, params, |store, as_of, _| {
-        Ok(store.summary_as_of(as_of)?)
-    })
+async fn summary(State(app): State<App>, Query(at): Query<AsOf>) -> Response {
+    at_as_of(
+        app,
+        at.as_of,
+        |store, as_of| Ok(store.summary_as_of(as_of)?),
+    )
     .await
 }
 
 async fn lineage(
     State(app): State<App>,
     Path(key): Path<String>,
-    Query(params): Params,
+    Query(at): Query<AsOf>,
 ) -> Response {
-    at_as_of(app, params, move |store, as_of, _| {
+    at_as_of(app, at.as_of, move |store, as_of| {
         Ok(store.lineage(&key, as_of)?)
     })
     .await
@@ -238,59 +209,57 @@ async fn metrics(State(app): State<App>) -> Response {
         Ok(Err(e)) => return answer::<()>(Err(e.into())),
         Err(response) => return response,
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
     let mut text = String::new();
-    let mut gauge = |name: &str, help: &str, kind: &str, samples: Vec<(String, i64)>| {
-        text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-        for (labels, value) in samples {
-            text.push_str(&format!("{name}{labels} {value}\n"));
-        }
-    };
-    gauge(
-        "trueup_records_in_total",
-        "Accepted input records committed.",
-        "counter",
-        vec![(String::new(), metrics.inputs)],
+    if encode(&mut text, &registry(&metrics)).is_err() {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics").into_response();
+    }
+    let kind = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(header::CONTENT_TYPE, kind)], text).into_response()
+}
+
+/// The metrics of the store as a Prometheus registry (counters get their `_total` suffix
+/// from the exposition format).
+fn registry(metrics: &Metrics) -> Registry {
+    let mut registry = Registry::default();
+    let counter = |n: i64| ConstCounter::new(n.max(0) as u64);
+    registry.register(
+        "trueup_records_in",
+        "Accepted input records committed",
+        counter(metrics.inputs),
     );
-    gauge(
-        "trueup_dead_letters_total",
-        "Rejected input lines committed.",
-        "counter",
-        vec![(String::new(), metrics.dead_letters)],
+    registry.register(
+        "trueup_dead_letters",
+        "Rejected input lines committed",
+        counter(metrics.dead_letters),
     );
-    gauge(
-        "trueup_open_breaks",
-        "Current breaks by status.",
-        "gauge",
-        metrics
-            .open_breaks
-            .iter()
-            .map(|(status, n)| (format!("{{status=\"{status}\"}}"), *n))
-            .collect(),
-    );
-    gauge(
-        "trueup_commits_total",
-        "Commits to the audit store.",
-        "counter",
-        vec![(String::new(), metrics.batches)],
+    let breaks = Family::<Vec<(String, String)>, Gauge>::default();
+    for (status, n) in &metrics.open_breaks {
+        breaks
+            .get_or_create(&vec![("status".to_string(), status.clone())])
+            .set(*n);
+    }
+    registry.register("trueup_open_breaks", "Current breaks by status", breaks);
+    registry.register(
+        "trueup_commits",
+        "Commits to the audit store",
+        counter(metrics.batches),
     );
     if let Some(frontier) = metrics.frontier {
-        gauge(
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        registry.register(
             "trueup_watermark_lag_seconds",
-            "Wall clock less the committed watermark.",
-            "gauge",
-            vec![(String::new(), (now - frontier) / 1000)],
+            "Wall clock less the committed watermark",
+            ConstGauge::new((now - frontier) / 1000),
         );
     }
     if let Some(ms) = metrics.commit_ms {
-        gauge(
+        registry.register(
             "trueup_commit_latency_milliseconds",
-            "How long the last commit took to build and write its rows.",
-            "gauge",
-            vec![(String::new(), ms)],
+            "How long the last commit took to build and write its rows",
+            ConstGauge::new(ms),
         );
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    registry
 }

@@ -1,10 +1,11 @@
-//! Result records: one reconciliation group's status, and how it is written as a changelog line.
+//! Result records: one reconciliation group's status, its changes, and how a change is written
+//! as a changelog line.
 
 use serde::{Deserialize, Serialize};
 use trueup_operators::Amount;
 
-use crate::currency::Currency;
-use crate::event_time::{format_rfc3339, Millis};
+use crate::model::currency::Currency;
+use crate::model::time::{format_rfc3339, Millis, Time};
 
 /// Where a group stands (SPEC §3.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -61,6 +62,9 @@ impl Status {
         !matches!(self, Status::Matched | Status::Pending)
     }
 }
+
+/// One change of one result: the row, its logical time and +1/−1.
+pub type Change = (ResultRow, Time, isize);
 
 /// One group's result.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

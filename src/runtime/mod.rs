@@ -1,0 +1,29 @@
+//! The engine: runs a configured pipeline on timely workers — reading the sources, assigning
+//! logical times from event times and watermarks, driving the reconciliation dataflow — and
+//! delivers each completed stretch of logical time to the sinks, committing it to the audit
+//! store when there is one.
+//!
+//! - [`run`]: a run end to end: the store opened, one worker per thread, what they report.
+//! - [`worker`]: one worker: the dataflows, the read rounds, advancing time, delivering.
+//! - [`reading`]: the sources as one worker reads them, and their watermarks.
+//! - [`resume`]: what a restarted run takes back from the audit store.
+//! - [`delivery`]: worker 0 hands completed times to the outputs, in order.
+//! - [`commit`]: exactly-once commits of inputs, changes and positions to the store.
+//! - [`merge_policy`]: how eagerly differential's arrangements merge while following.
+//! - [`progress`]: the periodic progress line of a long run.
+//! - [`control`]: stopping a run from outside, what it reports, and how it fails.
+//! - [`job`]: a run into the configured sinks, and the embedded default configuration.
+
+pub mod commit;
+pub mod control;
+pub mod delivery;
+pub mod job;
+pub mod merge_policy;
+pub mod progress;
+pub mod reading;
+pub mod resume;
+pub mod run;
+pub mod worker;
+
+pub use control::{Control, LostOrCreated, RunError, RunOutput, RunReport};
+pub use run::{run, run_collect, run_collect_until};

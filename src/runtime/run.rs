@@ -1,0 +1,150 @@
+//! A run of a configured pipeline on timely workers: opens the store and outputs, starts one
+//! [worker](crate::runtime::worker) per thread (and process), and gathers what they report.
+//!
+//! Time: each record enters at its event time rounded up to the tick — or, when that is
+//! already behind the worker's input time (the record is *late*), at the input time; it is
+//! counted, never dropped. Each source's watermark is its newest event time minus its allowed
+//! lateness; a worker advances its input to the minimum over sources still being read
+//! (finished ones no longer hold time back), and the pipeline's frontier is the minimum over
+//! workers. At the end of finite input the workers agree on the largest event time seen, and
+//! the pipeline completes exactly the logical times up to it (rounded up to the tick): groups
+//! whose `due_at` lies beyond stay `pending`.
+
+use std::sync::{Arc, Mutex};
+
+use crate::config::Config;
+use crate::model::summary::{Counters, Tally};
+use crate::rules::stage_names;
+use crate::runtime::control::{spell_out, Control, RunError, RunOutput, RunReport};
+use crate::runtime::delivery::Delivery;
+use crate::runtime::merge_policy::compact_when_behind;
+use crate::runtime::resume::open_store;
+use crate::runtime::worker::{run_worker, Totals};
+use crate::sinks::{Collected, Output};
+
+/// Runs `config` and delivers its outputs to `output` as logical time completes; returns when
+/// the input is finished (or, when following, when `control` asks it to stop).
+pub fn run<O: Output>(
+    config: &Config,
+    output: O,
+    control: &Control,
+) -> Result<(RunReport, O), RunError> {
+    let names = stage_names(&config.rules);
+    let config = config.clone();
+    let mut output = output;
+    let (committer, resume) = open_store(&config, &mut output)?;
+    let (resume_from, dead_committed) = (resume.frontier, resume.dead_letters);
+    let resumes = Mutex::new(resume.workers);
+    let output = Arc::new(Mutex::new(Some((output, committer))));
+    let kept = output.clone();
+    let worker_control = control.clone();
+    let mut timely_config = timely_config(&config);
+    if config.pipeline.follow {
+        compact_when_behind(&mut timely_config.worker);
+    }
+    let guards = timely::execute(timely_config, move |worker| {
+        let output = (worker.index() == 0)
+            .then(|| output.lock().ok().and_then(|mut o| o.take()))
+            .flatten();
+        let resume = resumes
+            .lock()
+            .ok()
+            .and_then(|mut r| r.get_mut(worker.index()).map(std::mem::take))
+            .unwrap_or_default();
+        let delivery = output.map(|(output, committer)| {
+            Delivery::new(output, committer, resume_from, dead_committed)
+        });
+        let result = run_worker(worker, &config, delivery, &worker_control, resume);
+        if result.is_err() {
+            // let the other workers wind down rather than wait for this one
+            worker_control.request_stop();
+        }
+        result
+    })
+    .map_err(RunError::Worker)?;
+    let mut totals = Totals::default();
+    let mut delivery = None;
+    for result in guards.join() {
+        let part = result.map_err(RunError::Worker)??;
+        totals = part.totals; // the same on every worker
+        delivery = delivery.or(part.delivery);
+    }
+    let mut counters = Counters {
+        accepted: totals.accepted.into_iter().collect(),
+        late: totals.late,
+        ..Counters::default()
+    };
+    let final_watermark = totals.max_event;
+    let Some(mut delivery) = delivery else {
+        // a process other than the first: process 0 delivers, counts and summarizes
+        let summary = Tally::default().summary(&counters, 0, final_watermark);
+        let report = RunReport {
+            counters,
+            final_watermark,
+            summary,
+            changes: 0,
+            dead_letters: 0,
+        };
+        let output = kept
+            .lock()
+            .ok()
+            .and_then(|mut o| o.take())
+            .map(|(output, _)| output);
+        let output = output.ok_or_else(|| RunError::Worker("the output was lost".into()))?;
+        return Ok((report, output));
+    };
+    if !delivery.violations.is_empty() {
+        return Err(RunError::Conservation(spell_out(
+            std::mem::take(&mut delivery.violations),
+            &names,
+        )));
+    }
+    counters.redeliveries = std::mem::take(&mut delivery.redeliveries);
+    let summary = delivery
+        .tally
+        .summary(&counters, delivery.dead_letters, final_watermark);
+    delivery.output.finish(&summary).map_err(RunError::Output)?;
+    let report = RunReport {
+        counters,
+        final_watermark,
+        summary,
+        changes: delivery.changes,
+        dead_letters: delivery.dead_letters,
+    };
+    Ok((report, delivery.output))
+}
+
+/// Timely's configuration: this process's workers, and the other processes of a cluster.
+fn timely_config(config: &Config) -> timely::Config {
+    let workers = config.pipeline.workers;
+    match &config.pipeline.cluster {
+        None => timely::Config::process(workers),
+        Some(cluster) => timely::Config {
+            communication: timely::CommunicationConfig::Cluster {
+                threads: workers,
+                process: cluster.process,
+                addresses: cluster.hosts.clone(),
+                report: false,
+                zerocopy: false,
+            },
+            worker: timely::WorkerConfig::default(),
+        },
+    }
+}
+
+/// Runs `config` over its (finite) inputs and keeps everything it produced in memory.
+pub fn run_collect(config: &Config) -> Result<RunOutput, RunError> {
+    run_collect_until(config, &Control::default())
+}
+
+/// As [`run_collect`], until the input ends or `control` stops the run (when following).
+pub fn run_collect_until(config: &Config, control: &Control) -> Result<RunOutput, RunError> {
+    let (report, collected) = run(config, Collected::default(), control)?;
+    Ok(RunOutput {
+        changelog: collected.changelog,
+        dead_letters: collected.dead_letters,
+        counters: report.counters,
+        final_watermark: report.final_watermark,
+        summary: report.summary,
+    })
+}
