@@ -168,8 +168,15 @@ struct RunArgs {
     hosts: Option<PathBuf>,
 }
 
+/// The most processes a cluster may have.
+const MAX_PROCESSES: usize = 64;
+
 /// This process's place in the cluster `args` describe (none for a single process).
 fn cluster(args: &RunArgs) -> anyhow::Result<Option<trueup::config::ClusterConfig>> {
+    anyhow::ensure!(
+        (1..=MAX_PROCESSES).contains(&args.processes),
+        "--processes must be from 1 to {MAX_PROCESSES}"
+    );
     let (Some(process), Some(path)) = (args.process, &args.hosts) else {
         anyhow::ensure!(
             args.processes == 1,
@@ -260,6 +267,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             config.validate()?;
             let control = Control::default();
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                // a second signal, while the first one's stop is under way, exits at once (this
+                // one is registered first, so it sees the flag before the first signal sets it)
+                signal_hook::flag::register_conditional_shutdown(signal, 130, control.stop.clone())
+                    .context("installing the signal handlers")?;
                 signal_hook::flag::register(signal, control.stop.clone())
                     .context("installing the signal handlers")?;
             }

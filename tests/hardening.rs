@@ -154,3 +154,104 @@ fn an_output_that_resolves_to_an_input_the_store_or_another_output_is_refused_na
     let output = run(dir.path(), &config(ok.0, ok.1, ok.2, None));
     assert!(output.status.success(), "{output:?}");
 }
+
+#[test]
+fn workers_and_processes_beyond_their_bounds_are_refused_by_key() {
+    let dir = workspace();
+    let text = format!(
+        "[pipeline]\nworkers = 1000\n{}",
+        config("out/r.jsonl", "out/d.jsonl", "out/s.json", None)
+    );
+    let output = run(dir.path(), &text);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("`pipeline.workers`: must be from 1 to 128"),
+        "{stderr}"
+    );
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        config("out/r.jsonl", "out/d.jsonl", "out/s.json", None),
+    )
+    .unwrap();
+    let output = trueup()
+        .args([
+            "run",
+            "--processes",
+            "1000",
+            "--process",
+            "0",
+            "--hosts",
+            "h",
+            "--config",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("--processes must be from 1 to 64"),
+        "{stderr}"
+    );
+}
+
+/// A run stopped by SIGTERM completes what it read before exiting; a second SIGTERM during that
+/// exits at once, with status 130.
+#[test]
+fn a_second_sigterm_forces_the_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = trueup::generate::GenerateOptions {
+        payments: 40_000,
+        ..Default::default()
+    };
+    let generated = trueup::generate::generate(&dir.path().join("in"), &options).unwrap();
+    let text = trueup::runtime::job::default_config_toml(
+        &generated.payments,
+        &generated.entries,
+        &dir.path().join("out"),
+        1,
+    );
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    let mut child = trueup()
+        .args(["run", "--config"])
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let results = dir.path().join("out/results.jsonl");
+    let started = std::time::Instant::now();
+    // well into the run: the first results are out
+    while std::fs::metadata(&results).map_or(0, |m| m.len()) == 0 {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "no results after 2 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    let term = || {
+        let status = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(status.unwrap().success());
+    };
+    term();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first SIGTERM's stop completes what was read: it takes a while"
+    );
+    term();
+    let second = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            second.elapsed().as_secs() < 5,
+            "still running after the second SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(130), "{status}");
+}

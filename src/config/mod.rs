@@ -166,7 +166,7 @@ impl Default for RetentionConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineConfig {
-    /// Worker threads (timely workers) in this process. Default 1.
+    /// Worker threads (timely workers) in this process, at most [`MAX_WORKERS`]. Default 1.
     pub workers: usize,
     /// Logical-time granularity in milliseconds: event times are rounded up to it. Default 1000.
     pub tick_millis: u64,
@@ -179,6 +179,15 @@ pub struct PipelineConfig {
     /// --hosts FILE`); none for a single process. Not part of the file: set on the command line.
     #[serde(skip)]
     pub cluster: Option<ClusterConfig>,
+}
+
+/// The most worker threads one process may run: beyond the cores, workers only add overhead,
+/// and each holds its own share of every arrangement.
+pub const MAX_WORKERS: usize = 128;
+
+/// The machine's available parallelism (1 if it cannot be told).
+pub fn available_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// A timely cluster: `hosts.len()` processes, each running `pipeline.workers` workers, which
@@ -483,8 +492,14 @@ impl Config {
                 message: message.to_string(),
             })
         };
-        if self.pipeline.workers == 0 {
-            return invalid("pipeline.workers".into(), "must be at least 1");
+        if self.pipeline.workers == 0 || self.pipeline.workers > MAX_WORKERS {
+            return invalid(
+                "pipeline.workers".into(),
+                &format!(
+                    "must be from 1 to {MAX_WORKERS} (this machine has {} cores)",
+                    available_parallelism()
+                ),
+            );
         }
         if self.pipeline.tick_millis == 0 {
             return invalid("pipeline.tick_millis".into(), "must be at least 1");
