@@ -117,28 +117,27 @@ pub fn sqlite_path(url: &str) -> Option<&str> {
     (!path.is_empty() && !url.contains("://")).then_some(path)
 }
 
-/// `path` made absolute, its longest existing ancestor canonicalized (symbolic links
-/// resolved), and the rest applied lexically (`..` drops a component, `.` none).
+/// `path` made absolute and resolved component by component: a component that exists is
+/// canonicalized (its symbolic links followed), one that does not is taken as it is, `..` goes
+/// up from wherever that led and `.` stays.
 fn resolve(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-    let components: Vec<Component> = absolute.components().collect();
-    for existing in (0..=components.len()).rev() {
-        let prefix: PathBuf = components[..existing].iter().collect();
-        let Ok(mut resolved) = prefix.canonicalize() else {
-            continue;
-        };
-        for component in &components[existing..] {
-            match component {
-                Component::ParentDir => {
-                    resolved.pop();
+    let mut resolved = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::ParentDir => {
+                resolved.pop();
+            }
+            Component::CurDir => {}
+            other => {
+                resolved.push(other);
+                if let Ok(real) = resolved.canonicalize() {
+                    resolved = real;
                 }
-                Component::CurDir => {}
-                other => resolved.push(other),
             }
         }
-        return resolved;
     }
-    absolute
+    resolved
 }
 
 /// Whether two resolved paths are one file: equal, or existing with one device and inode.
