@@ -104,8 +104,8 @@ struct DemoArgs {
     /// Payments to generate.
     #[arg(long, default_value_t = 100_000)]
     payments: usize,
-    /// Worker threads.
-    #[arg(long, default_value_t = 2)]
+    /// Worker threads (default: the machine's cores).
+    #[arg(long, default_value_t = trueup::config::available_parallelism())]
     workers: usize,
     /// Random seed.
     #[arg(long, default_value_t = 7)]

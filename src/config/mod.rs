@@ -166,7 +166,8 @@ impl Default for RetentionConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineConfig {
-    /// Worker threads (timely workers) in this process, at most [`MAX_WORKERS`]. Default 1.
+    /// Worker threads (timely workers) in this process, at most [`MAX_WORKERS`]. Default: the
+    /// machine's available parallelism (its cores). Results do not depend on it.
     pub workers: usize,
     /// Logical-time granularity in milliseconds: event times are rounded up to it. Default 1000.
     pub tick_millis: u64,
@@ -215,7 +216,7 @@ impl PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
-            workers: 1,
+            workers: available_parallelism(),
             tick_millis: 1000,
             batch_size: 10_000,
             follow: false,
@@ -605,6 +606,7 @@ mod tests {
             Some(Path::new("/base/p.jsonl"))
         );
         assert_eq!(config.rules[0].grace_millis(), 72 * 3_600_000);
+        assert_eq!(config.pipeline.workers, available_parallelism());
     }
 
     #[test]
