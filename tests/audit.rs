@@ -427,11 +427,16 @@ fn postgres_killed_with_sigkill_the_run_ends_as_if_never_interrupted() {
 
 /// One HTTP/1.1 GET over a real socket: (status, body).
 fn get(address: &str, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).expect("connect");
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    request(address, path, &auth)
+}
+
+/// One HTTP/1.1 GET with these header lines (each ended by CRLF): (status, body).
+fn request(address: &str, path: &str, headers: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).expect("connect");
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Connection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();
@@ -460,29 +465,81 @@ fn get(address: &str, path: &str, token: Option<&str>) -> (u16, String) {
     (status, body)
 }
 
+/// Starts `trueup serve` over the store at `url` on a free loopback port, once it listens:
+/// the server and its address.
+fn start_serve(url: &str, token: &str) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let server = trueup()
+        .args(["serve", "--store", url, "--listen", &address])
+        .env("TRUEUP_TOKEN", token)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(&address).is_err() {
+        assert!(Instant::now() < deadline, "serve did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (server, address)
+}
+
+#[test]
+fn serve_refuses_bad_parameters_by_name_and_takes_the_scheme_in_any_case() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = "s3cret-token-for-tests-0123456789";
+    let url = dir.path().join("store.db").display().to_string();
+    run_into(dir.path(), 300, &url);
+    let (mut server, address) = start_serve(&url, token);
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let auth = format!("Authorization: {scheme} {token}\r\n");
+        assert_eq!(request(&address, "/v1/summary", &auth).0, 200, "{scheme}");
+    }
+    for (path, named) in [
+        ("/v1/breaks?staus=missing_ledger", "staus"),
+        ("/v1/summary?limit=abc", "limit"),
+        ("/v1/breaks?limit=abc", "limit"),
+        ("/v1/breaks?min_amount=-5.00", "min_amount"),
+        ("/v1/lineage/pay_0000001?rule=payment_ledger", "rule"),
+    ] {
+        let (status, body) = get(&address, path, Some(token));
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body.contains(named), "{path}: {body}");
+    }
+    // no rows asked for, no rows given; no break is older than u64::MAX days
+    for path in [
+        "/v1/breaks?limit=0",
+        "/v1/breaks?min_age_days=18446744073709551615",
+    ] {
+        assert_eq!(
+            get(&address, path, Some(token)),
+            (200, "[]".into()),
+            "{path}"
+        );
+    }
+    let (status, body) = get(&address, "/v1/breaks?limit=1", Some(token));
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Vec<serde_json::Value>>(&body)
+            .unwrap()
+            .len(),
+        1
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
 #[test]
 fn serve_answers_over_a_real_socket_only_with_the_token_on_both_backends() {
     let dir = tempfile::tempdir().expect("tempdir");
     let token = "s3cret-token-for-tests-0123456789";
     for url in backends(dir.path()) {
         run_into(dir.path(), 1000, &url);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let address = format!("127.0.0.1:{port}");
-        let mut server = trueup()
-            .args(["serve", "--store", &url, "--listen", &address])
-            .env("TRUEUP_TOKEN", token)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&address).is_err() {
-            assert!(Instant::now() < deadline, "serve did not listen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let (mut server, address) = start_serve(&url, token);
         assert_eq!(get(&address, "/healthz", None), (200, "ok\n".into()));
         assert_eq!(get(&address, "/v1/summary", None).0, 401);
         assert_eq!(get(&address, "/v1/summary", Some("wrong")).0, 401);

@@ -4,9 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn trueup() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trueup"))
-}
+mod common;
+use common::trueup;
 
 fn golden(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -254,4 +253,27 @@ fn a_second_sigterm_forces_the_exit() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     };
     assert_eq!(status.code(), Some(130), "{status}");
+}
+
+#[test]
+fn numeric_keys_out_of_range_are_refused_by_key() {
+    let dir = workspace();
+    let sinks = config("out/r.jsonl", "out/d.jsonl", "out/s.json", None);
+    for (pipeline, message) in [
+        (
+            "tick_millis = 18446744073709551615",
+            "`pipeline.tick_millis`: must be from 1 to 86400000",
+        ),
+        (
+            "tick_millis = 0",
+            "`pipeline.tick_millis`: must be from 1 to 86400000",
+        ),
+    ] {
+        let output = run(dir.path(), &format!("[pipeline]\n{pipeline}\n{sinks}"));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains(message),
+            "{pipeline}: {stderr}"
+        );
+    }
 }

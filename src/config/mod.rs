@@ -169,7 +169,8 @@ pub struct PipelineConfig {
     /// Worker threads (timely workers) in this process, at most [`MAX_WORKERS`]. Default: the
     /// machine's available parallelism (its cores). Results do not depend on it.
     pub workers: usize,
-    /// Logical-time granularity in milliseconds: event times are rounded up to it. Default 1000.
+    /// Logical-time granularity in milliseconds, at most one day (86,400,000): event times are
+    /// rounded up to it. Default 1000.
     pub tick_millis: u64,
     /// Records read from one source before the others get a turn and time advances. Default 10000.
     pub batch_size: usize,
@@ -190,6 +191,9 @@ pub const MAX_WORKERS: usize = 128;
 pub fn available_parallelism() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
+
+/// The coarsest tick: one day (a coarser one would push every result past the end of input).
+pub const MAX_TICK_MILLIS: u64 = 86_400_000;
 
 /// A timely cluster: `hosts.len()` processes, each running `pipeline.workers` workers, which
 /// connect to each other over TCP (SPEC §6).
@@ -502,8 +506,11 @@ impl Config {
                 ),
             );
         }
-        if self.pipeline.tick_millis == 0 {
-            return invalid("pipeline.tick_millis".into(), "must be at least 1");
+        if !(1..=MAX_TICK_MILLIS).contains(&self.pipeline.tick_millis) {
+            return invalid(
+                "pipeline.tick_millis".into(),
+                "must be from 1 to 86400000 (one day)",
+            );
         }
         if self.pipeline.batch_size == 0 {
             return invalid("pipeline.batch_size".into(), "must be at least 1");

@@ -84,6 +84,11 @@ impl<R: Read> Lines<R> {
             buf.pop();
             length -= 1;
         }
+        if self.line == 1 && buf.starts_with(UTF8_BOM) {
+            // a byte-order mark some editors and exports put before the first line
+            buf.drain(..UTF8_BOM.len());
+            length -= UTF8_BOM.len();
+        }
         Ok(Some((
             self.line,
             match too_long("line", length) {
@@ -93,6 +98,9 @@ impl<R: Read> Lines<R> {
         )))
     }
 }
+
+/// The UTF-8 byte-order mark, skipped at the start of a file.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 fn memchr(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|&b| b == b'\n')
@@ -331,6 +339,32 @@ mod tests {
         let mut out = Vec::new();
         while source.poll(max, &mut out).expect("read") == Progress::More {}
         out
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_first_line_is_skipped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let line = "{\"event_id\":\"e1\",\"payment_id\":\"p1\",\"type\":\"capture\",\"amount\":\"1.00\",\"currency\":\"USD\",\"occurred_at\":\"2026-11-01T00:00:00Z\"}";
+        let header = "event_id,payment_id,type,amount,currency,occurred_at";
+        let row = "e1,p1,capture,1.00,USD,2026-11-01T00:00:00Z";
+        for (name, format, text) in [
+            (
+                "p.jsonl",
+                Format::Jsonl,
+                format!("\u{feff}{line}\n{line}\n"),
+            ),
+            ("p.csv", Format::Csv, format!("\u{feff}{header}\n{row}\n")),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write");
+            let mut source = FileSource::open(Stream::Payments, &path, format, 0, 1).expect("open");
+            let items = drain(&mut source, 10);
+            assert!(
+                items.iter().all(|i| matches!(i, Polled::Record(..))),
+                "{name}: {:?}",
+                describe(&items)
+            );
+        }
     }
 
     #[test]

@@ -28,8 +28,9 @@ pub struct Filter {
     /// Only this currency.
     #[arg(long)]
     pub currency: Option<String>,
-    /// Only groups whose |difference| is at least this (in the currency's units).
+    /// Only groups whose |difference| is at least this (in the currency's units; not negative).
     #[arg(long, value_parser = parse_amount)]
+    #[serde(default, deserialize_with = "non_negative")]
     pub min_amount: Option<Amount>,
     /// Only groups opened at least this many days before `as_of`.
     #[arg(long)]
@@ -55,9 +56,21 @@ pub struct AsOf {
     pub as_of: Option<String>,
 }
 
-/// An amount as the command line gives it.
+/// An amount as the command line gives it: a decimal, not negative.
 fn parse_amount(text: &str) -> Result<Amount, String> {
-    Amount::parse(text).ok_or_else(|| format!("{text:?} is not a decimal amount"))
+    match Amount::parse(text) {
+        Some(amount) if amount >= Amount::ZERO => Ok(amount),
+        Some(_) => Err(format!("{text} is negative: |difference| is never below 0")),
+        None => Err(format!("{text:?} is not a decimal amount")),
+    }
+}
+
+/// `min_amount` as the HTTP API gives it: a decimal, not negative.
+fn non_negative<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Amount>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_amount(&text)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("min_amount: {e}")))
 }
 
 /// One current result, as stored.
@@ -168,9 +181,11 @@ impl Store {
             conditions.push("status NOT IN ('matched', 'pending')".into());
         }
         if let Some(days) = filter.min_age_days {
-            params.push(Value::Int(
-                as_of as i64 - (days as i64).saturating_mul(86_400_000),
-            ));
+            // (a number of days no group can be that old opens before any time: no rows)
+            let span = i64::try_from(days)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(86_400_000);
+            params.push(Value::Int((as_of as i64).saturating_sub(span)));
             conditions.push(format!("opened_at_ms <= ${}", params.len()));
         }
         let sql = format!(
@@ -178,9 +193,12 @@ impl Store {
              GROUP BY {GROUPED} HAVING SUM(diff) > 0 ORDER BY rule, key, currency",
             conditions.join(" AND ")
         );
-        let limit = filter.limit.unwrap_or(1000) as usize;
+        let limit = usize::try_from(filter.limit.unwrap_or(1000)).unwrap_or(usize::MAX);
         let mut out = Vec::new();
         for r in self.db.query(&sql, &params)? {
+            if out.len() >= limit {
+                break;
+            }
             let row = current_row(&r)?;
             let passes = filter.min_amount.is_none_or(|min| {
                 row.difference
@@ -190,9 +208,6 @@ impl Store {
             });
             if passes {
                 out.push(row);
-                if out.len() >= limit {
-                    break;
-                }
             }
         }
         Ok(out)

@@ -99,7 +99,8 @@ pub async fn serve(
     Ok(())
 }
 
-/// 401 unless the request carries the bearer token. The token and the one given are compared
+/// 401 unless the request carries the bearer token (the scheme's name in any case, as HTTP
+/// has it). The token and the one given are compared
 /// as SHA-256 digests in constant time: neither their content nor their length shows in the
 /// time the comparison takes.
 async fn authorize(State(app): State<App>, request: Request, next: Next) -> Response {
@@ -107,8 +108,9 @@ async fn authorize(State(app): State<App>, request: Request, next: Next) -> Resp
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, token)| token.trim());
     let same = Sha256::digest(given.as_bytes()).ct_eq(&Sha256::digest(app.token.as_bytes()));
     if !bool::from(same) {
         return (

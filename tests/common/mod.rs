@@ -9,6 +9,11 @@ use rand::{Rng, SeedableRng};
 
 use trueup::store::db::Db;
 
+/// The debug `trueup` binary cargo built for these tests.
+pub fn trueup() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trueup"))
+}
+
 /// The output of a command that must have succeeded: its stdout.
 pub fn ok(output: Output) -> String {
     assert!(
