@@ -277,3 +277,24 @@ fn numeric_keys_out_of_range_are_refused_by_key() {
         );
     }
 }
+
+#[test]
+fn an_unwritable_summary_path_fails_at_start() {
+    let dir = workspace();
+    let text = config(
+        "out/r.jsonl",
+        "out/d.jsonl",
+        "in/payments.jsonl/summary.json",
+        None,
+    );
+    let output = run(dir.path(), &text);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("summary.json"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("out/r.jsonl").exists(),
+        "nothing was run before the refusal"
+    );
+}

@@ -99,6 +99,10 @@ impl FileOutput {
     /// Opens the files named by `sinks`; [`Output::start`] cuts them to what was committed
     /// (to nothing, for a new run).
     pub fn create(sinks: &SinksConfig) -> std::io::Result<FileOutput> {
+        if let Some(summary) = &sinks.summary {
+            // written at the end: an unwritable path should fail now, not after all the work
+            Sink::open(summary)?;
+        }
         let open = |path: &Option<PathBuf>| match path {
             Some(path) => Sink::open(path),
             None => Err(std::io::Error::other("no file configured for this output")),
