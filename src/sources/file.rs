@@ -206,7 +206,62 @@ impl FileSource {
     }
 }
 
+impl FileSource {
+    /// A CSV record whose quotes are not balanced at the end of its line has a quoted newline:
+    /// it goes on over the following lines until they balance (every worker reads them all,
+    /// so the records stay the same on every worker), up to the 1 MiB limit. At the end of the
+    /// file it stays unbalanced, and [`csv_cells`] refuses it.
+    fn csv_record(&mut self, line: Line) -> std::io::Result<Line> {
+        let Line::Text(mut bytes) = line else {
+            return Ok(line);
+        };
+        while open_quote(&bytes) {
+            match self.lines.next()? {
+                Some((_, Line::Text(more))) => {
+                    bytes.push(b'\n');
+                    bytes.extend_from_slice(&more);
+                    if let Some(reason) = too_long("record", bytes.len()) {
+                        bytes.truncate(super::MAX_RAW_BYTES);
+                        return Ok(Line::TooLong {
+                            reason,
+                            head: bytes,
+                        });
+                    }
+                }
+                Some((_, Line::TooLong { reason, .. })) => {
+                    bytes.truncate(super::MAX_RAW_BYTES);
+                    return Ok(Line::TooLong {
+                        reason,
+                        head: bytes,
+                    });
+                }
+                None => break,
+            }
+        }
+        Ok(Line::Text(bytes))
+    }
+}
+
+/// Whether a quoted CSV field is still open at the end of `bytes`, as the `csv` crate's own
+/// state machine reads it: given the line and a newline, it has not finished the record.
+fn open_quote(bytes: &[u8]) -> bool {
+    let input = [bytes, b"\n"].concat();
+    let mut output = vec![0; input.len()];
+    let mut ends = vec![0; input.len() + 1];
+    // records end at a newline, as lines do here (a lone `\r` is data)
+    let mut reader = csv_core::ReaderBuilder::new()
+        .terminator(csv_core::Terminator::Any(b'\n'))
+        .build();
+    let (result, ..) = reader.read_record(&input, &mut output, &mut ends);
+    result == csv_core::ReadRecordResult::InputEmpty
+}
+
 fn csv_cells(line: &str) -> Result<Vec<String>, String> {
+    if open_quote(line.as_bytes()) {
+        return Err(
+            "not a valid CSV row: a quoted field is not closed before the end of the file".into(),
+        );
+    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -282,6 +337,10 @@ impl Source for FileSource {
                 self.read_header(line_no, &line, out);
                 continue;
             }
+            let line = match self.format {
+                Format::Csv => self.csv_record(line)?,
+                Format::Jsonl => line,
+            };
             let mine = self.seen % self.peers == self.index;
             self.seen += 1;
             if !mine {
@@ -339,6 +398,39 @@ mod tests {
         let mut out = Vec::new();
         while source.poll(max, &mut out).expect("read") == Progress::More {}
         out
+    }
+
+    #[test]
+    fn a_quoted_newline_in_a_csv_record_is_read_whole_and_an_unclosed_quote_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.csv");
+        let text = "event_id,payment_id,type,amount,currency,occurred_at,merchant_id\n\
+            e1,p1,capture,1.00,USD,2026-11-01T00:00:00Z,\"merchant\nof \"\"two\"\" lines\"\n\
+            e2,p2,capture,2.00,USD,2026-11-01T00:00:01Z,m2\n\
+            e3,p3,capture,3.00,USD,2026-11-01T00:00:02Z,\"never closed\n";
+        std::fs::write(&path, text).expect("write");
+        for peers in [1, 2] {
+            let mut all = Vec::new();
+            for index in 0..peers {
+                let mut source =
+                    FileSource::open(Stream::Payments, &path, Format::Csv, index, peers).unwrap();
+                all.extend(drain(&mut source, 10));
+            }
+            let mut seen = describe(&all);
+            seen.sort();
+            assert_eq!(
+                seen,
+                ["dead p.csv:5", "record p.csv:2", "record p.csv:4"],
+                "{peers} peers"
+            );
+            let merchant = all.iter().find_map(|item| match item {
+                Polled::Record(crate::model::Record::Payment(p), _) if p.event_id == "e1" => {
+                    p.merchant_id.clone()
+                }
+                _ => None,
+            });
+            assert_eq!(merchant.as_deref(), Some("merchant\nof \"two\" lines"));
+        }
     }
 
     #[test]
