@@ -509,7 +509,7 @@ impl Config {
         if !(1..=MAX_TICK_MILLIS).contains(&self.pipeline.tick_millis) {
             return invalid(
                 "pipeline.tick_millis".into(),
-                "must be from 1 to 86400000 (one day)",
+                &format!("must be from 1 to {MAX_TICK_MILLIS} (one day)"),
             );
         }
         if self.pipeline.batch_size == 0 {

@@ -47,6 +47,7 @@ pub struct Plan {
     pid: String,
     merchant: String,
     code: &'static str,
+    ccy: Currency,
     fault: Fault,
     events: Vec<Event>,
     journals: Vec<Journal>,
@@ -122,6 +123,7 @@ pub fn plan(rng: &mut ChaCha8Rng, i: usize, at: Millis, rate: u32) -> Plan {
         pid,
         merchant,
         code,
+        ccy,
         fault,
         events,
         journals,
@@ -287,10 +289,6 @@ fn event_journals(
 }
 
 impl Plan {
-    fn currency(&self) -> Currency {
-        Currency::from_code(self.code).expect("table currency")
-    }
-
     /// Writes the payment's lines into `b` (its fault may leave out a side or add a
     /// conflicting version); returns the latest booking on the receivable account.
     pub fn emit(&self, b: &mut Builder, max_event: &mut Millis) -> Option<Millis> {
@@ -304,7 +302,7 @@ impl Plan {
     }
 
     fn emit_payments(&self, b: &mut Builder, max_event: &mut Millis) {
-        let ccy = self.currency();
+        let ccy = self.ccy;
         for (eid, kind, amt, t) in &self.events {
             let mut f = BTreeMap::new();
             f.insert("event_id", eid.clone());
@@ -325,7 +323,7 @@ impl Plan {
     }
 
     fn emit_entries(&self, b: &mut Builder, max_event: &mut Millis) -> Option<Millis> {
-        let ccy = self.currency();
+        let ccy = self.ccy;
         let mut receivable_last: Option<Millis> = None;
         for (jid, booked, lines) in &self.journals {
             *max_event = (*max_event).max(*booked);

@@ -24,15 +24,7 @@ impl Sink {
     /// Opens `path` for writing, creating it (and its folder) if needed; the content is kept
     /// until [`Sink::cut`] says how much of it stands.
     fn open(path: &Path) -> std::io::Result<Sink> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| named(path, e))?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(|e| named(path, e))?;
+        let file = open_for_writing(path)?;
         Ok(Sink {
             path: path.to_owned(),
             out: BufWriter::with_capacity(1 << 20, file),
@@ -83,6 +75,19 @@ impl Sink {
     }
 }
 
+/// Opens `path` for writing, creating it (and its folder) if needed, keeping what it holds.
+fn open_for_writing(path: &Path) -> std::io::Result<File> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| named(path, e))?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| named(path, e))
+}
+
 fn named(path: &Path, error: std::io::Error) -> std::io::Error {
     std::io::Error::new(error.kind(), format!("{}: {error}", path.display()))
 }
@@ -99,10 +104,7 @@ impl FileOutput {
     /// Opens the files named by `sinks`; [`Output::start`] cuts them to what was committed
     /// (to nothing, for a new run).
     pub fn create(sinks: &SinksConfig) -> std::io::Result<FileOutput> {
-        if let Some(summary) = &sinks.summary {
-            // written at the end: an unwritable path should fail now, not after all the work
-            Sink::open(summary)?;
-        }
+        check_summary(sinks)?;
         let open = |path: &Option<PathBuf>| match path {
             Some(path) => Sink::open(path),
             None => Err(std::io::Error::other("no file configured for this output")),
@@ -142,6 +144,16 @@ impl Output for FileOutput {
     fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
         write_summary(self.summary.as_deref(), summary)
     }
+}
+
+/// Opens the configured summary file (creating it and its folder, keeping what it holds): it is
+/// written at the end, and an unwritable path should fail when the outputs open, not after all
+/// the work.
+pub fn check_summary(sinks: &SinksConfig) -> std::io::Result<()> {
+    let Some(path) = &sinks.summary else {
+        return Ok(());
+    };
+    open_for_writing(path).map(drop)
 }
 
 /// Writes `summary` as pretty JSON to `path`, replacing the file (nothing without a path).

@@ -33,7 +33,7 @@ use crate::model::results::ChangelogLine;
 use crate::model::summary::Summary;
 use crate::model::time::format_rfc3339;
 use crate::model::DeadLetter;
-use crate::sinks::file::write_summary;
+use crate::sinks::file::{check_summary, write_summary};
 use crate::sinks::output::{Committed, Output};
 
 /// Remembers the first failed delivery, reported at the next [`Output::sync`].
@@ -128,6 +128,7 @@ pub struct KafkaOutput {
 impl KafkaOutput {
     /// Connects an idempotent producer to the topics named by `sinks` (which must exist).
     pub fn create(kafka: &KafkaConfig, sinks: &SinksConfig) -> std::io::Result<KafkaOutput> {
+        check_summary(sinks)?;
         let failures = Failures::default();
         let producer: BaseProducer<Failures> = client_config(kafka)
             .set("enable.idempotence", "true")

@@ -26,8 +26,9 @@ struct Lines<R> {
 
 enum Line {
     Text(Vec<u8>),
-    /// Over [`MAX_LINE_BYTES`]: why it is refused, and its first bytes.
-    TooLong {
+    /// Refused before parsing (over [`MAX_LINE_BYTES`], or a CSV quote never closed): why,
+    /// and its first bytes.
+    Refused {
         reason: String,
         head: Vec<u8>,
     },
@@ -92,7 +93,7 @@ impl<R: Read> Lines<R> {
         Ok(Some((
             self.line,
             match too_long("line", length) {
-                Some(reason) => Line::TooLong { reason, head: buf },
+                Some(reason) => Line::Refused { reason, head: buf },
                 None => Line::Text(buf),
             },
         )))
@@ -185,13 +186,13 @@ impl FileSource {
     fn read_header(&mut self, line_no: u64, line: &Line, out: &mut Vec<Polled>) {
         let bytes = match line {
             Line::Text(bytes) => bytes,
-            Line::TooLong { head, .. } => head,
+            Line::Refused { head, .. } => head,
         };
         let header = match line {
             Line::Text(_) => std::str::from_utf8(bytes)
                 .ok()
                 .and_then(|t| csv_cells(t).ok()),
-            Line::TooLong { .. } => None,
+            Line::Refused { .. } => None,
         };
         if header.is_none() && self.index == 0 {
             let position = format!("{}:{line_no}", self.name);
@@ -209,11 +210,15 @@ impl FileSource {
 impl FileSource {
     /// A CSV record whose quotes are not balanced at the end of its line has a quoted newline:
     /// it goes on over the following lines until they balance (every worker reads them all,
-    /// so the records stay the same on every worker), up to the 1 MiB limit. At the end of the
-    /// file it stays unbalanced, and [`csv_cells`] refuses it.
+    /// so the records stay the same on every worker), up to the 1 MiB limit; a quote still
+    /// open at the end of the file refuses it.
     fn csv_record(&mut self, line: Line) -> std::io::Result<Line> {
         let Line::Text(mut bytes) = line else {
             return Ok(line);
+        };
+        let refused = |reason: String, mut head: Vec<u8>| {
+            head.truncate(super::MAX_RAW_BYTES);
+            Ok(Line::Refused { reason, head })
         };
         while open_quote(&bytes) {
             match self.lines.next()? {
@@ -221,21 +226,15 @@ impl FileSource {
                     bytes.push(b'\n');
                     bytes.extend_from_slice(&more);
                     if let Some(reason) = too_long("record", bytes.len()) {
-                        bytes.truncate(super::MAX_RAW_BYTES);
-                        return Ok(Line::TooLong {
-                            reason,
-                            head: bytes,
-                        });
+                        return refused(reason, bytes);
                     }
                 }
-                Some((_, Line::TooLong { reason, .. })) => {
-                    bytes.truncate(super::MAX_RAW_BYTES);
-                    return Ok(Line::TooLong {
-                        reason,
-                        head: bytes,
-                    });
+                Some((_, Line::Refused { reason, .. })) => return refused(reason, bytes),
+                None => {
+                    let reason = "not a valid CSV row: a quoted field is not closed before the \
+                                  end of the file";
+                    return refused(reason.into(), bytes);
                 }
-                None => break,
             }
         }
         Ok(Line::Text(bytes))
@@ -243,8 +242,12 @@ impl FileSource {
 }
 
 /// Whether a quoted CSV field is still open at the end of `bytes`, as the `csv` crate's own
-/// state machine reads it: given the line and a newline, it has not finished the record.
+/// state machine reads it: given the line and a newline, it has not finished the record. A
+/// line without a quote (nearly every line) needs no state machine.
 fn open_quote(bytes: &[u8]) -> bool {
+    if !bytes.contains(&b'"') {
+        return false;
+    }
     let input = [bytes, b"\n"].concat();
     let mut output = vec![0; input.len()];
     let mut ends = vec![0; input.len() + 1];
@@ -257,11 +260,6 @@ fn open_quote(bytes: &[u8]) -> bool {
 }
 
 fn csv_cells(line: &str) -> Result<Vec<String>, String> {
-    if open_quote(line.as_bytes()) {
-        return Err(
-            "not a valid CSV row: a quoted field is not closed before the end of the file".into(),
-        );
-    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -348,7 +346,7 @@ impl Source for FileSource {
             }
             let position = format!("{}:{line_no}", self.name);
             let item = match line {
-                Line::TooLong { reason, head } => {
+                Line::Refused { reason, head } => {
                     Polled::Dead(dead_letter(self.stream, position, reason, &head))
                 }
                 Line::Text(bytes) => match text("line", &bytes) {
