@@ -20,9 +20,10 @@ use differential_dataflow::input::{Input, InputSession};
 use timely::dataflow::operators::core::Probe;
 use timely::dataflow::ProbeHandle;
 use trueup::config::{default_rules, PipelineConfig};
+use trueup::model::rows::{EntryRow, PaymentRow};
 use trueup::model::time::Tick;
 use trueup::model::time::Time;
-use trueup::model::{Entry, Payment, Record, Stream};
+use trueup::model::{Record, Stream};
 use trueup::rules::{reconcile, Settings};
 
 mod common;
@@ -33,8 +34,8 @@ const LOAD_CHUNK: usize = 100_000;
 
 /// One worker's input sessions.
 struct Inputs {
-    payments: InputSession<Time, Payment, isize>,
-    entries: InputSession<Time, Entry, isize>,
+    payments: InputSession<Time, PaymentRow, isize>,
+    entries: InputSession<Time, EntryRow, isize>,
     /// This worker's index, and the number of workers.
     share: (usize, usize),
 }
@@ -42,13 +43,12 @@ struct Inputs {
 impl Inputs {
     /// Hands this worker's share of `records[range]` to the dataflow, each record at its time
     /// or at `at` if that is later.
-    fn feed(&mut self, records: &[(Time, Record)], range: Range<usize>, at: Time) {
+    fn feed(&mut self, records: &[(Time, Row)], range: Range<usize>, at: Time) {
         let (index, peers) = self.share;
         for i in range.filter(|i| i % peers == index) {
-            let (time, record) = &records[i];
-            match record.clone() {
-                Record::Payment(p) => self.payments.update_at(p, at.max(*time), 1),
-                Record::Entry(e) => self.entries.update_at(e, at.max(*time), 1),
+            match records[i] {
+                (time, Row::Payment(p)) => self.payments.update_at(p, at.max(time), 1),
+                (time, Row::Entry(e)) => self.entries.update_at(e, at.max(time), 1),
             }
         }
     }
@@ -59,6 +59,22 @@ impl Inputs {
         self.entries.advance_to(time);
         self.payments.flush();
         self.entries.flush();
+    }
+}
+
+/// A record in the dataflow's form, made before the clock starts.
+#[derive(Clone, Copy)]
+enum Row {
+    Payment(PaymentRow),
+    Entry(EntryRow),
+}
+
+impl Row {
+    fn of(record: &Record) -> Row {
+        match record {
+            Record::Payment(p) => Row::Payment(PaymentRow::of(p, &mut None).expect("ids")),
+            Record::Entry(e) => Row::Entry(EntryRow::of(e, &mut None).expect("ids")),
+        }
     }
 }
 
@@ -77,10 +93,10 @@ fn main() {
     generated(&data, payments);
     let tick = Tick(PipelineConfig::default().tick_millis);
     let parsing = Instant::now();
-    let mut all: Vec<(Time, Record)> = records(&data.join("payments.jsonl"), Stream::Payments)
+    let mut all: Vec<(Time, Row)> = records(&data.join("payments.jsonl"), Stream::Payments)
         .into_iter()
         .chain(records(&data.join("entries.jsonl"), Stream::Entries))
-        .map(|r| (tick.ceil(r.event_time()), r))
+        .map(|r| (tick.ceil(r.event_time()), Row::of(&r)))
         .collect();
     all.sort_by_key(|(time, _)| *time);
     // resident before the dataflow starts: the parsed records, held for feeding

@@ -9,6 +9,8 @@
 //! - [`model`]: the records — payment events, ledger entries, dead letters.
 //!   - [`model::currency`]: ISO 4217 currencies and their minor units.
 //!   - [`model::time`]: event time, the dataflow's logical time, and the tick.
+//!   - [`model::name`]: ids, accounts and merchants as 16-byte values; the long-name dictionary.
+//!   - [`model::rows`]: payments and entries as the dataflow carries them.
 //!   - [`model::results`]: result rows, their changes, and their changelog lines.
 //!   - [`model::summary`]: counts, amounts, match rates and aging of a run's results.
 //! - [`config`]: the TOML pipeline configuration, validated with the key named.

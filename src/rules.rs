@@ -1,13 +1,17 @@
 //! The standard reconciliation, built from the operators library: dedupe both streams,
-//! then one balance graph per configured rule, aged against its grace period.
+//! then per configured rule one reduction per group (balance and merchant), aged against the
+//! rule's grace period.
 //!
 //! ```text
 //! payments ─ dedupe ─┬─ unique ─ legs by (payment_id, currency) ─┐
-//!                    └─ conflicts ─ dedupe results               ├─ balance ─ enrich(merchant) ─ aging ─ results
+//!                    └─ conflicts ─ dedupe results               ├─ balance + merchant ─ aging ─ results
 //! entries ── dedupe ─┬─ unique ─ filter(match accounts) ─────────┘
-//!                    │         └ split(debits | credits) ─ balance(journal) ─ aging ─ results
+//!                    │         └ debits | credits by journal ─ balance ─ aging ─ results
 //!                    └─ conflicts ─ dedupe results
 //! ```
+//!
+//! Inside the dataflow every record is a narrow `Copy` row ([`crate::model::rows`]) whose
+//! strings are [`Name`]s; results become strings again where they are written.
 //!
 //! A conservation check watches every stage: accepted records = unique + redeliveries +
 //! conflicts, and each rule's legs = the legs reported in its results.
@@ -15,19 +19,35 @@
 use differential_dataflow::collection::concatenate;
 use differential_dataflow::VecCollection;
 use differential_dataflow::{ExchangeData, Hashable};
+use trueup_operators::balance::summarize;
 use trueup_operators::{
-    Aging, Amount, Balance, BalanceGroup, BalanceState, Conservation, Dedupe, DedupeOutputs,
-    Joiner, Leg, Measure, Retire, Route, Splitter, Violation,
+    Aging, Amount, BalanceGroup, BalanceState, Conservation, Dedupe, DedupeOutputs, Leg, Measure,
+    Retire, Route, Splitter, Violation,
 };
+
+/// A rule's group, its ids as names.
+type Group = BalanceGroup<Name>;
 
 use crate::config::{RetentionConfig, RuleConfig};
 use crate::model::currency::Currency;
-use crate::model::results::{ResultRow, Status};
+use crate::model::name::Name;
+use crate::model::results::{Outcome, Status, DEDUPE_RULE};
+use crate::model::rows::{EntryRow, PaymentRow};
 use crate::model::time::{Millis, Tick, Time};
-use crate::model::{Direction, Entry, Payment, Stream};
+use crate::model::{Direction, Stream};
 
 /// A balance group's key: the payment or journal id, and the currency.
-pub type GroupKey = (String, Currency);
+pub type GroupKey = (Name, Currency);
+
+/// A leg of a group: a record's id, signed amount and event time.
+pub type RuleLeg = Leg<Name>;
+
+/// The names of the result rules, indexed by [`Outcome::rule`]: `dedupe`, then `rules`.
+pub fn result_rules(rules: &[RuleConfig]) -> Vec<String> {
+    std::iter::once("dedupe".to_string())
+        .chain(rules.iter().map(|r| r.name().to_string()))
+        .collect()
+}
 
 /// What a conservation check is keyed by: the stage (an index into [`stage_names`]) and the
 /// currency (`None` for `dedupe`, whose versions may differ in currency). Small and `Copy`, as
@@ -51,21 +71,21 @@ pub fn stage_names(rules: &[RuleConfig]) -> Vec<String> {
 /// The outputs of [`reconcile`].
 pub struct Reconciliation<'scope> {
     /// Every group's result, as a changelog.
-    pub results: VecCollection<'scope, Time, ResultRow>,
+    pub results: VecCollection<'scope, Time, Outcome>,
     /// Conservation violations (empty unless an operator lost or created records).
     pub violations: VecCollection<'scope, Time, Violation<Stage>>,
     /// One element per absorbed identical redelivery, by stream.
     pub redeliveries: VecCollection<'scope, Time, Stream>,
 }
 
-fn measure_payment(p: Payment) -> (Stage, Measure) {
+fn measure_payment(p: PaymentRow) -> (Stage, Measure) {
     (
         (PAYMENTS_ACCEPTED, Some(p.currency)),
         Measure::one(p.signed_amount()),
     )
 }
 
-fn measure_entry(e: Entry) -> (Stage, Measure) {
+fn measure_entry(e: EntryRow) -> (Stage, Measure) {
     (
         (ENTRIES_ACCEPTED, Some(e.currency)),
         Measure::one(e.signed_amount()),
@@ -90,23 +110,24 @@ const RETIRE_STEP: Time = 1;
 
 /// Builds the standard reconciliation over `payments` and `entries` for `settings.rules`.
 pub fn reconcile<'scope>(
-    payments: VecCollection<'scope, Time, Payment>,
-    entries: VecCollection<'scope, Time, Entry>,
+    payments: VecCollection<'scope, Time, PaymentRow>,
+    entries: VecCollection<'scope, Time, EntryRow>,
     settings: &Settings<'_>,
 ) -> Reconciliation<'scope> {
     let (rules, tick) = (settings.rules, settings.tick);
     let scope = payments.inner.scope();
     let dedupe_horizon = settings.retention.map(|r| (r.dedupe_hours * HOUR, grid(r)));
     let p = dedupe_retiring(
-        payments.clone().map(|p| (p.event_id.clone(), p)),
+        payments.clone().map(|p| (p.event_id, p)),
         "dedupe payments",
         dedupe_horizon
-            .map(|(h, grid)| move |p: &Payment| grid.ceil(p.occurred_at.saturating_add(h))),
+            .map(|(h, grid)| move |p: &PaymentRow| grid.ceil(p.occurred_at.saturating_add(h))),
     );
     let e = dedupe_retiring(
-        entries.clone().map(|e| (e.entry_id.clone(), e)),
+        entries.clone().map(|e| (e.entry_id, e)),
         "dedupe entries",
-        dedupe_horizon.map(|(h, grid)| move |e: &Entry| grid.ceil(e.booked_at.saturating_add(h))),
+        dedupe_horizon
+            .map(|(h, grid)| move |e: &EntryRow| grid.ceil(e.booked_at.saturating_add(h))),
     );
 
     // accepted = unique + redeliveries + conflicts, per stream and currency
@@ -133,7 +154,7 @@ pub fn reconcile<'scope>(
         &mut produced,
     )];
 
-    for (stage, rule) in (FIRST_RULE..).zip(rules) {
+    for ((stage, index), rule) in (FIRST_RULE..).zip(DEDUPE_RULE + 1..).zip(rules) {
         let members = rule_members(rule, unique_p.clone(), unique_e.clone());
         checked.push(
             members
@@ -141,11 +162,11 @@ pub fn reconcile<'scope>(
                 .map(move |((_, ccy), (_, leg, _))| ((stage, Some(ccy)), Measure::one(leg.amount))),
         );
         let rows = match settings.retention {
-            None => rule_rows(rule, members, tick),
+            None => rule_rows(rule, index, members, tick),
             Some(retention) => {
                 let retiring = members.retiring(RETIRE_STEP);
-                let rows = rule_rows(rule, retiring.working(), tick)
-                    .map(|row| ((row.key.clone(), row.currency), row));
+                let rows = rule_rows(rule, index, retiring.working(), tick)
+                    .map(|row| ((row.key, row.currency), row));
                 let retire_at = rule_retire_at(rule, retention);
                 retiring
                     .retire_named(rule.name(), rows, move |_, row| retire_at(row))
@@ -156,7 +177,14 @@ pub fn reconcile<'scope>(
         results.push(rows);
     }
 
-    let violations = concatenate(scope, checked).conserved_by_named("conservation", produced);
+    // checked per event-time hour: every record is measured several times, and measures
+    // summed per hour cost little to exchange and count, where measures per tick would not
+    let hourly = |measures: VecCollection<'scope, Time, (Stage, Measure)>| {
+        measures.delay(|t| t.div_ceil(HOUR).saturating_mul(HOUR))
+    };
+    let produced = produced.into_iter().map(hourly).collect();
+    let violations =
+        hourly(concatenate(scope, checked)).conserved_by_named("conservation", produced);
     Reconciliation {
         results: concatenate(scope, results),
         violations,
@@ -166,20 +194,25 @@ pub fn reconcile<'scope>(
 
 /// One member of a rule's group: its side (`true` for the expected side), its leg, and the
 /// payment's merchant, if any.
-pub type Member = (bool, Leg, Option<String>);
+pub type Member = (bool, RuleLeg, Option<Name>);
 
 /// A rule's members, keyed by group: everything its groups are computed from.
 fn rule_members<'scope>(
     rule: &RuleConfig,
-    payments: VecCollection<'scope, Time, Payment>,
-    entries: VecCollection<'scope, Time, Entry>,
+    payments: VecCollection<'scope, Time, PaymentRow>,
+    entries: VecCollection<'scope, Time, EntryRow>,
 ) -> VecCollection<'scope, Time, (GroupKey, Member)> {
     match rule {
         RuleConfig::PaymentLedger(r) => {
-            let accounts = r.match_accounts.clone();
+            // an account name that cannot be interned cannot match any entry's account
+            let accounts: Vec<Name> = r
+                .match_accounts
+                .iter()
+                .filter_map(|a| Name::intern(a).ok())
+                .collect();
             let left = payments.map(|p| {
                 let amount = p.signed_amount();
-                let leg = Leg::new(p.event_id, amount, p.occurred_at);
+                let leg = Leg::with_id(p.event_id, amount, p.occurred_at);
                 ((p.payment_id, p.currency), (true, leg, p.merchant_id))
             });
             // only entries on a match account that reference a payment become legs
@@ -191,57 +224,43 @@ fn rule_members<'scope>(
                 let key = (e.payment_id?, e.currency);
                 Some((
                     key,
-                    (false, Leg::new(e.entry_id, amount, e.booked_at), None),
+                    (false, Leg::with_id(e.entry_id, amount, e.booked_at), None),
                 ))
             });
             left.concat(right)
         }
-        RuleConfig::JournalBalance(r) => {
-            let mut sides = entries.split_named(
-                &r.name,
-                vec![Route::new("debits", |e: &Entry| {
-                    e.direction == Direction::Debit
-                })],
-            );
-            let member = |debit: bool| {
-                move |e: Entry| {
-                    let leg = Leg::new(e.entry_id, e.amount, e.booked_at);
-                    ((e.journal_id, e.currency), (debit, leg, None))
-                }
-            };
-            let debits = sides.take("debits").expect("route declared above");
-            debits
-                .map(member(true))
-                .concat(sides.rest.map(member(false)))
-        }
+        // debits on the expected side, credits on the actual side
+        RuleConfig::JournalBalance(_) => entries.map(|e| {
+            let leg = Leg::with_id(e.entry_id, e.amount, e.booked_at);
+            let debit = e.direction == Direction::Debit;
+            ((e.journal_id, e.currency), (debit, leg, None))
+        }),
     }
 }
 
-/// A rule's result rows, computed from its members: balance, merchants, aging.
+/// A rule's result rows, computed from its members: one reduction per group gives its
+/// balance (the operators library's [`summarize`]) and its merchant (the smallest merchant id
+/// among its payment events), then aging.
 fn rule_rows<'scope>(
     rule: &RuleConfig,
+    index: u16,
     members: VecCollection<'scope, Time, (GroupKey, Member)>,
     tick: Tick,
-) -> VecCollection<'scope, Time, ResultRow> {
-    let mut sides = members.clone().split_named(
-        rule.name(),
-        vec![Route::new(
-            "left",
-            |(_, (is_left, _, _)): &(GroupKey, Member)| *is_left,
-        )],
-    );
-    let leg = |(key, (_, leg, _)): (GroupKey, Member)| (key, leg);
-    let left = sides.take("left").expect("route declared above").map(leg);
-    let right = sides.rest.map(leg);
+) -> VecCollection<'scope, Time, Outcome> {
     let tolerance = rule.tolerance().clone();
-    let groups = left.balance_named(rule.name(), right, move |(_, ccy): &GroupKey| {
-        tolerance.for_currency(*ccy)
+    let groups = members.reduce_named(rule.name(), move |(_, ccy), members, out| {
+        let legs = members
+            .iter()
+            .map(|((is_left, leg, _), copies)| (*is_left, leg, *copies));
+        if let Some(group) = summarize(legs, tolerance.for_currency(*ccy)) {
+            let merchant = (members.iter())
+                .filter(|(_, copies)| *copies > 0)
+                .filter_map(|((_, _, merchant), _)| *merchant)
+                .min();
+            out.push(((group, merchant), 1isize));
+        }
     });
-    let groups = match rule {
-        RuleConfig::PaymentLedger(_) => with_merchants(groups, members),
-        RuleConfig::JournalBalance(_) => groups.map(|(k, g)| (k, (g, None))),
-    };
-    aged_rows(groups, rule, tick)
+    aged_rows(groups, rule, index, tick)
 }
 
 /// When a rule's result row retires: matched groups `settled_hours` after their latest event,
@@ -249,14 +268,14 @@ fn rule_rows<'scope>(
 fn rule_retire_at(
     rule: &RuleConfig,
     retention: &RetentionConfig,
-) -> impl Fn(&ResultRow) -> Option<Time> + 'static {
+) -> impl Fn(&Outcome) -> Option<Time> + 'static {
     let grid = grid(retention);
     let grace = rule.grace_millis();
     let (settled, breaks) = (
         retention.settled_hours * HOUR,
         retention.breaks_hours * HOUR,
     );
-    move |row: &ResultRow| {
+    move |row: &Outcome| {
         let horizon = match row.status {
             Status::Pending => return None,
             Status::Matched => settled,
@@ -275,10 +294,10 @@ fn grid(retention: &RetentionConfig) -> Tick {
 /// Deduplicates `records` by id; with a horizon, an id leaves the working state at the time
 /// `forget_at` gives for its earliest version, without its outputs changing.
 fn dedupe_retiring<'scope, R, F>(
-    records: VecCollection<'scope, Time, (String, R)>,
+    records: VecCollection<'scope, Time, (Name, R)>,
     name: &str,
     forget_at: Option<F>,
-) -> DedupeOutputs<'scope, Time, String, R>
+) -> DedupeOutputs<'scope, Time, Name, R>
 where
     R: ExchangeData + Hashable,
     F: Fn(&R) -> Time + 'static,
@@ -295,7 +314,7 @@ where
         .concat(out.redeliveries.map(|(id, r)| (id, (1u8, r))))
         .concat(out.conflicts.map(|(id, r)| (id, (2u8, r))));
     let kept = retiring.retire_named(name, tagged, move |_, (_, r)| Some(forget_at(r)));
-    let tag_is = |tag: u8| move |(_, (t, _)): &(String, (u8, R))| *t == tag;
+    let tag_is = |tag: u8| move |(_, (t, _)): &(Name, (u8, R))| *t == tag;
     let mut parts = kept.split_named(
         name,
         vec![
@@ -303,7 +322,7 @@ where
             Route::new("redeliveries", tag_is(1)),
         ],
     );
-    let untag = |(id, (_, r)): (String, (u8, R))| (id, r);
+    let untag = |(id, (_, r)): (Name, (u8, R))| (id, r);
     let mut part = |route: &str| parts.take(route).expect("route declared above").map(untag);
     DedupeOutputs {
         unique: part("unique"),
@@ -312,43 +331,28 @@ where
     }
 }
 
-/// Attaches each payment group's merchant (the smallest merchant id among its events).
-fn with_merchants<'scope>(
-    groups: VecCollection<'scope, Time, (GroupKey, BalanceGroup)>,
-    members: VecCollection<'scope, Time, (GroupKey, Member)>,
-) -> VecCollection<'scope, Time, (GroupKey, (BalanceGroup, Option<String>))> {
-    let merchants = members
-        .flat_map(|(key, (_, _, merchant))| merchant.map(|m| (key, m)))
-        .reduce_named("merchant per payment", |_key, merchants, out| {
-            out.push((merchants[0].0.clone(), 1isize))
-        });
-    let out = groups.enrich_named("merchants", merchants);
-    out.enriched
-        .map(|(k, (g, m))| (k, (g, Some(m))))
-        .concat(out.unenriched.map(|(k, g)| (k, (g, None))))
-}
-
 /// Ages a rule's groups against its grace period and turns them into result rows.
 fn aged_rows<'scope>(
-    groups: VecCollection<'scope, Time, (GroupKey, (BalanceGroup, Option<String>))>,
+    groups: VecCollection<'scope, Time, (GroupKey, (Group, Option<Name>))>,
     rule: &RuleConfig,
+    index: u16,
     tick: Tick,
-) -> VecCollection<'scope, Time, ResultRow> {
+) -> VecCollection<'scope, Time, Outcome> {
     let grace = rule.grace_millis();
     let aged = groups.age_named(rule.name(), move |(_, (g, _))| {
         (g.state != BalanceState::Balanced).then(|| tick.ceil(g.last_at.saturating_add(grace)))
     });
     let is_ledger = matches!(rule, RuleConfig::PaymentLedger(_));
-    let row = move |name: String, status: Option<Status>| {
-        move |((key, currency), (g, merchant_id)): (GroupKey, (BalanceGroup, Option<String>))| {
+    let row = move |status: Option<Status>| {
+        move |((key, currency), (g, merchant_id)): (GroupKey, (Group, Option<Name>))| {
             let status = status.unwrap_or(match (is_ledger, g.state) {
                 (false, _) => Status::UnbalancedJournal,
                 (true, BalanceState::LeftOnly) => Status::MissingLedger,
                 (true, BalanceState::RightOnly) => Status::MissingPayment,
                 (true, _) => Status::AmountMismatch,
             });
-            ResultRow {
-                rule: name.clone(),
+            Outcome {
+                rule: index,
                 key,
                 currency,
                 status,
@@ -363,15 +367,14 @@ fn aged_rows<'scope>(
             }
         }
     };
-    let name = rule.name().to_string();
     aged.settled
-        .map(row(name.clone(), Some(Status::Matched)))
-        .concat(aged.on_time.map(row(name.clone(), Some(Status::Pending))))
-        .concat(aged.overdue.map(row(name, None)))
+        .map(row(Some(Status::Matched)))
+        .concat(aged.on_time.map(row(Some(Status::Pending))))
+        .concat(aged.overdue.map(row(None)))
 }
 
 /// A rule's result row measured as the legs it lists: their count and Σ expected + Σ actual.
-fn measure_row(stage: u16, row: ResultRow) -> (Stage, Measure) {
+fn measure_row(stage: u16, row: Outcome) -> (Stage, Measure) {
     let count = (row.left_ids.len() + row.right_ids.len()) as i64;
     let amount = row.expected.unwrap_or_default() + row.actual.unwrap_or_default();
     ((stage, Some(row.currency)), Measure { count, amount })
@@ -379,14 +382,14 @@ fn measure_row(stage: u16, row: ResultRow) -> (Stage, Measure) {
 
 /// One `dedupe` result per id with conflicting versions, listing each version's id once.
 fn duplicate_results<'scope>(
-    payments: VecCollection<'scope, Time, (String, Payment)>,
-    entries: VecCollection<'scope, Time, (String, Entry)>,
+    payments: VecCollection<'scope, Time, (Name, PaymentRow)>,
+    entries: VecCollection<'scope, Time, (Name, EntryRow)>,
     checked: &mut Vec<VecCollection<'scope, Time, (Stage, Measure)>>,
     produced: &mut Vec<VecCollection<'scope, Time, (Stage, Measure)>>,
-) -> VecCollection<'scope, Time, ResultRow> {
+) -> VecCollection<'scope, Time, Outcome> {
     // (id, (is_entry, currency, event time, merchant)) per version
-    type Version = (bool, Currency, Millis, Option<String>);
-    let versions: VecCollection<'scope, Time, (String, Version)> = payments
+    type Version = (bool, Currency, Millis, Option<Name>);
+    let versions: VecCollection<'scope, Time, (Name, Version)> = payments
         .map(|(id, p)| (id, (false, p.currency, p.occurred_at, p.merchant_id)))
         .concat(entries.map(|(id, e)| (id, (true, e.currency, e.booked_at, None))));
     // versions of one id may differ in currency: count them under one scope, "*"
@@ -400,9 +403,8 @@ fn duplicate_results<'scope>(
             let copies: usize = versions.iter().map(|(_, n)| (*n).max(0) as usize).sum();
             let (is_entry, currency, _, _) = versions[0].0;
             let opened_at = versions.iter().map(|(v, _)| v.2).min().unwrap_or_default();
-            let merchant_id = versions.iter().find_map(|(v, _)| v.3.clone());
-            let row =
-                ResultRow::duplicate(id, *currency, opened_at, copies, *is_entry, merchant_id);
+            let merchant_id = versions.iter().find_map(|(v, _)| v.3);
+            let row = Outcome::duplicate(*id, *currency, opened_at, copies, *is_entry, merchant_id);
             out.push((row, 1isize));
         })
         .map(|(_, row)| row);

@@ -39,10 +39,13 @@ use timely::progress::Timestamp;
 use crate::amount::{Amount, Tolerance};
 
 /// One signed amount on one side of a balance: an id for lineage, the amount, and an event time.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Leg {
+///
+/// The id is a `String` unless the graph uses a narrower type (any cloneable, ordered value:
+/// an interned id keeps the legs small and `Copy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Leg<I = String> {
     /// The id of the record this leg comes from (reported in the group's id lists).
-    pub id: String,
+    pub id: I,
     /// The signed amount this leg contributes to its side's sum.
     pub amount: Amount,
     /// The record's event time, in whatever unit the graph uses (trueup: Unix milliseconds).
@@ -52,11 +55,14 @@ pub struct Leg {
 impl Leg {
     /// A leg with this id, amount and event time.
     pub fn new(id: impl Into<String>, amount: Amount, at: u64) -> Leg {
-        Leg {
-            id: id.into(),
-            amount,
-            at,
-        }
+        Leg::with_id(id.into(), amount, at)
+    }
+}
+
+impl<I> Leg<I> {
+    /// A leg with an id of any type, this amount and event time.
+    pub fn with_id(id: I, amount: Amount, at: u64) -> Leg<I> {
+        Leg { id, amount, at }
     }
 }
 
@@ -74,9 +80,10 @@ pub enum BalanceState {
     Unbalanced,
 }
 
-/// The result for one key: both sums, their difference and the ids behind them.
+/// The result for one key: both sums, their difference and the ids behind them (of the legs'
+/// id type).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct BalanceGroup {
+pub struct BalanceGroup<I = String> {
     /// Where the group stands.
     pub state: BalanceState,
     /// Σ of the left legs.
@@ -90,9 +97,9 @@ pub struct BalanceGroup {
     /// The latest event time of any leg.
     pub last_at: u64,
     /// Ids of the left legs, sorted (repeated once per copy of a leg).
-    pub left_ids: Vec<String>,
+    pub left_ids: Vec<I>,
     /// Ids of the right legs, sorted (repeated once per copy of a leg).
-    pub right_ids: Vec<String>,
+    pub right_ids: Vec<I>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -103,10 +110,10 @@ enum Side {
 
 /// Computes one [`BalanceGroup`] from a key's legs (each with its multiplicity); `None` when
 /// no leg is present. This is the whole logic of the operator, shared with reference models.
-pub fn summarize<'a>(
-    legs: impl IntoIterator<Item = (bool, &'a Leg, isize)>,
+pub fn summarize<'a, I: Clone + Ord + 'a>(
+    legs: impl IntoIterator<Item = (bool, &'a Leg<I>, isize)>,
     tolerance: Tolerance,
-) -> Option<BalanceGroup> {
+) -> Option<BalanceGroup<I>> {
     let mut group = BalanceGroup {
         state: BalanceState::Balanced,
         expected: Amount::ZERO,
@@ -145,10 +152,14 @@ pub fn summarize<'a>(
 }
 
 /// Balances a keyed collection of legs against another. See the [module documentation](self).
-pub trait Balance<'scope, T: Timestamp, K: 'static> {
+pub trait Balance<'scope, T: Timestamp, K: 'static, I: 'static = String> {
     /// Balances `self` (expected, left) against `right` (actual), per key, accepting the
     /// difference when `tolerance(key)` does.
-    fn balance<F>(self, right: Self, tolerance: F) -> VecCollection<'scope, T, (K, BalanceGroup)>
+    fn balance<F>(
+        self,
+        right: Self,
+        tolerance: F,
+    ) -> VecCollection<'scope, T, (K, BalanceGroup<I>)>
     where
         F: Fn(&K) -> Tolerance + 'static;
 
@@ -158,17 +169,18 @@ pub trait Balance<'scope, T: Timestamp, K: 'static> {
         name: &str,
         right: Self,
         tolerance: F,
-    ) -> VecCollection<'scope, T, (K, BalanceGroup)>
+    ) -> VecCollection<'scope, T, (K, BalanceGroup<I>)>
     where
         F: Fn(&K) -> Tolerance + 'static;
 }
 
-impl<'scope, T, K> Balance<'scope, T, K> for VecCollection<'scope, T, (K, Leg)>
+impl<'scope, T, K, I> Balance<'scope, T, K, I> for VecCollection<'scope, T, (K, Leg<I>)>
 where
     T: Timestamp + Lattice + Ord,
     K: ExchangeData + Hashable,
+    I: ExchangeData,
 {
-    fn balance<F>(self, right: Self, tolerance: F) -> VecCollection<'scope, T, (K, BalanceGroup)>
+    fn balance<F>(self, right: Self, tolerance: F) -> VecCollection<'scope, T, (K, BalanceGroup<I>)>
     where
         F: Fn(&K) -> Tolerance + 'static,
     {
@@ -180,7 +192,7 @@ where
         name: &str,
         right: Self,
         tolerance: F,
-    ) -> VecCollection<'scope, T, (K, BalanceGroup)>
+    ) -> VecCollection<'scope, T, (K, BalanceGroup<I>)>
     where
         F: Fn(&K) -> Tolerance + 'static,
     {

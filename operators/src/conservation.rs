@@ -153,6 +153,8 @@ where
             self.enter_region(inner)
                 .concat(produced)
                 .explode(|(key, measure)| Some((key, measure)))
+                // measures of one key and time are summed where they are, before the exchange
+                .consolidate_stream()
                 .count_core::<isize>()
                 .map(|(scope, residual)| Violation {
                     scope,

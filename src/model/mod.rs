@@ -3,6 +3,8 @@
 //!
 //! - [`currency`]: ISO 4217 currencies and their minor units.
 //! - [`time`]: event time, the dataflow's logical time, and the tick.
+//! - [`name`]: ids, accounts and merchants as 16-byte values, and the dictionary of long ones.
+//! - [`rows`]: payments and entries as the dataflow carries them.
 //! - [`results`]: result rows, their changes, and their changelog lines.
 //! - [`summary`]: counts, amounts, match rates and aging of a run's results.
 //!
@@ -12,7 +14,9 @@
 //! deliveries of one id are identical.
 
 pub mod currency;
+pub mod name;
 pub mod results;
+pub mod rows;
 pub mod summary;
 pub mod time;
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use trueup_operators::Amount;
 
 use crate::model::currency::Currency;
+use crate::model::name::{Name, UnknownName};
 use crate::model::time::{format_rfc3339, Millis, Time};
 
 /// Where a group stands (SPEC §3.1).
@@ -126,6 +127,100 @@ impl ResultRow {
             right_ids,
             merchant_id,
         }
+    }
+}
+
+/// The rule index of `dedupe` results in [`Outcome::rule`]; configured rule `i` is `i + 1`.
+pub const DEDUPE_RULE: u16 = 0;
+
+/// A result row as the dataflow carries it: names for its strings, its rule by index (see
+/// [`DEDUPE_RULE`]). Written out as the [`ResultRow`] [`Outcome::to_row`] gives.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The rule's index.
+    pub rule: u16,
+    /// See [`ResultRow::key`].
+    pub key: Name,
+    /// See [`ResultRow::currency`].
+    pub currency: Currency,
+    /// See [`ResultRow::status`].
+    pub status: Status,
+    /// See [`ResultRow::expected`].
+    pub expected: Option<Amount>,
+    /// See [`ResultRow::actual`].
+    pub actual: Option<Amount>,
+    /// See [`ResultRow::difference`].
+    pub difference: Option<Amount>,
+    /// See [`ResultRow::opened_at`].
+    pub opened_at: Millis,
+    /// See [`ResultRow::due_at`].
+    pub due_at: Millis,
+    /// See [`ResultRow::left_ids`] (in [`Name`] order).
+    pub left_ids: Vec<Name>,
+    /// See [`ResultRow::right_ids`] (in [`Name`] order).
+    pub right_ids: Vec<Name>,
+    /// See [`ResultRow::merchant_id`].
+    pub merchant_id: Option<Name>,
+}
+
+impl Outcome {
+    /// The `dedupe` outcome for an id delivered in `versions` different versions: each listed
+    /// once, on the left for payment events and on the right for entries; no amounts, no grace.
+    pub fn duplicate(
+        id: Name,
+        currency: Currency,
+        opened_at: Millis,
+        versions: usize,
+        is_entry: bool,
+        merchant_id: Option<Name>,
+    ) -> Outcome {
+        let ids = vec![id; versions];
+        let (left_ids, right_ids) = if is_entry {
+            (Vec::new(), ids)
+        } else {
+            (ids, Vec::new())
+        };
+        Outcome {
+            rule: DEDUPE_RULE,
+            key: id,
+            currency,
+            status: Status::ConflictingDuplicate,
+            expected: None,
+            actual: None,
+            difference: None,
+            opened_at,
+            due_at: opened_at,
+            left_ids,
+            right_ids,
+            merchant_id,
+        }
+    }
+
+    /// The row as written: names read back, ids sorted as strings, the rule named from
+    /// `rules` (indexed by [`Outcome::rule`]).
+    pub fn to_row(&self, rules: &[String]) -> Result<ResultRow, UnknownName> {
+        let ids = |names: &[Name]| -> Result<Vec<String>, UnknownName> {
+            let mut ids = names
+                .iter()
+                .map(Name::text)
+                .collect::<Result<Vec<_>, _>>()?;
+            ids.sort();
+            Ok(ids)
+        };
+        Ok(ResultRow {
+            rule: rules[usize::from(self.rule)].clone(),
+            key: self.key.text()?,
+            currency: self.currency,
+            status: self.status,
+            expected: self.expected,
+            actual: self.actual,
+            difference: self.difference,
+            opened_at: self.opened_at,
+            due_at: self.due_at,
+            left_ids: ids(&self.left_ids)?,
+            right_ids: ids(&self.right_ids)?,
+            merchant_id: self.merchant_id.as_ref().map(Name::text).transpose()?,
+        })
     }
 }
 

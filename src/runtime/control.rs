@@ -6,6 +6,7 @@ use std::sync::Arc;
 use trueup_operators::Violation;
 
 use crate::config::ConfigError;
+use crate::model::name::NameCollision;
 use crate::model::results::Change;
 use crate::model::summary::{Counters, Summary};
 use crate::model::time::{format_rfc3339, Millis, Time};
@@ -91,6 +92,9 @@ pub enum RunError {
     /// The audit store could not be opened or read.
     #[error("audit store: {0}")]
     Store(#[from] StoreError),
+    /// Two different ids have one hash in the dataflow's form of names.
+    #[error(transparent)]
+    Name(#[from] NameCollision),
 }
 
 /// A conservation violation, spelled out: the stage, the currency and what is unaccounted for.

@@ -10,7 +10,8 @@ use std::rc::Rc;
 use differential_dataflow::consolidation::consolidate_updates;
 use trueup_operators::Violation;
 
-use crate::model::results::ResultRow;
+use crate::model::name::{NameCollision, UnknownName};
+use crate::model::results::{Change, Outcome};
 use crate::model::summary::Tally;
 use crate::model::time::Time;
 use crate::model::{DeadLetter, Stream};
@@ -25,11 +26,13 @@ pub(crate) type Captured<D> = Rc<RefCell<BTreeMap<Time, Vec<(D, Time, isize)>>>>
 /// What the dataflow sends to worker 0.
 #[derive(Default)]
 pub(crate) struct Captures {
-    pub changes: Captured<ResultRow>,
+    pub changes: Captured<Outcome>,
     pub violations: Captured<Violation<Stage>>,
     pub redeliveries: Captured<Stream>,
     pub dead_letters: Captured<DeadLetter>,
     pub journal: JournalQueues,
+    /// Long names another process registered that clash with one registered here.
+    pub collisions: Rc<RefCell<Vec<NameCollision>>>,
 }
 
 impl Captures {
@@ -59,16 +62,19 @@ pub(crate) struct Delivery<O> {
     resume_from: Time,
     /// The audit store's committer, when there is a store.
     committer: Option<Committer>,
+    /// The result rules' names, indexed by [`Outcome::rule`].
+    rules: Vec<String>,
 }
 
 impl<O: Output> Delivery<O> {
     /// Delivers to `output`; with a committer, commits each delivery, and suppresses what an
-    /// earlier run committed before `resume_from` (with `dead_letters` committed then).
+    /// earlier run committed before `resume_from` (with `dead_letters` committed then);
+    /// `rules` names the result rules by [`Outcome::rule`].
     pub fn new(
         output: O,
         committer: Option<Committer>,
-        resume_from: Time,
-        dead_letters: u64,
+        (resume_from, dead_letters): (Time, u64),
+        rules: Vec<String>,
     ) -> Delivery<O> {
         Delivery {
             output,
@@ -82,6 +88,7 @@ impl<O: Output> Delivery<O> {
             drained_to: resume_from,
             resume_from,
             committer,
+            rules,
         }
     }
 
@@ -103,8 +110,9 @@ impl<O: Output> Delivery<O> {
             return Ok(());
         }
         self.drained_to = self.drained_to.max(frontier);
-        let mut changes = ready(&captures.changes, frontier);
-        consolidate_updates(&mut changes);
+        let mut outcomes = ready(&captures.changes, frontier);
+        consolidate_updates(&mut outcomes);
+        let mut changes = self.rows(outcomes)?;
         changes.sort_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
         let mut dead = ready(&captures.dead_letters, frontier);
         sort_dead_letters(&mut dead);
@@ -142,6 +150,17 @@ impl<O: Output> Delivery<O> {
             self.output.committed()?;
         }
         Ok(())
+    }
+}
+
+impl<O> Delivery<O> {
+    /// The rows of `outcomes`, as written.
+    fn rows(&self, outcomes: Vec<(Outcome, Time, isize)>) -> std::io::Result<Vec<Change>> {
+        outcomes
+            .into_iter()
+            .map(|(outcome, time, diff)| Ok((outcome.to_row(&self.rules)?, time, diff)))
+            .collect::<Result<_, UnknownName>>()
+            .map_err(std::io::Error::other)
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::model::summary::{Counters, Tally};
-use crate::rules::stage_names;
+use crate::rules::{result_rules, stage_names};
 use crate::runtime::control::{spell_out, Control, RunError, RunOutput, RunReport};
 use crate::runtime::delivery::Delivery;
 use crate::runtime::merge_policy::compact_when_behind;
@@ -52,7 +52,8 @@ pub fn run<O: Output>(
             .and_then(|mut r| r.get_mut(worker.index()).map(std::mem::take))
             .unwrap_or_default();
         let delivery = output.map(|(output, committer)| {
-            Delivery::new(output, committer, resume_from, dead_committed)
+            let rules = result_rules(&config.rules);
+            Delivery::new(output, committer, (resume_from, dead_committed), rules)
         });
         let result = run_worker(worker, &config, delivery, &worker_control, resume);
         if result.is_err() {

@@ -14,8 +14,10 @@ use timely::dataflow::operators::vec::{Broadcast, Input as _};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 use crate::config::Config;
+use crate::model::name::{Name, NewNames};
+use crate::model::rows::{EntryRow, PaymentRow};
 use crate::model::time::{Millis, Tick, Time};
-use crate::model::{DeadLetter, Entry, Payment, Record, Stream};
+use crate::model::{DeadLetter, Record, Stream};
 use crate::rules::{reconcile, Settings};
 use crate::runtime::commit::{Journal, Journaled, SourcePosition, WorkerPosition};
 use crate::runtime::control::{Control, RunError};
@@ -67,6 +69,22 @@ pub(crate) fn run_worker<O: Output>(
     control: &Control,
     resume: WorkerResume,
 ) -> Result<WorkerOutput<O>, RunError> {
+    let result = work(worker, config, delivery, control, resume);
+    // failed or not: timely steps a worker's dataflows after it returns, and a failed
+    // worker's would wait for its peers forever instead of letting the process end
+    for dataflow in worker.installed_dataflows() {
+        worker.drop_dataflow(dataflow);
+    }
+    result
+}
+
+fn work<O: Output>(
+    worker: &mut timely::worker::Worker,
+    config: &Config,
+    delivery: Option<Delivery<O>>,
+    control: &Control,
+    resume: WorkerResume,
+) -> Result<WorkerOutput<O>, RunError> {
     let probe = ProbeHandle::new();
     let captures = Captures::for_peers(worker.peers());
     let mut inputs = build_reconciliation(worker, config, &captures, &probe);
@@ -86,9 +104,6 @@ pub(crate) fn run_worker<O: Output>(
     drop(pace);
     let totals = agreement.agree(worker_loop.worker, reader.totals());
     worker_loop.complete(&mut reader, totals.max_event)?;
-    for dataflow in worker.installed_dataflows() {
-        worker.drop_dataflow(dataflow);
-    }
     Ok(WorkerOutput { delivery, totals })
 }
 
@@ -112,6 +127,16 @@ fn build_reconciliation(
                 queues.borrow_mut()[item.worker].add(item.clone());
             })
             .probe_with(probe);
+        let (names_in, names) = scope.new_input::<(u64, String)>();
+        let collisions = captures.collisions.clone();
+        names
+            .exchange(|_| 0)
+            .inspect(move |(hash, text): &(u64, String)| {
+                if let Err(collision) = Name::register(*hash, text) {
+                    collisions.borrow_mut().push(collision);
+                }
+            })
+            .probe_with(probe);
         let (payments_in, payments) = scope.new_collection();
         let (entries_in, entries) = scope.new_collection();
         let (dead_in, dead) = scope.new_collection::<DeadLetter, isize>();
@@ -130,6 +155,8 @@ fn build_reconciliation(
             entries: entries_in,
             dead: dead_in,
             journal: journal_in,
+            names: names_in,
+            new_names: config.pipeline.cluster.as_ref().map(|_| Vec::new()),
         }
     })
 }
@@ -256,16 +283,7 @@ impl Reader {
             self.input_time = position.input_time;
         }
         for input in resume.inputs {
-            let stream = match input.record {
-                Record::Payment(p) => {
-                    inputs.payments.update_at(p, input.time, 1);
-                    Stream::Payments
-                }
-                Record::Entry(e) => {
-                    inputs.entries.update_at(e, input.time, 1);
-                    Stream::Entries
-                }
-            };
+            let stream = inputs.insert(&input.record, input.time)?;
             *self.accepted.entry(stream).or_default() += 1;
             self.late += u64::from(input.late);
         }
@@ -307,7 +325,7 @@ impl Reader {
             }
             let mut polled = std::mem::take(&mut self.polled);
             for item in polled.drain(..) {
-                self.take(i, item, inputs);
+                self.take(i, item, inputs)?;
             }
             self.polled = polled;
         }
@@ -317,7 +335,7 @@ impl Reader {
     /// Hands one polled item of source `i` to the dataflow (and the journal): a record at its
     /// event time rounded up to the tick, or at the input time if it is late; a dead letter at
     /// the input time.
-    fn take(&mut self, i: usize, item: Polled, inputs: &mut Inputs) {
+    fn take(&mut self, i: usize, item: Polled, inputs: &mut Inputs) -> Result<(), RunError> {
         let (record, position) = match item {
             Polled::Dead(dead) => {
                 if self.journaling {
@@ -327,7 +345,7 @@ impl Reader {
                     inputs.journal.send(journaled);
                 }
                 inputs.dead.insert(dead);
-                return;
+                return Ok(());
             }
             Polled::Record(record, position) => (record, position),
         };
@@ -341,6 +359,7 @@ impl Reader {
             self.late += 1;
         }
         *self.accepted.entry(reading.source.stream()).or_default() += 1;
+        inputs.insert(&record, time)?;
         if self.journaling {
             inputs
                 .journal
@@ -349,13 +368,10 @@ impl Reader {
                     position: position.to_string(),
                     time,
                     late: is_late,
-                    record: record.clone(),
+                    record,
                 })));
         }
-        match record {
-            Record::Payment(p) => inputs.payments.update_at(p, time, 1),
-            Record::Entry(e) => inputs.entries.update_at(e, time, 1),
-        }
+        Ok(())
     }
 
     /// The input time to advance to now, if any: the minimum watermark over sources still read
@@ -503,6 +519,9 @@ impl<O: Output> Loop<'_, O> {
         let Some(delivery) = self.delivery.as_mut() else {
             return Ok(());
         };
+        if let Some(collision) = self.captures.collisions.borrow_mut().pop() {
+            return Err(RunError::Name(collision));
+        }
         let frontier = self
             .probe
             .with_frontier(|f| f.first().copied().unwrap_or(Time::MAX));
@@ -532,19 +551,48 @@ fn collect_on_worker_zero<D: timely::ExchangeData + Clone>(
 
 /// A worker's inputs to the dataflow, advanced and flushed together.
 struct Inputs {
-    payments: InputSession<Time, Payment, isize>,
-    entries: InputSession<Time, Entry, isize>,
+    payments: InputSession<Time, PaymentRow, isize>,
+    entries: InputSession<Time, EntryRow, isize>,
     dead: InputSession<Time, DeadLetter, isize>,
     /// What the worker read, for the audit store (see [`crate::commit`]).
     journal: InputHandleVec<Time, Journaled>,
+    /// Long names new to this process, for worker 0 when it is in another process.
+    names: InputHandleVec<Time, (u64, String)>,
+    /// Where new long names are noted: only in a cluster of processes.
+    new_names: NewNames,
 }
 
 impl Inputs {
+    /// Hands `record` to the dataflow at `time`, in the dataflow's form; returns its stream.
+    fn insert(&mut self, record: &Record, time: Time) -> Result<Stream, RunError> {
+        let stream = match record {
+            Record::Payment(p) => {
+                let row = PaymentRow::of(p, &mut self.new_names)?;
+                self.payments.update_at(row, time, 1);
+                Stream::Payments
+            }
+            Record::Entry(e) => {
+                let row = EntryRow::of(e, &mut self.new_names)?;
+                self.entries.update_at(row, time, 1);
+                Stream::Entries
+            }
+        };
+        // sent now, at the input's time or before it: worker 0 has every name a result at a
+        // time refers to by the time that time completes
+        if let Some(new) = self.new_names.as_mut() {
+            for name in new.drain(..) {
+                self.names.send(name);
+            }
+        }
+        Ok(stream)
+    }
+
     fn advance_to(&mut self, time: Time) {
         self.payments.advance_to(time);
         self.entries.advance_to(time);
         self.dead.advance_to(time);
         self.journal.advance_to(time);
+        self.names.advance_to(time);
     }
 
     fn flush(&mut self) {
@@ -552,6 +600,7 @@ impl Inputs {
         self.entries.flush();
         self.dead.flush();
         self.journal.flush();
+        self.names.flush();
     }
 }
 

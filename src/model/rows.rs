@@ -1,0 +1,105 @@
+//! The records as the dataflow carries them: every string a [`Name`], unknown fields a
+//! fingerprint, everything else as validated. Small and `Copy`, so arranging, exchanging and
+//! comparing them moves no heap memory. Two rows are equal exactly when the records they come
+//! from are (up to a 128-bit fingerprint of the unknown fields).
+
+use serde::{Deserialize, Serialize};
+use trueup_operators::Amount;
+
+use crate::model::currency::Currency;
+use crate::model::name::{fingerprint, Name, NameCollision, NewNames};
+use crate::model::time::Millis;
+use crate::model::{Direction, Entry, Payment, PaymentKind};
+
+/// A [`Payment`] inside the dataflow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PaymentRow {
+    /// See [`Payment::event_id`].
+    pub event_id: Name,
+    /// See [`Payment::payment_id`].
+    pub payment_id: Name,
+    /// See [`Payment::merchant_id`].
+    pub merchant_id: Option<Name>,
+    /// See [`Payment::kind`].
+    pub kind: PaymentKind,
+    /// See [`Payment::amount`].
+    pub amount: Amount,
+    /// See [`Payment::currency`].
+    pub currency: Currency,
+    /// See [`Payment::occurred_at`].
+    pub occurred_at: Millis,
+    /// The fingerprint of [`Payment::attributes`].
+    pub attributes: [u64; 2],
+}
+
+impl PaymentRow {
+    /// The row of `p`, registering its long names (noting the new ones in `new`).
+    pub fn of(p: &Payment, new: &mut NewNames) -> Result<PaymentRow, NameCollision> {
+        let mut name = |text: &str| Name::intern_noting(text, new);
+        Ok(PaymentRow {
+            event_id: name(&p.event_id)?,
+            payment_id: name(&p.payment_id)?,
+            merchant_id: p.merchant_id.as_deref().map(&mut name).transpose()?,
+            kind: p.kind,
+            amount: p.amount,
+            currency: p.currency,
+            occurred_at: p.occurred_at,
+            attributes: fingerprint(&p.attributes),
+        })
+    }
+
+    /// The amount with the kind's sign.
+    pub fn signed_amount(&self) -> Amount {
+        self.amount.times(self.kind.sign())
+    }
+}
+
+/// An [`Entry`] inside the dataflow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EntryRow {
+    /// See [`Entry::entry_id`].
+    pub entry_id: Name,
+    /// See [`Entry::journal_id`].
+    pub journal_id: Name,
+    /// See [`Entry::payment_id`].
+    pub payment_id: Option<Name>,
+    /// See [`Entry::account`].
+    pub account: Name,
+    /// See [`Entry::direction`].
+    pub direction: Direction,
+    /// See [`Entry::amount`].
+    pub amount: Amount,
+    /// See [`Entry::currency`].
+    pub currency: Currency,
+    /// See [`Entry::booked_at`].
+    pub booked_at: Millis,
+    /// The fingerprint of [`Entry::attributes`].
+    pub attributes: [u64; 2],
+}
+
+impl EntryRow {
+    /// The row of `e`, registering its long names (noting the new ones in `new`, all but the
+    /// account, which no result shows).
+    pub fn of(e: &Entry, new: &mut NewNames) -> Result<EntryRow, NameCollision> {
+        let mut name = |text: &str| Name::intern_noting(text, new);
+        Ok(EntryRow {
+            entry_id: name(&e.entry_id)?,
+            journal_id: name(&e.journal_id)?,
+            payment_id: e.payment_id.as_deref().map(&mut name).transpose()?,
+            account: Name::intern(&e.account)?,
+            direction: e.direction,
+            amount: e.amount,
+            currency: e.currency,
+            booked_at: e.booked_at,
+            attributes: fingerprint(&e.attributes),
+        })
+    }
+
+    /// The amount signed by direction: debit +, credit −.
+    pub fn signed_amount(&self) -> Amount {
+        match self.direction {
+            Direction::Debit => self.amount,
+            Direction::Credit => -self.amount,
+        }
+    }
+}
