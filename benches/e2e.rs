@@ -10,10 +10,15 @@
 //!   parser, then reconciled by [`trueup_testing::oracle::final_state`] — single-threaded hash maps and
 //!   sets over all records, no dataflow, no output files;
 //!
-//! and prints, for both: input lines, wall time, input lines per second, peak resident memory
-//! and bytes of it per accepted record (every record is open in a batch run: nothing retires),
-//! with trueup's ratio against the baseline; and checks that both reach the same number of
-//! result groups.
+//! - runs the DuckDB peer ([`common::peer`]): one batch SQL job over the same files, both
+//!   standard rules with exact DECIMAL, in a cached virtualenv with DuckDB from PyPI (skipped,
+//!   saying why, only when that cannot be installed);
+//!
+//! trueup and DuckDB run `E2E_RUNS` times each (default 3), alternating, and their medians are
+//! reported. It prints, for each: input lines, wall time, input lines per second, peak resident
+//! memory and bytes of it per accepted record (every record is open in a batch run: nothing
+//! retires), with trueup's ratios against DuckDB and the baseline; and checks that trueup and
+//! DuckDB count the same groups for every rule and status, and the baseline the same groups.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -25,6 +30,7 @@ use trueup::model::time::Tick;
 use trueup::runtime::job::default_config_toml;
 
 mod common;
+use common::peer::{self, Counts};
 use common::{generated, records, setting, status_kib};
 
 /// Runs `command` to its end, polling its peak resident memory; returns wall time and peak.
@@ -80,24 +86,39 @@ fn main() {
     let text = default_config_toml(&payments_file, &entries_file, &out, workers as usize);
     std::fs::write(&config, text).expect("config");
 
-    let (trueup_wall, trueup_peak) = measured(
-        Command::new(env!("CARGO_BIN_EXE_trueup"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null()),
-    );
+    let runs = setting("E2E_RUNS", 3).max(1) as usize;
+    let loaded = Config::load(&config).expect("config");
+    let duckdb = peer::python()
+        .map_err(|why| println!("DuckDB peer skipped: {why}"))
+        .ok();
+    let (mut trueup_runs, mut duckdb_runs) = (Vec::new(), Vec::new());
+    let mut duckdb_counts = None;
+    for _ in 0..runs {
+        trueup_runs.push(measured(
+            Command::new(env!("CARGO_BIN_EXE_trueup"))
+                .args(["run", "--config"])
+                .arg(&config)
+                .stdout(Stdio::null()),
+        ));
+        if let Some(python) = &duckdb {
+            let counts_file = dir.join("duckdb-counts.json");
+            let stdout = std::fs::File::create(&counts_file).expect("peer output");
+            duckdb_runs.push(measured(
+                peer::command(python, &loaded, &dir).stdout(stdout),
+            ));
+            let text = std::fs::read_to_string(&counts_file).expect("peer output");
+            duckdb_counts = Some(serde_json::from_str::<Counts>(&text).expect("peer counts"));
+        }
+    }
     let summary: Summary = serde_json::from_str(
         &std::fs::read_to_string(out.join("summary.json")).expect("summary.json"),
     )
     .expect("summary");
-    let trueup_groups: u64 = (summary.cells.values())
-        .flat_map(|statuses| statuses.values())
-        .flat_map(|currencies| currencies.values())
-        .map(|cell| cell.groups)
-        .sum();
+    let trueup_counts = peer::counts(&summary);
+    let trueup_groups: u64 = trueup_counts.values().sum();
 
     let state_file = dir.join("baseline-groups.txt");
-    let (base_wall, base_peak) = measured(
+    let baseline = measured(
         Command::new(std::env::current_exe().expect("this bench"))
             .arg("baseline")
             .arg(&config)
@@ -110,14 +131,21 @@ fn main() {
 
     println!(
         "e2e: {payments} payments, {lines} input lines ({accepted} accepted), trueup on \
-         {workers} workers"
+         {workers} workers; medians of {runs} runs (the baseline: one)"
     );
     println!("| | wall | input lines/s | peak RSS | bytes per open record | result groups |");
     println!("|---|---|---|---|---|---|");
-    for (name, wall, peak, groups) in [
-        ("trueup run", trueup_wall, trueup_peak, trueup_groups),
-        ("naive baseline", base_wall, base_peak, base_groups),
-    ] {
+    let trueup = median(&trueup_runs);
+    let mut rows = vec![("trueup run", trueup, trueup_groups)];
+    if let Some(counts) = &duckdb_counts {
+        rows.push((
+            "DuckDB batch SQL",
+            median(&duckdb_runs),
+            counts.values().sum(),
+        ));
+    }
+    rows.push(("naive baseline", baseline, base_groups));
+    for (name, (wall, peak), groups) in &rows {
         println!(
             "| {name} | {:.2} s | {:.0} | {} MiB | {} | {groups} |",
             wall.as_secs_f64(),
@@ -126,13 +154,31 @@ fn main() {
             peak * 1024 / accepted.max(1),
         );
     }
-    println!(
-        "trueup / baseline: wall {:.2}×, peak RSS {:.2}×",
-        trueup_wall.as_secs_f64() / base_wall.as_secs_f64(),
-        trueup_peak as f64 / base_peak.max(1) as f64
-    );
+    for (name, (wall, peak), _) in &rows[1..] {
+        println!(
+            "trueup / {name}: wall {:.2}×, peak RSS {:.2}×",
+            trueup.0.as_secs_f64() / wall.as_secs_f64(),
+            trueup.1 as f64 / (*peak).max(1) as f64
+        );
+    }
+    if let Some(counts) = &duckdb_counts {
+        assert_eq!(
+            &trueup_counts, counts,
+            "trueup and DuckDB disagree on the groups per rule and status"
+        );
+        println!("trueup and DuckDB agree on every rule and status: {counts:?}");
+    }
     assert_eq!(
         trueup_groups, base_groups,
         "trueup and the baseline disagree on the number of result groups"
     );
+}
+
+/// The median wall time and the median peak of `runs` (each taken on its own).
+fn median(runs: &[(Duration, u64)]) -> (Duration, u64) {
+    let mut walls: Vec<Duration> = runs.iter().map(|r| r.0).collect();
+    let mut peaks: Vec<u64> = runs.iter().map(|r| r.1).collect();
+    walls.sort();
+    peaks.sort();
+    (walls[walls.len() / 2], peaks[peaks.len() / 2])
 }

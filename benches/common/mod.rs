@@ -7,6 +7,8 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+pub mod peer;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::Instant;
