@@ -404,7 +404,15 @@ fn duplicate_results<'scope>(
             let (is_entry, currency, _, _) = versions[0].0;
             let opened_at = versions.iter().map(|(v, _)| v.2).min().unwrap_or_default();
             let merchant_id = versions.iter().find_map(|(v, _)| v.3);
-            let row = Outcome::duplicate(*id, *currency, opened_at, copies, *is_entry, merchant_id);
+            let versions = (copies, *is_entry);
+            let row = Outcome::duplicate(
+                DEDUPE_RULE,
+                *id,
+                *currency,
+                opened_at,
+                versions,
+                merchant_id,
+            );
             out.push((row, 1isize));
         })
         .map(|(_, row)| row);

@@ -67,13 +67,24 @@ impl Status {
 /// One change of one result: the row, its logical time and +1/−1.
 pub type Change = (ResultRow, Time, isize);
 
-/// One group's result.
+/// One group's result, as written: strings throughout.
+pub type ResultRow = GroupResult<String, String>;
+
+/// One group's result as the dataflow carries it: names for its strings, its rule by index
+/// (see [`DEDUPE_RULE`]). Written out as the [`ResultRow`] [`Outcome::to_row`] gives.
+pub type Outcome = GroupResult<u16, Name>;
+
+/// The rule index of `dedupe` results in [`Outcome::rule`]; configured rule `i` is `i + 1`.
+pub const DEDUPE_RULE: u16 = 0;
+
+/// One group's result, its rule held as `R` and its names as `N`: [`ResultRow`] or
+/// [`Outcome`].
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct ResultRow {
-    /// The rule's name (`payment_ledger`, `journal_balance`, `dedupe`, …).
-    pub rule: String,
+pub struct GroupResult<R, N> {
+    /// The rule's name (`payment_ledger`, `journal_balance`, `dedupe`, …) or index.
+    pub rule: R,
     /// The group key: payment id, journal id, or the duplicated record id.
-    pub key: String,
+    pub key: N,
     /// The group's currency.
     pub currency: Currency,
     /// Where the group stands.
@@ -88,100 +99,34 @@ pub struct ResultRow {
     pub opened_at: Millis,
     /// The group's latest event time plus the rule's grace period.
     pub due_at: Millis,
-    /// Ids on the expected side (payment event ids; debit entry ids for journals).
-    pub left_ids: Vec<String>,
-    /// Ids on the actual side (entry ids; credit entry ids for journals).
-    pub right_ids: Vec<String>,
+    /// Ids on the expected side (payment event ids; debit entry ids for journals), sorted.
+    pub left_ids: Vec<N>,
+    /// Ids on the actual side (entry ids; credit entry ids for journals), sorted.
+    pub right_ids: Vec<N>,
     /// The payment's merchant, when known.
-    pub merchant_id: Option<String>,
+    pub merchant_id: Option<N>,
 }
 
-impl ResultRow {
-    /// The `dedupe` result for an id delivered in `versions` different versions: each listed
-    /// once, on the left for payment events and on the right for entries; no amounts, no grace.
+impl<R, N: Clone> GroupResult<R, N> {
+    /// The `dedupe` result (under `rule`) for an id delivered in `versions` different
+    /// versions: each listed once, on the left for payment events and on the right for
+    /// entries; no amounts, no grace.
     pub fn duplicate(
-        id: &str,
+        rule: R,
+        id: N,
         currency: Currency,
         opened_at: Millis,
-        versions: usize,
-        is_entry: bool,
-        merchant_id: Option<String>,
-    ) -> ResultRow {
-        let ids = vec![id.to_string(); versions];
+        (versions, is_entry): (usize, bool),
+        merchant_id: Option<N>,
+    ) -> GroupResult<R, N> {
+        let ids = vec![id.clone(); versions];
         let (left_ids, right_ids) = if is_entry {
             (Vec::new(), ids)
         } else {
             (ids, Vec::new())
         };
-        ResultRow {
-            rule: "dedupe".into(),
-            key: id.to_string(),
-            currency,
-            status: Status::ConflictingDuplicate,
-            expected: None,
-            actual: None,
-            difference: None,
-            opened_at,
-            due_at: opened_at,
-            left_ids,
-            right_ids,
-            merchant_id,
-        }
-    }
-}
-
-/// The rule index of `dedupe` results in [`Outcome::rule`]; configured rule `i` is `i + 1`.
-pub const DEDUPE_RULE: u16 = 0;
-
-/// A result row as the dataflow carries it: names for its strings, its rule by index (see
-/// [`DEDUPE_RULE`]). Written out as the [`ResultRow`] [`Outcome::to_row`] gives.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Outcome {
-    /// The rule's index.
-    pub rule: u16,
-    /// See [`ResultRow::key`].
-    pub key: Name,
-    /// See [`ResultRow::currency`].
-    pub currency: Currency,
-    /// See [`ResultRow::status`].
-    pub status: Status,
-    /// See [`ResultRow::expected`].
-    pub expected: Option<Amount>,
-    /// See [`ResultRow::actual`].
-    pub actual: Option<Amount>,
-    /// See [`ResultRow::difference`].
-    pub difference: Option<Amount>,
-    /// See [`ResultRow::opened_at`].
-    pub opened_at: Millis,
-    /// See [`ResultRow::due_at`].
-    pub due_at: Millis,
-    /// See [`ResultRow::left_ids`] (in [`Name`] order).
-    pub left_ids: Vec<Name>,
-    /// See [`ResultRow::right_ids`] (in [`Name`] order).
-    pub right_ids: Vec<Name>,
-    /// See [`ResultRow::merchant_id`].
-    pub merchant_id: Option<Name>,
-}
-
-impl Outcome {
-    /// The `dedupe` outcome for an id delivered in `versions` different versions: each listed
-    /// once, on the left for payment events and on the right for entries; no amounts, no grace.
-    pub fn duplicate(
-        id: Name,
-        currency: Currency,
-        opened_at: Millis,
-        versions: usize,
-        is_entry: bool,
-        merchant_id: Option<Name>,
-    ) -> Outcome {
-        let ids = vec![id; versions];
-        let (left_ids, right_ids) = if is_entry {
-            (Vec::new(), ids)
-        } else {
-            (ids, Vec::new())
-        };
-        Outcome {
-            rule: DEDUPE_RULE,
+        GroupResult {
+            rule,
             key: id,
             currency,
             status: Status::ConflictingDuplicate,
@@ -195,7 +140,9 @@ impl Outcome {
             merchant_id,
         }
     }
+}
 
+impl Outcome {
     /// The row as written: names read back, ids sorted as strings, the rule named from
     /// `rules` (indexed by [`Outcome::rule`]).
     pub fn to_row(&self, rules: &[String]) -> Result<ResultRow, UnknownName> {
@@ -207,7 +154,7 @@ impl Outcome {
             ids.sort();
             Ok(ids)
         };
-        Ok(ResultRow {
+        Ok(GroupResult {
             rule: rules[usize::from(self.rule)].clone(),
             key: self.key.text()?,
             currency: self.currency,

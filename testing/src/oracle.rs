@@ -47,11 +47,11 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
             Record::Entry(_) => None,
         });
         state.insert(ResultRow::duplicate(
-            id,
+            "dedupe".to_string(),
+            id.clone(),
             currency,
             opened_at,
-            set.len(),
-            *is_entry,
+            (set.len(), *is_entry),
             merchant_id,
         ));
     }
