@@ -182,7 +182,7 @@ pub fn reconcile<'scope>(
     let hourly = |measures: VecCollection<'scope, Time, (Stage, Measure)>| {
         measures.delay(|t| t.div_ceil(HOUR).saturating_mul(HOUR))
     };
-    let produced = produced.into_iter().map(hourly).collect();
+    let produced = vec![hourly(concatenate(scope, produced))];
     let violations =
         hourly(concatenate(scope, checked)).conserved_by_named("conservation", produced);
     Reconciliation {

@@ -81,19 +81,10 @@ pub fn command(python: &Path, config: &Config, scratch: &Path) -> Command {
 
 /// Every ISO 4217 code trueup knows, with its minor units, as CSV.
 fn currency_table() -> String {
-    let letters = b'A'..=b'Z';
-    let mut csv = String::from("code,scale\n");
-    for a in letters.clone() {
-        for b in letters.clone() {
-            for c in letters.clone() {
-                let code = String::from_utf8(vec![a, b, c]).expect("ASCII");
-                if let Some(currency) = Currency::from_code(&code) {
-                    csv.push_str(&format!("{code},{}\n", currency.minor_units()));
-                }
-            }
-        }
-    }
-    csv
+    let rows = Currency::all().map(|c| format!("{},{}\n", c.code(), c.minor_units()));
+    std::iter::once("code,scale\n".to_string())
+        .chain(rows)
+        .collect()
 }
 
 /// trueup's groups per `rule/status`, from its summary.

@@ -171,6 +171,13 @@ const TABLE: &[(&str, u32)] = &[
 pub struct Currency([u8; 3]);
 
 impl Currency {
+    /// Every currency trueup knows, in code order.
+    pub fn all() -> impl Iterator<Item = Currency> {
+        TABLE
+            .iter()
+            .map(|(code, _)| Currency(code.as_bytes().try_into().expect("three letters")))
+    }
+
     /// The currency with this code, if ISO 4217 lists it (case-sensitive: `"USD"`, not `"usd"`).
     pub fn from_code(code: &str) -> Option<Currency> {
         TABLE
