@@ -36,12 +36,19 @@
 //! });
 //! ```
 
-use differential_dataflow::lattice::Lattice;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
+
+use differential_dataflow::collection::AsCollection;
 use differential_dataflow::{ExchangeData, Hashable, VecCollection};
 use serde::{Deserialize, Serialize};
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::order::TotalOrder;
 use timely::progress::Timestamp;
 
 use crate::partition::partition;
+use crate::pending::{hold, Pending};
 
 /// The named outputs of [`Dedupe::dedupe`].
 pub struct DedupeOutputs<'scope, T: Timestamp, I: 'static, V: 'static> {
@@ -71,8 +78,8 @@ pub trait Dedupe<'scope, T: Timestamp, I: 'static, V: 'static> {
 
 impl<'scope, T, I, V> Dedupe<'scope, T, I, V> for VecCollection<'scope, T, (I, V)>
 where
-    T: Timestamp + Lattice + Ord,
-    I: ExchangeData + Hashable,
+    T: Timestamp + TotalOrder,
+    I: ExchangeData + Hashable + std::hash::Hash,
     V: ExchangeData,
 {
     fn dedupe(self) -> DedupeOutputs<'scope, T, I, V> {
@@ -80,26 +87,7 @@ where
     }
 
     fn dedupe_named(self, name: &str) -> DedupeOutputs<'scope, T, I, V> {
-        let verdicts = self.reduce_named(name, |_id, versions, out| {
-            let present: Vec<_> = versions.iter().filter(|(_, n)| *n > 0).collect();
-            match present.as_slice() {
-                [] => {}
-                [(version, copies)] => {
-                    out.push(((Verdict::Unique, (*version).clone()), 1isize));
-                    if *copies > 1 {
-                        out.push(((Verdict::Redelivery, (*version).clone()), copies - 1));
-                    }
-                }
-                several => {
-                    for (version, copies) in several {
-                        out.push(((Verdict::Conflict, (*version).clone()), 1isize));
-                        if *copies > 1 {
-                            out.push(((Verdict::Redelivery, (*version).clone()), copies - 1));
-                        }
-                    }
-                }
-            }
-        });
+        let verdicts = verdicts(self, name);
         let mut parts = partition(verdicts, 3, |(id, (verdict, version))| {
             (verdict as u64, (id, version))
         })
@@ -109,6 +97,124 @@ where
             unique: next(),
             redeliveries: next(),
             conflicts: next(),
+        }
+    }
+}
+
+/// Every id's verdicts as a changelog, computed time by time in time order from one hash map
+/// of each id's versions and their delivery counts: every record is held once, with no input
+/// or output arrangement (which is why times must be totally ordered).
+fn verdicts<'scope, T, I, V>(
+    records: VecCollection<'scope, T, (I, V)>,
+    name: &str,
+) -> VecCollection<'scope, T, (I, (Verdict, V))>
+where
+    T: Timestamp + TotalOrder,
+    I: ExchangeData + Hashable + std::hash::Hash,
+    V: ExchangeData,
+{
+    let by_id = Exchange::new(|u: &((I, V), T, isize)| (u.0).0.hashed().into());
+    let stream = records.inner.unary_frontier(by_id, name, |_, _| {
+        let mut stash: Pending<T, ((I, V), T, isize)> = BTreeMap::new();
+        let mut ids: HashMap<I, Versions<V>, foldhash::fast::FixedState> = HashMap::default();
+        move |(input, frontier), output| {
+            input.for_each(|cap, data| hold(&mut stash, &cap, data));
+            let mut complete = Vec::new();
+            while let Some(entry) = stash.first_entry() {
+                if frontier.less_equal(entry.key()) {
+                    break;
+                }
+                complete.push(entry.remove());
+            }
+            // one message for every complete time, under the earliest one's capability
+            let (caps, updates): (Vec<_>, Vec<_>) = complete.into_iter().unzip();
+            let Some(cap) = caps.first() else {
+                return;
+            };
+            let mut session = output.session(cap);
+            for update in updates.into_iter().flatten() {
+                apply(&mut ids, update, &mut |u| session.give(u));
+            }
+        }
+    });
+    stream.as_collection()
+}
+
+/// The id's versions in `ids`, updated by `update`, and the change to its verdicts given to
+/// `emit` at the update's time.
+fn apply<T: Clone, I: Clone + Eq + std::hash::Hash, V: Clone + PartialEq>(
+    ids: &mut HashMap<I, Versions<V>, foldhash::fast::FixedState>,
+    ((id, version), time, diff): ((I, V), T, isize),
+    emit: &mut impl FnMut(((I, (Verdict, V)), T, isize)),
+) {
+    if diff == 0 {
+        return;
+    }
+    let mut verdict =
+        |verdict, v: &V, n| emit(((id.clone(), (verdict, v.clone())), time.clone(), n));
+    match ids.entry(id.clone()) {
+        Entry::Vacant(slot) => slot
+            .insert(Versions::One((version, diff)))
+            .verdicts(1, &mut verdict),
+        Entry::Occupied(mut slot) => {
+            slot.get().verdicts(-1, &mut verdict);
+            if slot.get_mut().add(version, diff) {
+                slot.get().verdicts(1, &mut verdict);
+            } else {
+                slot.remove();
+            }
+        }
+    }
+}
+
+/// One id's distinct versions with their net delivery counts (never zero): almost always one.
+#[derive(Debug)]
+enum Versions<V> {
+    One((V, isize)),
+    Many(Vec<(V, isize)>),
+}
+
+impl<V: Clone + PartialEq> Versions<V> {
+    fn all(&self) -> &[(V, isize)] {
+        match self {
+            Versions::One(pair) => std::slice::from_ref(pair),
+            Versions::Many(all) => all,
+        }
+    }
+
+    /// Adds `diff` deliveries of `version`; `false` when no version is left.
+    fn add(&mut self, version: V, diff: isize) -> bool {
+        match self {
+            Versions::One((v, n)) if *v == version => *n += diff,
+            Versions::One(pair) => *self = Versions::Many(vec![pair.clone(), (version, diff)]),
+            Versions::Many(all) => match all.iter_mut().find(|(v, _)| *v == version) {
+                Some((_, n)) => *n += diff,
+                None => all.push((version, diff)),
+            },
+        }
+        if let Versions::Many(all) = self {
+            all.retain(|(_, n)| *n != 0);
+            if let [pair] = all.as_slice() {
+                *self = Versions::One(pair.clone());
+            }
+        }
+        self.all().iter().any(|(_, n)| *n != 0)
+    }
+
+    /// Emits this id's verdicts, each with its multiplicity times `sign`: with one version
+    /// present it is unique, with several each is a conflict; copies beyond the first of a
+    /// version are redeliveries.
+    fn verdicts(&self, sign: isize, emit: &mut impl FnMut(Verdict, &V, isize)) {
+        let present = || self.all().iter().filter(|(_, n)| *n > 0);
+        let verdict = match present().count() {
+            1 => Verdict::Unique,
+            _ => Verdict::Conflict,
+        };
+        for (version, copies) in present() {
+            emit(verdict, version, sign);
+            if *copies > 1 {
+                emit(Verdict::Redelivery, version, sign * (copies - 1));
+            }
         }
     }
 }

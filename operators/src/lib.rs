@@ -63,6 +63,7 @@ mod due;
 pub mod joiner;
 pub mod matcher;
 mod partition;
+mod pending;
 pub mod retire;
 pub mod splitter;
 

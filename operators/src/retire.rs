@@ -66,9 +66,10 @@ use differential_dataflow::{ExchangeData, Hashable, VecCollection};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map as _;
-use timely::dataflow::operators::{Capability, InputCapability};
 use timely::dataflow::StreamVec;
 use timely::progress::Timestamp;
+
+use crate::pending::{hold, Pending};
 
 /// A collection of members being retired: build the logic on [`working`](Retirement::working),
 /// then close the loop with [`retire_named`](Retirement::retire_named).
@@ -149,25 +150,6 @@ where
             &format!("{name} keep results"),
         );
         results.concat(VecCollection::new(kept))
-    }
-}
-
-/// Updates waiting for their time to complete, each time with a capability for it.
-type Pending<T, D> = BTreeMap<T, (Capability<T>, Vec<D>)>;
-
-/// Moves `data` into `pending` under each update's own time (which may be later than the
-/// message's), taking a capability for each new time from `cap`.
-fn hold<T: Timestamp + Ord, D>(
-    pending: &mut Pending<T, (D, T, isize)>,
-    cap: &InputCapability<T>,
-    data: &mut Vec<(D, T, isize)>,
-) {
-    for update in data.drain(..) {
-        pending
-            .entry(update.1.clone())
-            .or_insert_with(|| (cap.delayed(&update.1, 0), Vec::new()))
-            .1
-            .push(update);
     }
 }
 
