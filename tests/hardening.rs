@@ -268,6 +268,10 @@ fn numeric_keys_out_of_range_are_refused_by_key() {
             "tick_millis = 0",
             "`pipeline.tick_millis`: must be from 1 to 86400000",
         ),
+        (
+            "max_future_hours = 0",
+            "`pipeline.max_future_hours`: must be from 1 to 87600",
+        ),
     ] {
         let output = run(dir.path(), &format!("[pipeline]\n{pipeline}\n{sinks}"));
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -297,4 +301,39 @@ fn an_unwritable_summary_path_fails_at_start() {
         !dir.path().join("out/r.jsonl").exists(),
         "nothing was run before the refusal"
     );
+}
+
+#[test]
+fn an_event_dated_beyond_the_horizon_is_a_dead_letter_and_moves_no_watermark() {
+    let dir = workspace();
+    let far = r#"{"event_id":"evt_far","payment_id":"pay_far","type":"capture","amount":"1.00","currency":"USD","occurred_at":"9999-12-31T23:59:59Z"}"#;
+    let payments = dir.path().join("in/payments.jsonl");
+    let mut text = std::fs::read_to_string(&payments).unwrap();
+    text.push_str(far);
+    text.push('\n');
+    std::fs::write(&payments, text).unwrap();
+    let sinks = config("out/r.jsonl", "out/d.jsonl", "out/s.json", None);
+    let output = run(
+        dir.path(),
+        &format!("[pipeline]\nmax_future_hours = 24\n{sinks}"),
+    );
+    assert!(output.status.success(), "{output:?}");
+    let dead = std::fs::read_to_string(dir.path().join("out/d.jsonl")).unwrap();
+    let refused: Vec<&str> = dead.lines().filter(|l| l.contains("evt_far")).collect();
+    assert_eq!(refused.len(), 1, "{dead}");
+    assert!(
+        refused[0].contains("payments.jsonl:7")
+            && refused[0].contains(
+                "event time 9999-12-31T23:59:59Z is more than 24 hours ahead of the wall clock"
+            ),
+        "{}",
+        refused[0]
+    );
+    // the rest reconciles as without it: no result is due in year 9999, none written as `@…ms`
+    let results = std::fs::read_to_string(dir.path().join("out/r.jsonl")).unwrap();
+    assert!(
+        !results.contains("9999") && !results.contains("ms\""),
+        "{results}"
+    );
+    assert!(!results.contains("pay_far"), "{results}");
 }

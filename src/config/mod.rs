@@ -177,6 +177,11 @@ pub struct PipelineConfig {
     /// Follow the inputs: at the end of a file, wait for it to grow instead of finishing, until
     /// the process is stopped (SIGINT or SIGTERM). Default false (`run --follow` sets it).
     pub follow: bool,
+    /// How far ahead of the wall clock an event may be dated, in hours: a record dated later
+    /// is a dead letter, so that a clock error upstream cannot move the watermark (and the
+    /// aging of every open group) into the future. From 1 to [`MAX_FUTURE_HOURS`]; default 168
+    /// (a week).
+    pub max_future_hours: u64,
     /// This process's place in a cluster of processes (`run --processes N --process I
     /// --hosts FILE`); none for a single process. Not part of the file: set on the command line.
     #[serde(skip)]
@@ -194,6 +199,9 @@ pub fn available_parallelism() -> usize {
 
 /// The coarsest tick: one day (a coarser one would push every result past the end of input).
 pub const MAX_TICK_MILLIS: u64 = 86_400_000;
+
+/// The widest future-dating allowance: ten years.
+pub const MAX_FUTURE_HOURS: u64 = 87_600;
 
 /// A timely cluster: `hosts.len()` processes, each running `pipeline.workers` workers, which
 /// connect to each other over TCP (SPEC §6).
@@ -224,6 +232,7 @@ impl Default for PipelineConfig {
             tick_millis: 1000,
             batch_size: 10_000,
             follow: false,
+            max_future_hours: 168,
             cluster: None,
         }
     }
@@ -510,6 +519,12 @@ impl Config {
             return invalid(
                 "pipeline.tick_millis".into(),
                 &format!("must be from 1 to {MAX_TICK_MILLIS} (one day)"),
+            );
+        }
+        if !(1..=MAX_FUTURE_HOURS).contains(&self.pipeline.max_future_hours) {
+            return invalid(
+                "pipeline.max_future_hours".into(),
+                &format!("must be from 1 to {MAX_FUTURE_HOURS} (ten years)"),
             );
         }
         if self.pipeline.batch_size == 0 {

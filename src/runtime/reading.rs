@@ -8,7 +8,7 @@ use crate::model::time::Millis;
 use crate::runtime::control::RunError;
 use crate::sources::file::FileSource;
 use crate::sources::kafka::KafkaSource;
-use crate::sources::Source;
+use crate::sources::{Horizon, Source};
 
 /// One source as a worker reads it.
 pub(crate) struct Reading {
@@ -75,16 +75,17 @@ fn open_source(
     peers: usize,
 ) -> (String, std::io::Result<Box<dyn Source>>) {
     let follow = config.pipeline.follow;
+    let horizon = Horizon::hours(config.pipeline.max_future_hours);
     match (&source.path, &source.topic, &config.kafka) {
         (Some(path), _, _) => {
             let format = source.format.unwrap_or_else(|| Format::from_path(path));
             let opened = FileSource::open(source.stream, path, format, index, peers)
-                .map(|f| Box::new(f.following(follow)) as Box<dyn Source>);
+                .map(|f| Box::new(f.following(follow).within(horizon)) as Box<dyn Source>);
             (path.display().to_string(), opened)
         }
         (None, Some(topic), Some(kafka)) => {
             let opened = KafkaSource::open(source.stream, topic, kafka, index, peers, follow)
-                .map(|k| Box::new(k) as Box<dyn Source>);
+                .map(|k| Box::new(k.within(horizon)) as Box<dyn Source>);
             (topic.clone(), opened)
         }
         _ => (

@@ -5,8 +5,10 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use super::parse::{self, CsvRow};
-use super::{dead_letter, text, too_long, Polled, Position, Progress, Source, MAX_LINE_BYTES};
-use crate::config::Format;
+use super::{
+    dead_letter, text, too_long, Horizon, Polled, Position, Progress, Source, MAX_LINE_BYTES,
+};
+use crate::config::{Format, MAX_FUTURE_HOURS};
 use crate::model::Stream;
 
 /// Reads lines of at most [`MAX_LINE_BYTES`], skipping (and reporting) longer ones whole.
@@ -118,6 +120,7 @@ pub struct FileSource {
     index: u64,
     peers: u64,
     seen: u64,
+    horizon: Horizon,
 }
 
 impl FileSource {
@@ -144,6 +147,7 @@ impl FileSource {
             index: index as u64,
             peers: peers as u64,
             seen: 0,
+            horizon: Horizon::hours(MAX_FUTURE_HOURS),
         })
     }
 
@@ -154,7 +158,19 @@ impl FileSource {
         self
     }
 
+    /// Records dated beyond `horizon` become dead letters (by default, beyond the widest
+    /// allowance a configuration may give).
+    pub fn within(mut self, horizon: Horizon) -> FileSource {
+        self.horizon = horizon;
+        self
+    }
+
     fn parse(&self, line: &str) -> Result<crate::model::Record, String> {
+        self.parse_fields(line)
+            .and_then(|record| self.horizon.admit(record))
+    }
+
+    fn parse_fields(&self, line: &str) -> Result<crate::model::Record, String> {
         match (self.format, &self.header) {
             (Format::Jsonl, _) => parse::json_line(self.stream, line),
             (Format::Csv, Some(header)) => {
@@ -321,6 +337,7 @@ impl Source for FileSource {
     }
 
     fn poll(&mut self, max: usize, out: &mut Vec<Polled>) -> std::io::Result<Progress> {
+        self.horizon.refresh();
         let mut read = 0;
         while read < max {
             let Some((line_no, line)) = self.lines.next()? else {

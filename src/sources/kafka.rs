@@ -12,8 +12,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{dead_letter, parse, text, too_long, Polled, Position, Progress, Source};
-use crate::config::KafkaConfig;
+use super::{dead_letter, parse, text, too_long, Horizon, Polled, Position, Progress, Source};
+use crate::config::{KafkaConfig, MAX_FUTURE_HOURS};
 use crate::kafka::{assigning_consumer, failed, partitions};
 use crate::model::Stream;
 
@@ -38,6 +38,7 @@ pub struct KafkaSource {
     /// When the partitions were last assigned, if they are.
     assigned: Option<Instant>,
     follow: bool,
+    horizon: Horizon,
 }
 
 /// How long a partition that holds messages at its next offset may stay silent after being
@@ -82,6 +83,7 @@ impl KafkaSource {
             shares,
             assigned: None,
             follow,
+            horizon: Horizon::hours(MAX_FUTURE_HOURS),
         })
     }
 
@@ -134,6 +136,13 @@ impl KafkaSource {
         Ok(())
     }
 
+    /// Records dated beyond `horizon` become dead letters (by default, beyond the widest
+    /// allowance a configuration may give).
+    pub fn within(mut self, horizon: Horizon) -> KafkaSource {
+        self.horizon = horizon;
+        self
+    }
+
     /// Without follow, whether every partition is read to its end (at once with none).
     fn done(&self) -> bool {
         !self.follow && self.shares.values().all(|s| s.next >= s.end)
@@ -154,8 +163,9 @@ impl KafkaSource {
         if let Some(reason) = too_long("message", bytes.len()) {
             return dead(reason, bytes);
         }
-        let parsed =
-            text("message", bytes).and_then(|text| parse::json_line(self.stream, text.trim_end()));
+        let parsed = text("message", bytes)
+            .and_then(|text| parse::json_line(self.stream, text.trim_end()))
+            .and_then(|record| self.horizon.admit(record));
         match parsed {
             Ok(record) => Polled::Record(record, position.clone()),
             Err(reason) => dead(reason, bytes),
@@ -172,6 +182,7 @@ impl Source for KafkaSource {
         if self.done() {
             return Ok(Progress::Exhausted);
         }
+        self.horizon.refresh();
         if self.assigned.is_none() {
             self.assign()?;
         }

@@ -8,6 +8,7 @@ pub mod file;
 pub mod kafka;
 pub mod parse;
 
+use crate::model::time::{format_rfc3339, Millis};
 use crate::model::{DeadLetter, Record, Stream};
 
 /// Largest accepted input line (or CSV row), in bytes: 1 MiB.
@@ -96,5 +97,48 @@ pub fn dead_letter(stream: Stream, position: String, reason: String, raw: &[u8])
         position,
         reason,
         raw: raw_text,
+    }
+}
+
+/// How far ahead of the wall clock an event may be dated. The limit moves with the clock,
+/// refreshed once per poll rather than per record.
+#[derive(Clone, Copy, Debug)]
+pub struct Horizon {
+    ahead: Millis,
+    limit: Millis,
+}
+
+impl Horizon {
+    /// Events may be dated up to `hours` ahead of the wall clock.
+    pub fn hours(hours: u64) -> Horizon {
+        let mut horizon = Horizon {
+            ahead: hours.saturating_mul(3_600_000),
+            limit: 0,
+        };
+        horizon.refresh();
+        horizon
+    }
+
+    /// Moves the limit to the wall clock now plus the allowance.
+    pub fn refresh(&mut self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as Millis);
+        self.limit = now.saturating_add(self.ahead);
+    }
+
+    /// `record`, or why its event time is refused.
+    pub fn admit(&self, record: Record) -> Result<Record, String> {
+        let at = record.event_time();
+        if at <= self.limit {
+            return Ok(record);
+        }
+        Err(format!(
+            "event time {} is more than {} hours ahead of the wall clock ({}); see \
+             pipeline.max_future_hours",
+            format_rfc3339(at),
+            self.ahead / 3_600_000,
+            format_rfc3339(self.limit - self.ahead),
+        ))
     }
 }
