@@ -337,3 +337,27 @@ fn an_event_dated_beyond_the_horizon_is_a_dead_letter_and_moves_no_watermark() {
     );
     assert!(!results.contains("pay_far"), "{results}");
 }
+
+#[test]
+fn a_match_account_no_entry_is_booked_on_is_reported_not_silent() {
+    let dir = workspace();
+    let sinks = config("out/r.jsonl", "out/d.jsonl", "out/s.json", None);
+    let rules = "[[rules]]\nkind = \"payment_ledger\"\nmatch_accounts = [\"psp_receivable\", \"psp_receivabel\"]\n";
+    let output = run(dir.path(), &format!("{sinks}\n{rules}"));
+    assert!(output.status.success(), "{output:?}");
+    let warning = r#"match account "psp_receivabel" is on no entry"#;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!("warning        {warning}")),
+        "{stdout}"
+    );
+    let summary = std::fs::read_to_string(dir.path().join("out/s.json")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let warnings = summary["warnings"].as_array().expect("warnings");
+    assert_eq!(
+        warnings.len(),
+        1,
+        "{warnings:?}: the account entries are on is not named"
+    );
+    assert!(warnings[0].as_str().unwrap().starts_with(warning));
+}

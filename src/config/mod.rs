@@ -118,6 +118,21 @@ fn default_commit_interval() -> u64 {
 }
 
 impl Config {
+    /// Every `payment_ledger` rule's match accounts, each once, in configuration order.
+    pub fn match_accounts(&self) -> Vec<String> {
+        let mut accounts: Vec<String> = Vec::new();
+        for rule in &self.rules {
+            if let RuleConfig::PaymentLedger(r) = rule {
+                for account in &r.match_accounts {
+                    if !accounts.contains(account) {
+                        accounts.push(account.clone());
+                    }
+                }
+            }
+        }
+        accounts
+    }
+
     /// What a store is bound to: everything that decides the results (engine settings,
     /// sources, rules, retention), as JSON. A store refuses a run with another fingerprint.
     pub fn fingerprint(&self) -> String {

@@ -20,6 +20,8 @@ pub struct Counters {
     pub late: u64,
     /// Identical redeliveries absorbed, per stream.
     pub redeliveries: BTreeMap<Stream, i64>,
+    /// Match accounts that no entry was booked on (a misspelling matches nothing).
+    pub unseen_match_accounts: Vec<String>,
 }
 
 /// Aging buckets of open breaks, by whole days since the group opened (at the final watermark).
@@ -55,6 +57,9 @@ pub struct Summary {
     pub match_rate_percent: BTreeMap<String, String>,
     /// Open breaks per aging bucket.
     pub break_aging: BTreeMap<String, u64>,
+    /// What the run found doubtful without refusing it (absent when nothing was).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The consolidated final state of a changelog: each row with its net multiplicity.
@@ -135,6 +140,9 @@ impl Tally {
                 .map(|(s, n)| (s.name().to_string(), *n))
                 .collect(),
             late: counters.late,
+            warnings: (counters.unseen_match_accounts.iter())
+                .map(|a| format!("match account {a:?} is on no entry: no entry matched through it"))
+                .collect(),
             ..Summary::default()
         };
         for bucket in AGING_BUCKETS {
@@ -250,5 +258,8 @@ pub fn render_table(summary: &Summary) -> String {
         .map(|b| format!("{b}: {}", summary.break_aging[*b]))
         .collect();
     push(&mut out, format!("open breaks    {}", aging.join(", ")));
+    for warning in &summary.warnings {
+        push(&mut out, format!("warning        {warning}"));
+    }
     out
 }

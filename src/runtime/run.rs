@@ -30,6 +30,7 @@ pub fn run<O: Output>(
     control: &Control,
 ) -> Result<(RunReport, O), RunError> {
     let names = stage_names(&config.rules);
+    let match_accounts = config.match_accounts();
     let config = config.clone();
     let mut output = output;
     let (committer, resume) = open_store(&config, &mut output)?;
@@ -70,9 +71,12 @@ pub fn run<O: Output>(
         totals = part.totals; // the same on every worker
         delivery = delivery.or(part.delivery);
     }
+    let unseen = (match_accounts.into_iter().enumerate())
+        .filter(|(i, _)| totals.match_entries.get(*i).is_none_or(|n| *n == 0));
     let mut counters = Counters {
         accepted: totals.accepted.into_iter().collect(),
         late: totals.late,
+        unseen_match_accounts: unseen.map(|(_, account)| account).collect(),
         ..Counters::default()
     };
     let final_watermark = totals.max_event;

@@ -46,6 +46,8 @@ pub(crate) struct Totals {
     pub late: u64,
     /// The largest event time seen.
     pub max_event: Option<Millis>,
+    /// Entries read on each of [`Config::match_accounts`], in its order.
+    pub match_entries: Vec<u64>,
 }
 
 impl Totals {
@@ -58,6 +60,11 @@ impl Totals {
         }
         self.late += other.late;
         self.max_event = self.max_event.max(other.max_event);
+        let longest = self.match_entries.len().max(other.match_entries.len());
+        self.match_entries.resize(longest, 0);
+        for (total, n) in self.match_entries.iter_mut().zip(&other.match_entries) {
+            *total += n;
+        }
     }
 }
 
@@ -231,6 +238,8 @@ struct Reader {
     batch_size: usize,
     sources: Vec<Reading>,
     accepted: BTreeMap<Stream, u64>,
+    /// Each match account, with the entries read on it (a misspelt one stays at 0).
+    match_accounts: Vec<(String, u64)>,
     late: u64,
     input_time: Time,
     rounds: Rounds,
@@ -252,6 +261,11 @@ impl Reader {
             batch_size: config.pipeline.batch_size,
             sources: open_sources(config, index, peers)?,
             accepted: BTreeMap::new(),
+            match_accounts: config
+                .match_accounts()
+                .into_iter()
+                .map(|a| (a, 0))
+                .collect(),
             late: 0,
             input_time: 0,
             rounds: Rounds {
@@ -359,6 +373,12 @@ impl Reader {
             self.late += 1;
         }
         *self.accepted.entry(reading.source.stream()).or_default() += 1;
+        if let Record::Entry(entry) = &record {
+            let mut accounts = self.match_accounts.iter_mut();
+            if let Some((_, n)) = accounts.find(|(a, _)| *a == entry.account) {
+                *n += 1;
+            }
+        }
         inputs.insert(&record, time)?;
         if self.journaling {
             inputs
@@ -418,6 +438,7 @@ impl Reader {
             accepted: self.accepted.iter().map(|(s, n)| (*s, *n)).collect(),
             late: self.late,
             max_event: self.sources.iter().filter_map(|s| s.newest).max(),
+            match_entries: self.match_accounts.iter().map(|(_, n)| *n).collect(),
         }
     }
 }
