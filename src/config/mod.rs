@@ -229,6 +229,40 @@ pub struct ClusterConfig {
 }
 
 impl PipelineConfig {
+    /// Refuses engine settings out of their ranges, naming the key.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bounded = |key: &str, ok: bool, message: String| match ok {
+            true => Ok(()),
+            false => Err(ConfigError::Invalid {
+                key: format!("pipeline.{key}"),
+                message,
+            }),
+        };
+        bounded(
+            "workers",
+            (1..=MAX_WORKERS).contains(&self.workers),
+            format!(
+                "must be from 1 to {MAX_WORKERS} (this machine has {} cores)",
+                available_parallelism()
+            ),
+        )?;
+        bounded(
+            "tick_millis",
+            (1..=MAX_TICK_MILLIS).contains(&self.tick_millis),
+            format!("must be from 1 to {MAX_TICK_MILLIS} (one day)"),
+        )?;
+        bounded(
+            "max_future_hours",
+            (1..=MAX_FUTURE_HOURS).contains(&self.max_future_hours),
+            format!("must be from 1 to {MAX_FUTURE_HOURS} (ten years)"),
+        )?;
+        bounded(
+            "batch_size",
+            self.batch_size >= 1,
+            "must be at least 1".into(),
+        )
+    }
+
     /// Workers over all processes.
     pub fn total_workers(&self) -> usize {
         self.workers * self.cluster.as_ref().map_or(1, |c| c.hosts.len())
@@ -521,30 +555,7 @@ impl Config {
                 message: message.to_string(),
             })
         };
-        if self.pipeline.workers == 0 || self.pipeline.workers > MAX_WORKERS {
-            return invalid(
-                "pipeline.workers".into(),
-                &format!(
-                    "must be from 1 to {MAX_WORKERS} (this machine has {} cores)",
-                    available_parallelism()
-                ),
-            );
-        }
-        if !(1..=MAX_TICK_MILLIS).contains(&self.pipeline.tick_millis) {
-            return invalid(
-                "pipeline.tick_millis".into(),
-                &format!("must be from 1 to {MAX_TICK_MILLIS} (one day)"),
-            );
-        }
-        if !(1..=MAX_FUTURE_HOURS).contains(&self.pipeline.max_future_hours) {
-            return invalid(
-                "pipeline.max_future_hours".into(),
-                &format!("must be from 1 to {MAX_FUTURE_HOURS} (ten years)"),
-            );
-        }
-        if self.pipeline.batch_size == 0 {
-            return invalid("pipeline.batch_size".into(), "must be at least 1");
-        }
+        self.pipeline.validate()?;
         if self.sources.is_empty() {
             return invalid("sources".into(), "at least one source is required");
         }
