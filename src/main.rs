@@ -308,7 +308,11 @@ fn query(args: QueryArgs) -> anyhow::Result<()> {
                 breaks_only: true,
                 ..filter
             };
-            serde_json::to_value(store.current_as_of(as_of, &filter)?)?
+            let page = store.page_as_of(as_of, &filter)?;
+            if let Some(after) = &page.next_after {
+                eprintln!("more breaks follow: add --after {after} for the next page");
+            }
+            serde_json::to_value(page.rows)?
         }
         Question::Summary => serde_json::to_value(store.summary_as_of(as_of)?)?,
         Question::Lineage { key } => serde_json::to_value(store.lineage(&key, as_of)?)?,

@@ -433,6 +433,35 @@ fn get(address: &str, path: &str, token: Option<&str>) -> (u16, String) {
 
 /// One HTTP/1.1 GET with these header lines (each ended by CRLF): (status, body).
 fn request(address: &str, path: &str, headers: &str) -> (u16, String) {
+    let (status, _, body) = exchange(address, path, headers);
+    (status, body)
+}
+
+/// Reads every page of `/v1/breaks?{query}` by following `Next-After`: the keys, in order,
+/// and the number of pages.
+fn all_pages(address: &str, query: &str, token: &str) -> (Vec<String>, usize) {
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    let (mut keys, mut pages, mut after) = (Vec::new(), 0, String::new());
+    loop {
+        let (status, head, body) = exchange(address, &format!("/v1/breaks?{query}{after}"), &auth);
+        assert_eq!(status, 200, "{body}");
+        pages += 1;
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        keys.extend(rows.iter().map(|r| format!("{}/{}", r["rule"], r["key"])));
+        let next = head.lines().find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("next-after")
+                .then(|| value.trim().to_string())
+        });
+        match next {
+            Some(cursor) => after = format!("&after={cursor}"),
+            None => return (keys, pages),
+        }
+    }
+}
+
+/// One HTTP/1.1 GET with these header lines (each ended by CRLF): (status, head, body).
+fn exchange(address: &str, path: &str, headers: &str) -> (u16, String, String) {
     let mut stream = TcpStream::connect(address).expect("connect");
     write!(
         stream,
@@ -442,7 +471,7 @@ fn request(address: &str, path: &str, headers: &str) -> (u16, String) {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response[9..12].parse().expect("status code");
-    let body = response.split_once("\r\n\r\n").map_or("", |p| p.1);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
     // chunked bodies: keep the chunk contents
     let body = if response
         .to_ascii_lowercase()
@@ -462,7 +491,7 @@ fn request(address: &str, path: &str, headers: &str) -> (u16, String) {
     } else {
         body.to_string()
     };
-    (status, body)
+    (status, head.to_string(), body)
 }
 
 /// Starts `trueup serve` over the store at `url` on a free loopback port, once it listens:
@@ -556,6 +585,33 @@ fn serve_answers_over_a_real_socket_only_with_the_token_on_both_backends() {
         assert!(!breaks.is_empty() && breaks.len() <= 5);
         assert!(breaks.iter().all(|b| b["status"] == "missing_ledger"));
         let key = breaks[0]["key"].as_str().unwrap().to_string();
+
+        // paging: pages of 7 following Next-After give exactly the breaks of one large page
+        let (whole, one) = all_pages(&address, "limit=100000", token);
+        let (paged, pages) = all_pages(&address, "limit=7", token);
+        assert_eq!(one, 1);
+        assert!(whole.len() > 14, "several pages: {}", whole.len());
+        assert_eq!(pages, whole.len().div_ceil(7), "{url}");
+        assert_eq!(paged, whole, "{url}");
+        let (status, body) = get(&address, "/v1/breaks?after=zz", Some(token));
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("after"), "{body}");
+        // and on the command line: the cursor on stderr, the next page after it
+        let first = trueup()
+            .args(["query", "--store", &url, "breaks", "--limit", "7"])
+            .output()
+            .unwrap();
+        let note = String::from_utf8_lossy(&first.stderr);
+        let cursor = note
+            .split("--after ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("a cursor on stderr: {note}"));
+        let second = query(&url, &["breaks", "--limit", "7", "--after", cursor]);
+        let second: Vec<String> = (second.as_array().unwrap().iter())
+            .map(|r| format!("{}/{}", r["rule"], r["key"]))
+            .collect();
+        assert_eq!(second, whole[7..14], "{url}");
 
         // SQL injection through a filter: bound as a value, so it matches nothing and harms nothing
         for attack in [

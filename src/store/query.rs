@@ -42,6 +42,11 @@ pub struct Filter {
     /// At most this many rows (default 1,000).
     #[arg(long)]
     pub limit: Option<u64>,
+    /// Only groups after this one, in the answer's order: the `next_after` of the previous
+    /// page, to read the next.
+    #[arg(long, value_parser = Cursor::parse)]
+    #[serde(default, deserialize_with = "cursor")]
+    pub after: Option<Cursor>,
     /// As of this logical time (RFC 3339; default: the last committed time). On the command
     /// line it is `trueup query --as-of`, which every question takes.
     #[arg(skip)]
@@ -72,6 +77,60 @@ fn non_negative<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Amount>
         .map(Some)
         .map_err(|e| serde::de::Error::custom(format!("min_amount: {e}")))
 }
+
+/// `after` as the HTTP API gives it.
+fn cursor<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cursor>, D::Error> {
+    let text = String::deserialize(d)?;
+    Cursor::parse(&text)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("after: {e}")))
+}
+
+/// Where a page ends: its last group (rule, key, currency), written as the hex digits of
+/// a JSON array so that it passes through URLs and shells untouched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor(String, String, String);
+
+impl Cursor {
+    fn of(row: &CurrentRow) -> Cursor {
+        Cursor(row.rule.clone(), row.key.clone(), row.currency.clone())
+    }
+
+    /// Reads a cursor written by [`Cursor`]'s `Display`.
+    pub fn parse(text: &str) -> Result<Cursor, String> {
+        let bad = || format!("{text:?} is not a page cursor (a `next_after` value)");
+        let bytes: Option<Vec<u8>> = (text.len() % 2 == 0)
+            .then(|| text.as_bytes().chunks(2))
+            .and_then(|pairs| {
+                pairs
+                    .map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+                    .collect()
+            });
+        let (rule, key, currency) =
+            serde_json::from_slice(&bytes.ok_or_else(bad)?).map_err(|_| bad())?;
+        Ok(Cursor(rule, key, currency))
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let json = serde_json::json!([self.0, self.1, self.2]).to_string();
+        json.bytes().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+/// One page of current results.
+#[derive(Clone, Debug, Serialize)]
+pub struct Page {
+    /// The groups, in order.
+    pub rows: Vec<CurrentRow>,
+    /// The `after` of the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+}
+
+/// Rows a page holds unless the filter's `limit` says otherwise.
+pub const DEFAULT_LIMIT: u64 = 1000;
 
 /// One current result, as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -177,6 +236,17 @@ impl Store {
         bind("rule", &filter.rule);
         bind("status", &filter.status);
         bind("currency", &filter.currency);
+        if let Some(Cursor(rule, key, currency)) = &filter.after {
+            let first = params.len() + 1;
+            for value in [rule, key, currency] {
+                params.push(Value::text(value.clone()));
+            }
+            conditions.push(format!(
+                "(rule, key, currency) > (${first}, ${}, ${})",
+                first + 1,
+                first + 2
+            ));
+        }
         if filter.breaks_only {
             conditions.push("status NOT IN ('matched', 'pending')".into());
         }
@@ -193,7 +263,7 @@ impl Store {
              GROUP BY {GROUPED} HAVING SUM(diff) > 0 ORDER BY rule, key, currency",
             conditions.join(" AND ")
         );
-        let limit = usize::try_from(filter.limit.unwrap_or(1000)).unwrap_or(usize::MAX);
+        let limit = usize::try_from(filter.limit.unwrap_or(DEFAULT_LIMIT)).unwrap_or(usize::MAX);
         let mut out = Vec::new();
         for r in self.db.query(&sql, &params)? {
             if out.len() >= limit {
@@ -211,6 +281,24 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// A page of [`current_as_of`](Store::current_as_of): `filter.limit` groups (default
+    /// [`DEFAULT_LIMIT`]), and where the next page starts if there is one.
+    pub fn page_as_of(&mut self, as_of: Time, filter: &Filter) -> Result<Page, StoreError> {
+        let limit = filter.limit.unwrap_or(DEFAULT_LIMIT);
+        let one_more = Filter {
+            limit: Some(limit.saturating_add(1)),
+            ..filter.clone()
+        };
+        let mut rows = self.current_as_of(as_of, &one_more)?;
+        let more = rows.len() as u64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next_after = rows
+            .last()
+            .filter(|_| more)
+            .map(|last| Cursor::of(last).to_string());
+        Ok(Page { rows, next_after })
     }
 
     /// Groups and Σ difference by rule, status and currency, as of `as_of`.

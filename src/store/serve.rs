@@ -5,7 +5,7 @@
 //! | `GET /healthz` | `ok` when the store answers (no token needed) |
 //! | `GET /metrics` | Prometheus text: records in, dead letters, open breaks by status, watermark lag, commit latency |
 //! | `GET /v1/results/{key}` | the key's current results |
-//! | `GET /v1/breaks?status=&currency=&rule=&min_amount=&min_age_days=&limit=` | open breaks |
+//! | `GET /v1/breaks?status=&currency=&rule=&min_amount=&min_age_days=&limit=&after=` | open breaks, a page at a time (`Next-After` header when there are more) |
 //! | `GET /v1/summary` | groups and Σ difference by rule × status × currency |
 //! | `GET /v1/lineage/{key}` | the key's results with every input record and its position |
 //!
@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::model::time::Time;
-use crate::store::query::{AsOf, AskError, Filter, Metrics};
+use crate::store::query::{AsOf, AskError, Filter, Metrics, Page};
 use crate::store::Store;
 
 type Job = Box<dyn FnOnce(&mut Store) + Send>;
@@ -131,31 +131,41 @@ async fn healthz(State(app): State<App>) -> Response {
     }
 }
 
-/// A JSON answer, or the error as a status and message.
-fn answer<T: serde::Serialize>(result: Result<T, AskError>) -> Response {
-    match result {
-        Ok(value) => Json(value).into_response(),
-        Err(AskError::BadRequest(message)) => (StatusCode::BAD_REQUEST, message).into_response(),
-        Err(AskError::Store(e)) => {
+/// The error as a status and message.
+fn failed(error: AskError) -> Response {
+    match error {
+        AskError::BadRequest(message) => (StatusCode::BAD_REQUEST, message).into_response(),
+        AskError::Store(e) => {
             tracing::error!(error = %e, "store query failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "store query failed").into_response()
         }
     }
 }
 
-/// Answers `ask` at `as_of` (default: the last committed time).
+/// Answers `ask` at `as_of` (default: the last committed time) as JSON.
 async fn at_as_of<T: serde::Serialize + Send + 'static>(
     app: App,
     as_of: Option<String>,
     ask: impl FnOnce(&mut Store, Time) -> Result<T, AskError> + Send + 'static,
 ) -> Response {
+    asked_at(app, as_of, ask)
+        .await
+        .map_or_else(|r| r, |value| Json(value).into_response())
+}
+
+/// What `ask` found at `as_of`, or the error response.
+async fn asked_at<T: Send + 'static>(
+    app: App,
+    as_of: Option<String>,
+    ask: impl FnOnce(&mut Store, Time) -> Result<T, AskError> + Send + 'static,
+) -> Result<T, Response> {
     let asked = app
         .ask(move |store| {
             let as_of = store.resolve_as_of(as_of.as_deref())?;
             ask(store, as_of)
         })
-        .await;
-    asked.map_or_else(|r| r, answer)
+        .await?;
+    asked.map_err(failed)
 }
 
 async fn result(
@@ -173,15 +183,26 @@ async fn result(
     .await
 }
 
+/// The page's groups as a JSON array; when there are more, the `after` of the next page in
+/// a `Next-After` header.
 async fn breaks(State(app): State<App>, Query(filter): Query<Filter>) -> Response {
-    at_as_of(app, filter.as_of.clone(), move |store, as_of| {
+    let page = asked_at(app, filter.as_of.clone(), move |store, as_of| {
         let filter = Filter {
             breaks_only: true,
             ..filter
         };
-        Ok(store.current_as_of(as_of, &filter)?)
-    })
-    .await
+        Ok(store.page_as_of(as_of, &filter)?)
+    });
+    match page.await {
+        Ok(Page { rows, next_after }) => {
+            let mut response = Json(rows).into_response();
+            if let Some(after) = next_after.and_then(|a| header::HeaderValue::from_str(&a).ok()) {
+                response.headers_mut().insert("next-after", after);
+            }
+            response
+        }
+        Err(response) => response,
+    }
 }
 
 async fn summary(State(app): State<App>, Query(at): Query<AsOf>) -> Response {
@@ -208,7 +229,7 @@ async fn metrics(State(app): State<App>) -> Response {
     let asked = app.ask(|store| store.metrics()).await;
     let metrics = match asked {
         Ok(Ok(m)) => m,
-        Ok(Err(e)) => return answer::<()>(Err(e.into())),
+        Ok(Err(e)) => return failed(e.into()),
         Err(response) => return response,
     };
     let mut text = String::new();
