@@ -99,7 +99,9 @@ impl Cursor {
     /// Reads a cursor written by [`Cursor`]'s `Display`.
     pub fn parse(text: &str) -> Result<Cursor, String> {
         let bad = || format!("{text:?} is not a page cursor (a `next_after` value)");
-        let bytes: Option<Vec<u8>> = (text.len() % 2 == 0)
+        let bytes: Option<Vec<u8>> = text
+            .len()
+            .is_multiple_of(2)
             .then(|| text.as_bytes().chunks(2))
             .and_then(|pairs| {
                 pairs
