@@ -361,3 +361,34 @@ fn a_match_account_no_entry_is_booked_on_is_reported_not_silent() {
     );
     assert!(warnings[0].as_str().unwrap().starts_with(warning));
 }
+
+#[test]
+fn an_id_with_a_nul_character_is_a_dead_letter_and_the_store_verifies() {
+    let dir = workspace();
+    let nul = r#"{"event_id":"evt_\u0000x","payment_id":"pay_9","type":"capture","amount":"1.00","currency":"USD","occurred_at":"2026-11-01T10:00:00Z"}"#;
+    let payments = dir.path().join("in/payments.jsonl");
+    let mut text = std::fs::read_to_string(&payments).unwrap();
+    text.push_str(nul);
+    text.push('\n');
+    std::fs::write(&payments, text).unwrap();
+    let sinks = config(
+        "out/r.jsonl",
+        "out/d.jsonl",
+        "out/s.json",
+        Some("out/trueup.db"),
+    );
+    let output = run(dir.path(), &sinks);
+    assert!(output.status.success(), "{output:?}");
+    let dead = std::fs::read_to_string(dir.path().join("out/d.jsonl")).unwrap();
+    assert!(
+        dead.contains("payments.jsonl:7")
+            && dead.contains("field `event_id` contains a NUL character (U+0000)"),
+        "{dead}"
+    );
+    let verified = trueup()
+        .args(["verify", "--store", "out/trueup.db"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{verified:?}");
+}

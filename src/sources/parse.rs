@@ -122,7 +122,7 @@ fn required<'a>(fields: &'a dyn Fields, name: &str) -> Result<&'a str, String> {
     match fields.get(name) {
         None => Err(format!("missing required field `{name}`")),
         Some(FieldValue::Str("")) => Err(format!("field `{name}` is empty")),
-        Some(FieldValue::Str(s)) => Ok(s),
+        Some(FieldValue::Str(s)) => storable(name, s),
         Some(other) => Err(format!(
             "field `{name}` must be a string, got {}",
             type_name(other)
@@ -130,10 +130,21 @@ fn required<'a>(fields: &'a dyn Fields, name: &str) -> Result<&'a str, String> {
     }
 }
 
+/// `text`, unless it holds a NUL character: a field's text must reach the audit store (and
+/// lineage) byte for byte, and PostgreSQL cannot store NUL in text.
+fn storable<'a>(name: &str, text: &'a str) -> Result<&'a str, String> {
+    match text.contains('\0') {
+        false => Ok(text),
+        true => Err(format!(
+            "field `{name}` contains a NUL character (U+0000), which the audit store cannot hold"
+        )),
+    }
+}
+
 fn optional<'a>(fields: &'a dyn Fields, name: &str) -> Result<Option<&'a str>, String> {
     match fields.get(name) {
         None | Some(FieldValue::Str("")) => Ok(None),
-        Some(FieldValue::Str(s)) => Ok(Some(s)),
+        Some(FieldValue::Str(s)) => storable(name, s).map(Some),
         Some(other) => Err(format!(
             "field `{name}` must be a string, got {}",
             type_name(other)
