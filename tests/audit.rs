@@ -738,3 +738,55 @@ fn a_finished_run_started_again_changes_nothing_on_both_backends() {
         std::fs::remove_dir_all(&out).unwrap();
     }
 }
+
+#[test]
+fn the_store_sums_amounts_beyond_64_bits_exactly_on_both_backends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // 100 payments of the largest amount, and one payment captured 100 times: the sum is
+    // beyond 64-bit minor units, and so is that one group's difference
+    let line = |event: String, payment: String| {
+        format!(
+            r#"{{"event_id":"{event}","payment_id":"{payment}","type":"capture","amount":"999999999999999.99","currency":"USD","occurred_at":"2026-11-01T10:00:00Z"}}"#
+        ) + "\n"
+    };
+    let payments: String = (0..100)
+        .map(|i| line(format!("e_{i}"), format!("p_{i}")))
+        .chain((0..100).map(|i| line(format!("big_{i}"), "p_big".into())))
+        .collect();
+    std::fs::write(data.join("payments.jsonl"), payments).unwrap();
+    std::fs::write(data.join("entries.jsonl"), "").unwrap();
+    for url in backends(dir.path()) {
+        let out = dir.path().join("out");
+        let config = dir.path().join("config.toml");
+        let (p, e) = (data.join("payments.jsonl"), data.join("entries.jsonl"));
+        let text = default_config_toml(&p, &e, &out, 2) + &format!("\n[store]\nurl = \"{url}\"\n");
+        std::fs::write(&config, text).unwrap();
+        ok(trueup()
+            .args(["run", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap());
+        let cells = query(&url, &["summary"]);
+        let usd: Vec<&serde_json::Value> = (cells.as_array().unwrap().iter())
+            .filter(|c| c["rule"] == "payment_ledger" && c["currency"] == "USD")
+            .collect();
+        assert_eq!(usd.len(), 1, "{cells}");
+        assert_eq!(usd[0]["groups"], 101, "{cells}");
+        assert_eq!(
+            usd[0]["difference"], "199999999999999998.00",
+            "{url}: {cells}"
+        );
+        // the same as the run's own summary
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        let status = usd[0]["status"].as_str().unwrap();
+        assert_eq!(
+            summary["cells"]["payment_ledger"][status]["USD"]["difference"],
+            "199999999999999998.00"
+        );
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}

@@ -176,8 +176,8 @@ pub struct SummaryCell {
     pub currency: String,
     /// Groups.
     pub groups: i64,
-    /// Σ difference, in minor units.
-    pub difference_minor: i64,
+    /// Σ difference, exact, with the currency's minor digits (`"99999999999999999.00"`).
+    pub difference: String,
 }
 
 /// One input behind a result.
@@ -204,6 +204,14 @@ pub struct Lineage {
     pub result: CurrentRow,
     /// Every input listed by the result, with its position (redeliveries included).
     pub inputs: Vec<InputLine>,
+}
+
+/// The split of minor units that keeps the store's sums inside 64 bits.
+const BILLION: i64 = 1_000_000_000;
+
+/// The minor digits of the currency `code` (2 for one trueup does not know).
+fn scale_of(code: &str) -> u32 {
+    crate::model::currency::Currency::from_code(code).map_or(2, |c| c.minor_units())
 }
 
 const GROUPED: &str = "rule, key, currency, status, expected, actual, difference, \
@@ -303,28 +311,53 @@ impl Store {
         Ok(Page { rows, next_after })
     }
 
-    /// Groups and Σ difference by rule, status and currency, as of `as_of`.
+    /// Groups and Σ difference by rule, status and currency, as of `as_of`. The sums are
+    /// exact whatever their size: the stored minor units are summed in two parts that cannot
+    /// overflow (billions and the rest), and the few groups whose difference is beyond 64-bit
+    /// minor units (stored as text only) are added from their text.
     pub fn summary_as_of(&mut self, as_of: Time) -> Result<Vec<SummaryCell>, StoreError> {
+        let current = format!(
+            "SELECT {GROUPED} FROM results WHERE time_ms <= $1 \
+             GROUP BY {GROUPED} HAVING SUM(diff) > 0"
+        );
         let sql = format!(
             "SELECT rule, status, currency, CAST(COUNT(*) AS BIGINT), \
-             CAST(COALESCE(SUM(difference_minor), 0) AS BIGINT) FROM (\
-               SELECT {GROUPED} FROM results WHERE time_ms <= $1 \
-               GROUP BY {GROUPED} HAVING SUM(diff) > 0) AS current \
+             CAST(COALESCE(SUM(difference_minor / {BILLION}), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(difference_minor % {BILLION}), 0) AS BIGINT) \
+             FROM ({current}) AS current \
              GROUP BY rule, status, currency ORDER BY rule, status, currency"
         );
-        self.db
-            .query(&sql, &[Value::Int(as_of as i64)])?
+        let at = [Value::Int(as_of as i64)];
+        let mut cells = Vec::new();
+        for r in self.db.query(&sql, &at)? {
+            let (rule, status, currency) = (text(&r[0])?, text(&r[1])?, text(&r[2])?);
+            let scale = scale_of(&currency);
+            let part = |v: &Value| Amount::from_minor(v.int().unwrap_or(0), scale);
+            let sum = part(&r[4]).times(BILLION) + part(&r[5]);
+            cells.push(((rule, status, currency), r[3].int().unwrap_or(0), sum));
+        }
+        let wide = format!(
+            "SELECT rule, status, currency, difference FROM ({current}) AS current \
+             WHERE difference_minor IS NULL AND difference IS NOT NULL"
+        );
+        for r in self.db.query(&wide, &at)? {
+            let cell = (text(&r[0])?, text(&r[1])?, text(&r[2])?);
+            let difference = Amount::parse(&text(&r[3])?)
+                .ok_or_else(|| StoreError::Corrupt("a difference is not a decimal".into()))?;
+            if let Some((_, _, sum)) = cells.iter_mut().find(|(c, _, _)| *c == cell) {
+                *sum += difference;
+            }
+        }
+        Ok(cells
             .into_iter()
-            .map(|r| {
-                Ok(SummaryCell {
-                    rule: text(&r[0])?,
-                    status: text(&r[1])?,
-                    currency: text(&r[2])?,
-                    groups: r[3].int().unwrap_or(0),
-                    difference_minor: r[4].int().unwrap_or(0),
-                })
+            .map(|((rule, status, currency), groups, sum)| SummaryCell {
+                difference: sum.to_string_scaled(scale_of(&currency)),
+                rule,
+                status,
+                currency,
+                groups,
             })
-            .collect()
+            .collect())
     }
 
     /// The results for `key` as of `as_of`, each with the input records it lists.
