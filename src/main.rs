@@ -42,7 +42,20 @@ enum Command {
     /// Serve the auditors' read-only HTTP API over the audit store.
     Serve(ServeArgs),
     /// Recompute the audit store's hash chain and check conservation; exits 1 on any problem.
-    Verify(StoreArg),
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    store: StoreArg,
+    /// The head hash an earlier `verify` printed (or a later one, published elsewhere): the
+    /// store must end in that batch — no batch removed, no chain recomputed.
+    #[arg(long)]
+    expect_head: Option<String>,
+    /// The batch count an earlier `verify` printed: the store must hold exactly that many.
+    #[arg(long)]
+    expect_batches: Option<u64>,
 }
 
 #[derive(Args)]
@@ -287,7 +300,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Query(args) => query(args),
         Command::Serve(args) => serve(args),
-        Command::Verify(args) => verify(&args.store),
+        Command::Verify(args) => verify(&args),
     }
 }
 
@@ -347,11 +360,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-fn verify(url: &str) -> anyhow::Result<()> {
-    let mut store = Store::open_read_only(url)?;
-    let report = store.verify()?;
+fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
+    let mut store = Store::open_read_only(&args.store.store)?;
+    let mut report = store.verify()?;
+    let head = report.head.as_deref().unwrap_or("none");
+    if let Some(expected) = &args.expect_head {
+        if expected != head {
+            let problem = format!("the head is {head}, not the expected {expected}");
+            report.problems.push(problem);
+        }
+    }
+    if let Some(expected) = args.expect_batches.filter(|n| *n != report.batches) {
+        let problem = format!("{} batches, not the expected {expected}", report.batches);
+        report.problems.push(problem);
+    }
     println!(
-        "verified {} batches, {} rows: {} problem(s)",
+        "verified {} batches, {} rows: {} problem(s); head {head}",
         report.batches,
         report.rows,
         report.problems.len()

@@ -790,3 +790,97 @@ fn the_store_sums_amounts_beyond_64_bits_exactly_on_both_backends() {
         std::fs::remove_dir_all(&out).unwrap();
     }
 }
+
+/// `trueup verify --store url` with `extra` arguments: (exit code, stdout).
+fn verify_with(url: &str, extra: &[&str]) -> (Option<i32>, String) {
+    let out = trueup()
+        .args(["verify", "--store", url])
+        .args(extra)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code(), text)
+}
+
+#[test]
+fn verify_is_not_fooled_by_rows_outside_batches_blobs_or_dropped_batches_on_both_backends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for url in backends(dir.path()) {
+        run_into(dir.path(), 300, &url);
+        let (code, text) = verify_with(&url, &[]);
+        assert_eq!(code, Some(0), "{text}");
+        let head = text.split("head ").nth(1).unwrap().trim().to_string();
+        let batches = text.split_whitespace().nth(1).unwrap().to_string();
+        let (code, text) = verify_with(
+            &url,
+            &["--expect-head", &head, "--expect-batches", &batches],
+        );
+        assert_eq!(
+            code,
+            Some(0),
+            "the printed head and count check out: {text}"
+        );
+
+        let mut db = Db::open(&url, false).unwrap();
+        let columns = "seq, batch, time_ms, time, diff, rule, key, currency, status, expected, \
+            actual, difference, expected_minor, actual_minor, difference_minor, opened_at_ms, \
+            opened_at, due_at, left_ids, right_ids, merchant_id";
+        let copy = columns
+            .replacen("seq", "seq + 1000000", 1)
+            .replacen("batch", "NULL", 1)
+            .replacen("status", "'matched'", 1);
+        if url.starts_with("postgres") {
+            // a row outside every batch (the schema forbids it; an intruder can lift that)
+            db.query("ALTER TABLE results ALTER COLUMN batch DROP NOT NULL", &[])
+                .unwrap();
+            let sql = format!(
+                "INSERT INTO results ({columns}) SELECT {copy} FROM results \
+                 WHERE status = 'missing_ledger' ORDER BY seq LIMIT 1"
+            );
+            db.query(&sql, &[]).unwrap();
+            let (code, text) = verify_with(&url, &[]);
+            assert_eq!(code, Some(1), "{text}");
+            assert!(
+                text.contains("results: 1 rows belong to no committed batch"),
+                "{text}"
+            );
+            db.query("DELETE FROM results WHERE batch IS NULL", &[])
+                .unwrap();
+        } else {
+            // a BLOB where trueup wrote NULL: not the same as NULL
+            let sql = "UPDATE results SET merchant_id = x'00' WHERE seq = \
+                (SELECT MIN(seq) FROM results WHERE merchant_id IS NULL) RETURNING batch";
+            let batch = db.query(sql, &[]).unwrap()[0][0].int().unwrap();
+            let (code, text) = verify_with(&url, &[]);
+            assert_eq!(code, Some(1), "{text}");
+            assert!(
+                text.contains(&format!("batch {batch}: content hash")),
+                "{text}"
+            );
+            db.query(
+                "UPDATE results SET merchant_id = NULL WHERE merchant_id = x'00'",
+                &[],
+            )
+            .unwrap();
+        }
+        assert_eq!(verify_with(&url, &[]).0, Some(0), "restored");
+        // the last batch removed whole: the chain still holds, the published head does not
+        let last = rows(&url, "SELECT MAX(batch) FROM commits")[0][0]
+            .int()
+            .unwrap();
+        for table in ["inputs", "results", "dead_letters", "commits"] {
+            let sql = format!("DELETE FROM {table} WHERE batch = $1");
+            db.query(&sql, &[Value::Int(last)]).unwrap();
+        }
+        let (code, text) = verify_with(&url, &["--expect-head", &head]);
+        assert_eq!(code, Some(1), "{text}");
+        assert!(text.contains(&format!("not the expected {head}")), "{text}");
+        let (code, text) = verify_with(&url, &["--expect-batches", &batches]);
+        assert_eq!(code, Some(1), "{text}");
+        assert!(
+            text.contains(&format!("not the expected {batches}")),
+            "{text}"
+        );
+        std::fs::remove_dir_all(dir.path().join("out")).unwrap();
+    }
+}

@@ -205,8 +205,13 @@ impl Db {
                                 Value::Text(String::from_utf8_lossy(t).into_owned())
                             }
                             rusqlite::types::ValueRef::Real(r) => Value::Text(r.to_string()),
-                            rusqlite::types::ValueRef::Null
-                            | rusqlite::types::ValueRef::Blob(_) => Value::Null,
+                            rusqlite::types::ValueRef::Null => Value::Null,
+                            // trueup writes no BLOB; one put in its place must not read (and
+                            // hash) as NULL or as any text trueup writes, which holds no NUL
+                            rusqlite::types::ValueRef::Blob(b) => Value::Text(format!(
+                                "\0blob {}",
+                                b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+                            )),
                         });
                     }
                     out.push(values);

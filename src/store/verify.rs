@@ -27,6 +27,10 @@ pub struct Report {
     pub rows: u64,
     /// Every problem found, each naming its batch (empty: the store verifies).
     pub problems: Vec<String>,
+    /// The last batch's recorded hash (the head of the chain), if any batch is committed:
+    /// published elsewhere, it lets a later `verify --expect-head` tell that no batch was
+    /// removed and no chain recomputed since.
+    pub head: Option<String>,
 }
 
 impl Store {
@@ -98,11 +102,12 @@ impl Store {
             prev = stored;
             report.batches += 1;
         }
+        report.head = (!commits.is_empty()).then_some(prev);
         for table in ["inputs", "results", "dead_letters"] {
             let orphans = self.db.query(
                 &format!(
                     "SELECT CAST(COUNT(*) AS BIGINT) FROM {table} \
-                     WHERE batch NOT IN (SELECT batch FROM commits)"
+                     WHERE batch IS NULL OR batch NOT IN (SELECT batch FROM commits)"
                 ),
                 &[],
             )?;
