@@ -347,9 +347,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         token.len() >= 16,
         "the bearer token must be at least 16 characters"
     );
+    // timers too: when accept() fails (out of file descriptors), the server waits on one
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_io()
+        .enable_time()
         .build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -884,3 +884,57 @@ fn verify_is_not_fooled_by_rows_outside_batches_blobs_or_dropped_batches_on_both
         std::fs::remove_dir_all(dir.path().join("out")).unwrap();
     }
 }
+
+#[test]
+fn serve_survives_running_out_of_file_descriptors_and_answers_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = dir.path().join("store.db").display().to_string();
+    run_into(dir.path(), 100, &url);
+    let token = "s3cret-token-for-tests-0123456789";
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    // 64 file descriptors, and more idle connections than that: accept() fails with EMFILE
+    let script = format!(
+        "ulimit -n 64 && exec {} serve --store {url} --listen {address}",
+        env!("CARGO_BIN_EXE_trueup")
+    );
+    let mut server = Command::new("bash")
+        .args(["-c", &script])
+        .env("TRUEUP_TOKEN", token)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(&address).is_err() {
+        assert!(Instant::now() < deadline, "serve did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let idle: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(&address).expect("the backlog takes them"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        server.try_wait().unwrap().is_none(),
+        "the server is still running"
+    );
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(answer) = std::panic::catch_unwind(|| get(&address, "/healthz", None)) {
+            assert_eq!(answer, (200, "ok\n".into()));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answer after the idle connections closed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(server.try_wait().unwrap().is_none(), "still running");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
