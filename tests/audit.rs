@@ -938,3 +938,47 @@ fn serve_survives_running_out_of_file_descriptors_and_answers_again() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[test]
+fn serve_answers_healthz_past_1000_idle_connections_and_closes_half_sent_requests() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = dir.path().join("store.db").display().to_string();
+    run_into(dir.path(), 100, &url);
+    let (mut server, address) = start_serve(&url, "s3cret-token-for-tests-0123456789");
+    let idle: Vec<TcpStream> = (0..1000)
+        .map(|_| TcpStream::connect(&address).expect("connect"))
+        .collect();
+    let mut half_sent: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut stream = TcpStream::connect(&address).expect("connect");
+            stream
+                .write_all(b"GET /v1/summary HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    let asked = Instant::now();
+    assert_eq!(get(&address, "/healthz", None), (200, "ok\n".into()));
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
+    // the headers never finish: each half-sent request is closed after the header timeout
+    for stream in &mut half_sent {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        let mut rest = Vec::new();
+        let started = Instant::now();
+        let _ = stream.read_to_end(&mut rest);
+        assert!(
+            started.elapsed() < Duration::from_secs(14),
+            "closed by the server"
+        );
+    }
+    assert!(server.try_wait().unwrap().is_none(), "still running");
+    drop(idle);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

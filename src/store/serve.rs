@@ -13,9 +13,14 @@
 //! committed time). Everything but `/healthz` needs `Authorization: Bearer <token>` (401
 //! otherwise). The store is opened read-only, on a thread of its own (the PostgreSQL client
 //! is blocking), and every filter value is bound as an SQL parameter.
+//!
+//! Connections: at most 4,096 at once (more wait in the listen backlog), each closed if a
+//! request's headers do not arrive within 10 seconds; running out of file descriptors makes
+//! the server wait and accept again, never stop.
 
 use std::sync::mpsc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
@@ -95,8 +100,44 @@ pub async fn serve(
         .route("/healthz", get(healthz))
         .merge(api)
         .with_state(app);
-    axum::serve(listener, router).await?;
-    Ok(())
+    accept(listener, router).await
+}
+
+/// The most connections served at once; more wait in the listen backlog until one closes.
+const MAX_CONNECTIONS: usize = 4096;
+
+/// How long a client may take to send a request's headers (and, between requests on a kept
+/// connection, to start the next): a connection that sends nothing is closed after it.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts connections on `listener` and serves `router` on each, at most
+/// [`MAX_CONNECTIONS`] at once, each closed if its headers do not arrive within
+/// [`HEADER_TIMEOUT`]. When accept fails (out of file descriptors), it waits a little and
+/// accepts again.
+async fn accept(listener: tokio::net::TcpListener, router: Router) -> anyhow::Result<()> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let slot = slots.clone().acquire_owned().await?;
+        let socket = match listener.accept().await {
+            Ok((socket, _)) => socket,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting a connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            let io = hyper_util::rt::TokioIo::new(socket);
+            if let Err(e) = http.serve_connection(io, service).await {
+                tracing::debug!(error = %e, "connection ended");
+            }
+            drop(slot);
+        });
+    }
 }
 
 /// 401 unless the request carries the bearer token (the scheme's name in any case, as HTTP
