@@ -497,14 +497,24 @@ fn exchange(address: &str, path: &str, headers: &str) -> (u16, String, String) {
 /// Starts `trueup serve` over the store at `url` on a free loopback port, once it listens:
 /// the server and its address.
 fn start_serve(url: &str, token: &str) -> (std::process::Child, String) {
+    start_serve_with(url, token, None)
+}
+
+/// As [`start_serve`], with at most `files` open file descriptors if given.
+fn start_serve_with(url: &str, token: &str, files: Option<u32>) -> (std::process::Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let address = format!("127.0.0.1:{port}");
-    let server = trueup()
-        .args(["serve", "--store", url, "--listen", &address])
+    let limit = files.map_or(String::new(), |n| format!("ulimit -n {n} && "));
+    let script = format!(
+        "{limit}exec {} serve --store {url} --listen {address}",
+        env!("CARGO_BIN_EXE_trueup")
+    );
+    let server = Command::new("bash")
+        .args(["-c", &script])
         .env("TRUEUP_TOKEN", token)
         .stderr(Stdio::null())
         .spawn()
@@ -890,29 +900,9 @@ fn serve_survives_running_out_of_file_descriptors_and_answers_again() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = dir.path().join("store.db").display().to_string();
     run_into(dir.path(), 100, &url);
-    let token = "s3cret-token-for-tests-0123456789";
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let address = format!("127.0.0.1:{port}");
     // 64 file descriptors, and more idle connections than that: accept() fails with EMFILE
-    let script = format!(
-        "ulimit -n 64 && exec {} serve --store {url} --listen {address}",
-        env!("CARGO_BIN_EXE_trueup")
-    );
-    let mut server = Command::new("bash")
-        .args(["-c", &script])
-        .env("TRUEUP_TOKEN", token)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(&address).is_err() {
-        assert!(Instant::now() < deadline, "serve did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let token = "s3cret-token-for-tests-0123456789";
+    let (mut server, address) = start_serve_with(&url, token, Some(64));
     let idle: Vec<TcpStream> = (0..100)
         .map(|_| TcpStream::connect(&address).expect("the backlog takes them"))
         .collect();
