@@ -874,6 +874,37 @@ fn verify_is_not_fooled_by_rows_outside_batches_blobs_or_dropped_batches_on_both
             .unwrap();
         }
         assert_eq!(verify_with(&url, &[]).0, Some(0), "restored");
+        // a redefined view that hides every break
+        let breaks = rows(&url, "SELECT CAST(COUNT(*) AS BIGINT) FROM open_breaks")[0][0].int();
+        assert!(breaks.unwrap() > 0, "the scenario has breaks");
+        let hide = "AS SELECT * FROM current_results WHERE 1 = 0";
+        if url.starts_with("postgres") {
+            db.query(&format!("CREATE OR REPLACE VIEW open_breaks {hide}"), &[])
+                .unwrap();
+        } else {
+            db.query("DROP VIEW open_breaks", &[]).unwrap();
+            db.query(&format!("CREATE VIEW open_breaks {hide}"), &[])
+                .unwrap();
+        }
+        let (code, text) = verify_with(&url, &[]);
+        assert_eq!(code, Some(1), "{text}");
+        assert!(
+            text.contains("the view open_breaks differs from its definition"),
+            "{text}"
+        );
+        let restore = "AS SELECT * FROM current_results WHERE status NOT IN ('matched', 'pending')";
+        if url.starts_with("postgres") {
+            db.query(
+                &format!("CREATE OR REPLACE VIEW open_breaks {restore}"),
+                &[],
+            )
+            .unwrap();
+        } else {
+            db.query("DROP VIEW open_breaks", &[]).unwrap();
+            db.query(&format!("CREATE VIEW open_breaks {restore}"), &[])
+                .unwrap();
+        }
+        assert_eq!(verify_with(&url, &[]).0, Some(0), "the view restored");
         // the last batch removed whole: the chain still holds, the published head does not
         let last = rows(&url, "SELECT MAX(batch) FROM commits")[0][0]
             .int()

@@ -298,7 +298,7 @@ impl Reader {
         }
         for input in resume.inputs {
             let stream = inputs.insert(&input.record, input.time)?;
-            *self.accepted.entry(stream).or_default() += 1;
+            self.count(stream, &input.record);
             self.late += u64::from(input.late);
         }
         for (dead, time) in resume.dead_letters {
@@ -306,6 +306,18 @@ impl Reader {
         }
         inputs.advance_to(self.input_time);
         Ok(())
+    }
+
+    /// Counts an accepted record of `stream`, read now or replayed from the store: per
+    /// stream, and per match account for entries.
+    fn count(&mut self, stream: Stream, record: &Record) {
+        *self.accepted.entry(stream).or_default() += 1;
+        if let Record::Entry(entry) = record {
+            let mut accounts = self.match_accounts.iter_mut();
+            if let Some((_, n)) = accounts.find(|(a, _)| *a == entry.account) {
+                *n += 1;
+            }
+        }
     }
 
     /// Whether any source may still yield.
@@ -372,13 +384,8 @@ impl Reader {
             time = self.input_time;
             self.late += 1;
         }
-        *self.accepted.entry(reading.source.stream()).or_default() += 1;
-        if let Record::Entry(entry) = &record {
-            let mut accounts = self.match_accounts.iter_mut();
-            if let Some((_, n)) = accounts.find(|(a, _)| *a == entry.account) {
-                *n += 1;
-            }
-        }
+        let stream = reading.source.stream();
+        self.count(stream, &record);
         inputs.insert(&record, time)?;
         if self.journaling {
             inputs

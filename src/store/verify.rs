@@ -13,10 +13,31 @@ use std::collections::BTreeSet;
 use super::db::{Rows, Value};
 use super::{
     batch_hash, Store, StoreError, COMMIT_COLUMNS, DEAD_COLUMNS, GENESIS, HASHED_COMMIT_COLUMNS,
-    INPUT_COLUMNS, RESULT_COLUMNS,
+    INPUT_COLUMNS, RESULT_COLUMNS, SCHEMA,
 };
 use crate::config::RuleConfig;
 use crate::model::time::Time;
+
+/// The columns a view is compared on.
+const VIEW_COLUMNS: &str = "rule, key, currency, status, difference, opened_at_ms";
+
+/// The query `view` stands for in trueup's schema, over the tables alone (views it reads
+/// from replaced by their own definitions).
+fn view_definition(view: &str) -> String {
+    let start = format!("CREATE VIEW IF NOT EXISTS {view} AS\n");
+    let text = SCHEMA.split_once(&start).map_or("", |(_, rest)| rest);
+    let body = text.split_once(';').map_or(text, |(body, _)| body);
+    match view {
+        "current_results" => body.to_string(),
+        _ => body.replace(
+            "FROM current_results",
+            &format!(
+                "FROM ({}) AS current_results",
+                view_definition("current_results")
+            ),
+        ),
+    }
+}
 
 /// What `verify` found.
 #[derive(Debug, Default)]
@@ -122,7 +143,37 @@ impl Store {
             let frontier = last[1].int().unwrap_or(0);
             self.check_conservation(frontier, &mut report)?;
         }
+        self.check_views(&mut report);
         Ok(report)
+    }
+
+    /// Every view shows what its definition in trueup's schema does: a redefined
+    /// `open_breaks` could hide breaks from the documented SQL and `/metrics`.
+    fn check_views(&mut self, report: &mut Report) {
+        for view in ["current_results", "open_breaks"] {
+            let (shown, defined) = (format!("SELECT * FROM {view}"), view_definition(view));
+            let mut differing = 0;
+            for (a, b) in [(&shown, &defined), (&defined, &shown)] {
+                let sql = format!(
+                    "SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT {VIEW_COLUMNS} FROM ({a}) AS a \
+                     EXCEPT SELECT {VIEW_COLUMNS} FROM ({b}) AS b) AS differing"
+                );
+                match self.db.query(&sql, &[]) {
+                    Ok(rows) => differing += rows[0][0].int().unwrap_or(1),
+                    Err(e) => {
+                        let problem = format!("the view {view} cannot be compared ({e})");
+                        report.problems.push(problem);
+                        break;
+                    }
+                }
+            }
+            if differing > 0 {
+                report.problems.push(format!(
+                    "the view {view} differs from its definition in {differing} rows: it was \
+                     redefined"
+                ));
+            }
+        }
     }
 
     /// Every input id before `frontier` appears in a current result (of a rule that takes its
