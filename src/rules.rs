@@ -33,7 +33,7 @@ use crate::model::currency::Currency;
 use crate::model::name::Name;
 use crate::model::results::{Outcome, Status, DEDUPE_RULE};
 use crate::model::rows::{EntryRow, PaymentRow};
-use crate::model::time::{Millis, Tick, Time};
+use crate::model::time::{Millis, Tick, Time, HOUR};
 use crate::model::{Direction, Stream};
 
 /// A balance group's key: the payment or journal id, and the currency.
@@ -101,8 +101,6 @@ pub struct Settings<'a> {
     /// When finished groups leave the working state; `None` keeps everything.
     pub retention: Option<&'a RetentionConfig>,
 }
-
-const HOUR: Millis = 3_600_000;
 
 /// Retirements take effect this long (1 ms) after their tick-aligned time, so they never
 /// coincide with input, which arrives at tick-aligned times.

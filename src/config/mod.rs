@@ -483,7 +483,7 @@ impl RuleConfig {
             RuleConfig::PaymentLedger(r) => r.grace_hours,
             RuleConfig::JournalBalance(r) => r.grace_hours,
         };
-        hours.saturating_mul(3_600_000)
+        hours.saturating_mul(crate::model::time::HOUR)
     }
 
     /// The tolerance settings.

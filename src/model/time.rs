@@ -10,6 +10,9 @@ pub type Millis = u64;
 /// The dataflow's logical time: event time in Unix milliseconds, coarsened to the tick.
 pub type Time = Millis;
 
+/// One hour in milliseconds.
+pub const HOUR: Millis = 3_600_000;
+
 /// Parses an RFC 3339 timestamp (`2026-11-01T10:00:00Z`, `…+02:00`, fractional seconds)
 /// to Unix milliseconds, truncating below the millisecond. Times before 1970 are refused.
 pub fn parse_rfc3339(text: &str) -> Result<Millis, String> {

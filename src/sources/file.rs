@@ -8,7 +8,7 @@ use super::parse::{self, CsvRow};
 use super::{
     dead_letter, text, too_long, Horizon, Polled, Position, Progress, Source, MAX_LINE_BYTES,
 };
-use crate::config::{Format, MAX_FUTURE_HOURS};
+use crate::config::Format;
 use crate::model::Stream;
 
 /// Reads lines of at most [`MAX_LINE_BYTES`], skipping (and reporting) longer ones whole.
@@ -147,7 +147,7 @@ impl FileSource {
             index: index as u64,
             peers: peers as u64,
             seen: 0,
-            horizon: Horizon::hours(MAX_FUTURE_HOURS),
+            horizon: Horizon::default(),
         })
     }
 

@@ -13,7 +13,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::{dead_letter, parse, text, too_long, Horizon, Polled, Position, Progress, Source};
-use crate::config::{KafkaConfig, MAX_FUTURE_HOURS};
+use crate::config::KafkaConfig;
 use crate::kafka::{assigning_consumer, failed, partitions};
 use crate::model::Stream;
 
@@ -83,7 +83,7 @@ impl KafkaSource {
             shares,
             assigned: None,
             follow,
-            horizon: Horizon::hours(MAX_FUTURE_HOURS),
+            horizon: Horizon::default(),
         })
     }
 

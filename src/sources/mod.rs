@@ -8,7 +8,7 @@ pub mod file;
 pub mod kafka;
 pub mod parse;
 
-use crate::model::time::{format_rfc3339, Millis};
+use crate::model::time::{format_rfc3339, Millis, HOUR};
 use crate::model::{DeadLetter, Record, Stream};
 
 /// Largest accepted input line (or CSV row), in bytes: 1 MiB.
@@ -108,11 +108,18 @@ pub struct Horizon {
     limit: Millis,
 }
 
+/// The widest allowance a configuration may give, for sources not told otherwise.
+impl Default for Horizon {
+    fn default() -> Horizon {
+        Horizon::hours(crate::config::MAX_FUTURE_HOURS)
+    }
+}
+
 impl Horizon {
     /// Events may be dated up to `hours` ahead of the wall clock.
     pub fn hours(hours: u64) -> Horizon {
         let mut horizon = Horizon {
-            ahead: hours.saturating_mul(3_600_000),
+            ahead: hours.saturating_mul(HOUR),
             limit: 0,
         };
         horizon.refresh();
@@ -137,7 +144,7 @@ impl Horizon {
             "event time {} is more than {} hours ahead of the wall clock ({}); see \
              pipeline.max_future_hours",
             format_rfc3339(at),
-            self.ahead / 3_600_000,
+            self.ahead / HOUR,
             format_rfc3339(self.limit - self.ahead),
         ))
     }

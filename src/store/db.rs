@@ -208,10 +208,9 @@ impl Db {
                             rusqlite::types::ValueRef::Null => Value::Null,
                             // trueup writes no BLOB; one put in its place must not read (and
                             // hash) as NULL or as any text trueup writes, which holds no NUL
-                            rusqlite::types::ValueRef::Blob(b) => Value::Text(format!(
-                                "\0blob {}",
-                                b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-                            )),
+                            rusqlite::types::ValueRef::Blob(b) => {
+                                Value::Text(format!("\0blob {}", hex(b)))
+                            }
                         });
                     }
                     out.push(values);
@@ -320,4 +319,9 @@ fn pg_row(row: &postgres::Row) -> Result<Vec<Value>, postgres::Error> {
             })
         })
         .collect()
+}
+
+/// `bytes` as lowercase hex digits, two per byte.
+pub(super) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -117,7 +117,7 @@ impl Cursor {
 impl std::fmt::Display for Cursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let json = serde_json::json!([self.0, self.1, self.2]).to_string();
-        json.bytes().try_for_each(|b| write!(f, "{b:02x}"))
+        f.write_str(&super::db::hex(json.as_bytes()))
     }
 }
 
