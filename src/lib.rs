@@ -17,6 +17,8 @@
 //!   - [`config::paths`]: a run never writes over its inputs, its store or another output.
 //! - [`kafka`]: Kafka clients configured from `[kafka]`, shared by sources and sinks.
 //! - [`sources`]: where records come from, and the line limits and dead letters they share.
+//!   - [`sources::fields`]: named access to one input record's fields, whatever its format.
+//!   - [`sources::object`]: one JSON object read in place, without building a map.
 //!   - [`sources::parse`]: one JSON object or CSV row into a record, or a precise reason.
 //!   - [`sources::file`]: JSON Lines and CSV files, sharded over workers, followed as they grow.
 //!   - [`sources::kafka`]: a topic's partitions assigned statically over the workers.
@@ -28,6 +30,7 @@
 //!   - [`sinks::memory`]: everything kept in memory (tests, examples).
 //! - [`store`]: the audit store: inputs, changelog, dead letters and commits, hash-chained.
 //!   - [`store::db`]: the SQLite and PostgreSQL backends behind one small interface.
+//!   - [`store::pipelined`]: commits prepared by the caller, appended by a thread of their own.
 //!   - [`store::query`]: auditors' questions as of any committed time.
 //!   - [`store::verify`]: the hash chain and conservation recomputed.
 //!   - [`store::serve`]: the same questions over HTTP, `/metrics` and `/healthz`.
@@ -40,7 +43,8 @@
 //!   - [`runtime::worker`]: one worker: its dataflows, read rounds, time, delivery.
 //!   - [`runtime::reading`]: the sources as one worker reads them, and their watermarks.
 //!   - [`runtime::resume`]: what a restarted run takes back from the audit store.
-//!   - [`runtime::delivery`]: worker 0 hands completed times to the outputs, in order.
+//!   - [`runtime::delivery`]: worker 0 ships completed times to the writer, in order.
+//!   - [`runtime::writer`]: the thread that orders, writes and commits what completed.
 //!   - [`runtime::commit`]: exactly-once commits of inputs, changes and positions.
 //!   - [`runtime::merge_policy`]: how eagerly arrangements merge while following.
 //!   - [`runtime::progress`]: the periodic progress line of a long run.

@@ -29,7 +29,8 @@ use crate::model::results::Change;
 use crate::model::time::Millis;
 use crate::model::time::Time;
 use crate::model::DeadLetter;
-use crate::store::{Batch, Store, StoreError, StoredInput};
+use crate::store::pipelined::Pipelined;
+use crate::store::{Batch, StoreError, StoredInput};
 
 /// Where one source of one worker stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,20 +112,30 @@ impl Arrived {
 /// Journal items as they arrived on worker 0, one entry per worker.
 pub(crate) type JournalQueues = Rc<RefCell<Vec<Arrived>>>;
 
-/// Worker 0's side: the store, the last committed positions, the pace of commits.
+/// Worker 0's side of committing: the last committed positions and the pace of commits. The
+/// store itself is the [writer](crate::runtime::writer)'s, which commits what this cuts.
 pub(crate) struct Committer {
-    store: Store,
     positions: Vec<Option<WorkerPosition>>,
     every: Duration,
     last: Instant,
 }
 
+/// The journal to commit with a delivery: each worker's complete rounds since the last commit,
+/// and where every worker then stands.
+pub(crate) struct Cut {
+    /// The accepted inputs of those rounds.
+    pub inputs: Vec<StoredInput>,
+    /// Their dead letters, with the times they were read at.
+    pub dead_letters: Vec<(DeadLetter, Time)>,
+    /// Every worker's position after its last complete round (JSON text).
+    pub positions: String,
+}
+
 impl Committer {
-    /// A committer over `store`, resuming from `positions` (one per worker, `None` before a
-    /// worker's first commit).
-    pub fn new(store: Store, positions: Vec<Option<WorkerPosition>>, every: Duration) -> Self {
+    /// A committer resuming from `positions` (one per worker, `None` before a worker's first
+    /// commit), committing at most `every`.
+    pub fn new(positions: Vec<Option<WorkerPosition>>, every: Duration) -> Self {
         Committer {
-            store,
             positions,
             every,
             last: Instant::now(),
@@ -136,15 +147,8 @@ impl Committer {
         self.last.elapsed() >= self.every
     }
 
-    /// Commits the frontier, the changes and dead letters before it, and each worker's
-    /// journal up to its latest arrived marker.
-    pub fn commit(
-        &mut self,
-        frontier: Time,
-        journal: &JournalQueues,
-        changes: &[Change],
-        bytes: (u64, u64),
-    ) -> Result<(), StoreError> {
+    /// Takes each worker's journal up to its latest arrived marker, for the next commit.
+    pub fn cut(&mut self, journal: &JournalQueues) -> Cut {
         let mut inputs = Vec::new();
         let mut dead_letters = Vec::new();
         for (worker, arrived) in journal.borrow_mut().iter_mut().enumerate() {
@@ -167,17 +171,31 @@ impl Committer {
                 self.positions[worker] = arrived.markers.remove(&next);
             }
         }
-        let positions = serde_json::to_string(&self.positions).unwrap_or_default();
-        self.store.commit(&Batch {
-            frontier,
-            positions,
-            inputs: &inputs,
-            changes,
-            dead_letters: &dead_letters,
-            results_bytes: bytes.0,
-            dead_letters_bytes: bytes.1,
-        })?;
         self.last = Instant::now();
-        Ok(())
+        Cut {
+            inputs,
+            dead_letters,
+            positions: serde_json::to_string(&self.positions).unwrap_or_default(),
+        }
     }
+}
+
+/// Commits `cut` to `store` with the frontier, the changes before it and the outputs' lengths
+/// (durable once the store's [`Pipelined::wait`] returns).
+pub(crate) fn commit(
+    store: &mut Pipelined,
+    frontier: Time,
+    cut: &Cut,
+    changes: &[Change],
+    bytes: (u64, u64),
+) -> Result<(), StoreError> {
+    store.commit(&Batch {
+        frontier,
+        positions: cut.positions.clone(),
+        inputs: &cut.inputs,
+        changes,
+        dead_letters: &cut.dead_letters,
+        results_bytes: bytes.0,
+        dead_letters_bytes: bytes.1,
+    })
 }

@@ -1,7 +1,8 @@
 //! Delivering a run's outputs as logical time completes: worker 0 gathers every worker's
-//! result changes and dead letters, and once the pipeline frontier has passed a time, hands
-//! that time's changes — consolidated and ordered — to an [`Output`]. Results therefore reach
-//! the sinks as the watermark advances, and nothing is held after it is delivered.
+//! result changes and dead letters, and once the pipeline frontier has passed a time, ships
+//! that time's changes, consolidated, to the [writer](crate::runtime::writer), which orders
+//! them and hands them to an [`Output`]. Results therefore reach the sinks as the watermark
+//! advances, and nothing is held after it is delivered.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -10,13 +11,13 @@ use std::rc::Rc;
 use differential_dataflow::consolidation::consolidate_updates;
 use trueup_operators::Violation;
 
-use crate::model::name::{NameCollision, UnknownName};
-use crate::model::results::{Change, Outcome};
-use crate::model::summary::Tally;
+use crate::model::name::NameCollision;
+use crate::model::results::Outcome;
 use crate::model::time::Time;
 use crate::model::{DeadLetter, Stream};
 use crate::rules::Stage;
 use crate::runtime::commit::{Committer, JournalQueues};
+use crate::runtime::writer::{Shipment, Start, Writer, Written};
 use crate::sinks::output::Output;
 
 /// Updates gathered on worker 0 by their time, not yet complete (some far ahead: scheduled
@@ -47,53 +48,35 @@ impl Captures {
     }
 }
 
-/// Worker 0's delivery state: the output, and running totals of what it was given.
+/// Worker 0's delivery state: the writer it ships completed times to, and what it keeps
+/// itself — redeliveries and conservation violations, which decide whether the run goes on.
 pub(crate) struct Delivery<O> {
-    pub output: O,
-    pub tally: Tally,
-    pub changes: u64,
-    pub dead_letters: u64,
+    writer: Writer<O>,
     pub redeliveries: BTreeMap<Stream, i64>,
     pub violations: Vec<(Violation<Stage>, Time)>,
     /// The frontier of the last drain: nothing new is complete until it moves.
     drained_to: Time,
-    /// Times before this were delivered and committed by an earlier run: recomputed, counted,
-    /// not delivered again.
-    resume_from: Time,
-    /// The audit store's committer, when there is a store.
+    /// Cuts the journal for each commit, when there is a store.
     committer: Option<Committer>,
-    /// The result rules' names, indexed by [`Outcome::rule`].
-    rules: Vec<String>,
 }
 
 impl<O: Output> Delivery<O> {
-    /// Delivers to `output`; with a committer, commits each delivery, and suppresses what an
-    /// earlier run committed before `resume_from` (with `dead_letters` committed then);
-    /// `rules` names the result rules by [`Outcome::rule`].
-    pub fn new(
-        output: O,
-        committer: Option<Committer>,
-        (resume_from, dead_letters): (Time, u64),
-        rules: Vec<String>,
-    ) -> Delivery<O> {
-        Delivery {
-            output,
-            tally: Tally::default(),
-            changes: 0,
-            dead_letters,
-            redeliveries: BTreeMap::new(),
-            violations: Vec::new(),
+    /// Delivers to `start.output` through a writer thread; with a store, commits each
+    /// delivery, and suppresses what an earlier run committed before `start.resume_from`.
+    pub fn new(start: Start<O>, committer: Option<Committer>) -> std::io::Result<Delivery<O>> {
+        Ok(Delivery {
             // nothing is delivered (or committed) until the frontier passes what was committed:
             // a commit never records a frontier behind an earlier one
-            drained_to: resume_from,
-            resume_from,
+            drained_to: start.resume_from,
+            writer: Writer::start(start)?,
+            redeliveries: BTreeMap::new(),
+            violations: Vec::new(),
             committer,
-            rules,
-        }
+        })
     }
 
-    /// Delivers everything captured at times before `frontier` — with a store, only when a
-    /// commit is due or `force`d, committing it.
+    /// Ships everything captured at times before `frontier` to the writer — with a store, only
+    /// when a commit is due or `force`d, to be committed.
     pub fn drain(
         &mut self,
         captures: &Captures,
@@ -112,16 +95,6 @@ impl<O: Output> Delivery<O> {
         self.drained_to = self.drained_to.max(frontier);
         let mut outcomes = ready(&captures.changes, frontier);
         consolidate_updates(&mut outcomes);
-        let mut changes = self.rows(outcomes)?;
-        changes.sort_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
-        let mut dead = ready(&captures.dead_letters, frontier);
-        sort_dead_letters(&mut dead);
-        // what an earlier run committed is recomputed (and counted) but not delivered again
-        dead.retain(|(_, time, _)| *time >= self.resume_from);
-        for (row, _, diff) in &changes {
-            self.tally.apply(row, *diff);
-        }
-        changes.retain(|(_, time, _)| *time >= self.resume_from);
         for (stream, _, diff) in ready(&captures.redeliveries, frontier) {
             *self.redeliveries.entry(stream).or_default() += diff as i64;
         }
@@ -132,35 +105,27 @@ impl<O: Output> Delivery<O> {
                 .filter(|(_, _, diff)| *diff > 0)
                 .map(|(v, t, _)| (v, t)),
         );
-        if settled {
-            return Ok(()); // nothing new: no delivery, and no commit behind the last one
-        }
-        self.changes += changes.len() as u64;
-        self.dead_letters += dead.len() as u64;
-        let dead: Vec<DeadLetter> = dead.into_iter().map(|(d, _, _)| d).collect();
-        if !changes.is_empty() || !dead.is_empty() {
-            self.output.deliver(&dead, &changes)?;
-        }
-        if let Some(committer) = self.committer.as_mut() {
-            self.output.sync()?;
-            let lengths = self.output.lengths();
-            committer
-                .commit(frontier, &captures.journal, &changes, lengths)
-                .map_err(std::io::Error::other)?;
-            self.output.committed()?;
-        }
-        Ok(())
+        let journal = match (&mut self.committer, settled) {
+            (Some(committer), false) => Some(committer.cut(&captures.journal)),
+            _ => None,
+        };
+        self.writer.ship(Shipment {
+            frontier,
+            outcomes,
+            dead_letters: ready(&captures.dead_letters, frontier),
+            settled,
+            journal,
+        })
     }
-}
 
-impl<O> Delivery<O> {
-    /// The rows of `outcomes`, as written.
-    fn rows(&self, outcomes: Vec<(Outcome, Time, isize)>) -> std::io::Result<Vec<Change>> {
-        outcomes
-            .into_iter()
-            .map(|(outcome, time, diff)| Ok((outcome.to_row(&self.rules)?, time, diff)))
-            .collect::<Result<_, UnknownName>>()
-            .map_err(std::io::Error::other)
+    /// The open breaks among the changes written so far.
+    pub fn open_breaks(&self) -> i64 {
+        self.writer.open_breaks()
+    }
+
+    /// Waits for the writer to write and commit everything shipped; returns what it wrote.
+    pub fn finish(self) -> std::io::Result<Written<O>> {
+        self.writer.finish()
     }
 }
 
@@ -172,23 +137,4 @@ fn ready<D>(captured: &Captured<D>, frontier: Time) -> Vec<(D, Time, isize)> {
         .into_values()
         .flatten()
         .collect()
-}
-
-/// Puts dead letters in delivery order: by time, then source, then position.
-pub(crate) fn sort_dead_letters<T>(dead: &mut [(DeadLetter, Time, T)]) {
-    dead.sort_by(|a, b| {
-        (a.1, &a.0.source, position_key(&a.0.position)).cmp(&(
-            b.1,
-            &b.0.source,
-            position_key(&b.0.position),
-        ))
-    });
-}
-
-/// Orders `file:line` positions by file, then numerically by line.
-fn position_key(position: &str) -> (&str, u64) {
-    match position.rsplit_once(':') {
-        Some((file, line)) => (file, line.parse().unwrap_or(u64::MAX)),
-        None => (position, 0),
-    }
 }

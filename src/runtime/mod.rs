@@ -7,7 +7,8 @@
 //! - [`worker`]: one worker: the dataflows, the read rounds, advancing time, delivering.
 //! - [`reading`]: the sources as one worker reads them, and their watermarks.
 //! - [`resume`]: what a restarted run takes back from the audit store.
-//! - [`delivery`]: worker 0 hands completed times to the outputs, in order.
+//! - [`delivery`]: worker 0 ships completed times to the writer, in order.
+//! - [`writer`]: the thread that orders, writes and commits what completed.
 //! - [`commit`]: exactly-once commits of inputs, changes and positions to the store.
 //! - [`merge_policy`]: how eagerly differential's arrangements merge while following.
 //! - [`progress`]: the periodic progress line of a long run.
@@ -24,6 +25,7 @@ pub mod reading;
 pub mod resume;
 pub mod run;
 pub mod worker;
+pub mod writer;
 
 pub use control::{Control, LostOrCreated, RunError, RunOutput, RunReport};
 pub use run::{run, run_collect, run_collect_until};

@@ -9,7 +9,7 @@ use crate::model::time::Time;
 use crate::model::DeadLetter;
 use crate::runtime::commit::{Committer, WorkerPosition};
 use crate::runtime::control::RunError;
-use crate::runtime::delivery::sort_dead_letters;
+use crate::runtime::writer::sort_dead_letters;
 use crate::sinks::{Committed, Output, Republish};
 use crate::store::{Store, StoreError, StoredInput};
 
@@ -36,7 +36,7 @@ pub(crate) struct WorkerResume {
 pub(crate) fn open_store<O: Output>(
     config: &Config,
     output: &mut O,
-) -> Result<(Option<Committer>, Resume), RunError> {
+) -> Result<(Option<(Store, Committer)>, Resume), RunError> {
     let workers = config.pipeline.total_workers();
     let writes = config.pipeline.writes_outputs();
     let mut resume = Resume {
@@ -107,5 +107,5 @@ pub(crate) fn open_store<O: Output>(
     }
     output.start(&committed).map_err(RunError::Output)?;
     let every = Duration::from_millis(store_config.commit_interval_millis);
-    Ok((Some(Committer::new(store, positions, every)), resume))
+    Ok((Some((store, Committer::new(positions, every))), resume))
 }

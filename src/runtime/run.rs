@@ -14,13 +14,17 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::model::summary::{Counters, Tally};
+use crate::model::time::Time;
 use crate::rules::{result_rules, stage_names};
+use crate::runtime::commit::Committer;
 use crate::runtime::control::{spell_out, Control, RunError, RunOutput, RunReport};
 use crate::runtime::delivery::Delivery;
 use crate::runtime::merge_policy::compact_when_behind;
 use crate::runtime::resume::open_store;
 use crate::runtime::worker::{run_worker, Totals};
+use crate::runtime::writer::Start;
 use crate::sinks::{Collected, Output};
+use crate::store::Store;
 
 /// Runs `config` and delivers its outputs to `output` as logical time completes; returns when
 /// the input is finished (or, when following, when `control` asks it to stop).
@@ -52,11 +56,15 @@ pub fn run<O: Output>(
             .ok()
             .and_then(|mut r| r.get_mut(worker.index()).map(std::mem::take))
             .unwrap_or_default();
-        let delivery = output.map(|(output, committer)| {
-            let rules = result_rules(&config.rules);
-            Delivery::new(output, committer, (resume_from, dead_committed), rules)
-        });
-        let result = run_worker(worker, &config, delivery, &worker_control, resume);
+        let delivery = output
+            .map(|(output, store)| {
+                let rules = result_rules(&config.rules);
+                start_delivery(output, store, (resume_from, dead_committed), rules)
+            })
+            .transpose();
+        let result = delivery
+            .map_err(RunError::Output)
+            .and_then(|delivery| run_worker(worker, &config, delivery, &worker_control, resume));
         if result.is_err() {
             // let the other workers wind down rather than wait for this one
             worker_control.request_stop();
@@ -105,18 +113,38 @@ pub fn run<O: Output>(
         )));
     }
     counters.redeliveries = std::mem::take(&mut delivery.redeliveries);
-    let summary = delivery
+    let mut written = delivery.finish().map_err(RunError::Output)?;
+    let summary = written
         .tally
-        .summary(&counters, delivery.dead_letters, final_watermark);
-    delivery.output.finish(&summary).map_err(RunError::Output)?;
+        .summary(&counters, written.dead_letters, final_watermark);
+    written.output.finish(&summary).map_err(RunError::Output)?;
     let report = RunReport {
         counters,
         final_watermark,
         summary,
-        changes: delivery.changes,
-        dead_letters: delivery.dead_letters,
+        changes: written.changes,
+        dead_letters: written.dead_letters,
     };
-    Ok((report, delivery.output))
+    Ok((report, written.output))
+}
+
+/// Worker 0's delivery to `output` — with a store, committing to it — resuming from
+/// `(resume_from, dead_letters)` of an earlier run.
+fn start_delivery<O: Output>(
+    output: O,
+    store: Option<(Store, Committer)>,
+    (resume_from, dead_letters): (Time, u64),
+    rules: Vec<String>,
+) -> std::io::Result<Delivery<O>> {
+    let (store, committer) = store.unzip();
+    let start = Start {
+        output,
+        store,
+        resume_from,
+        dead_letters,
+        rules,
+    };
+    Delivery::new(start, committer)
 }
 
 /// Timely's configuration: this process's workers, and the other processes of a cluster.

@@ -29,6 +29,10 @@ use crate::sinks::Output;
 use crate::sources::{Polled, Progress};
 use crate::store::StoredInput;
 
+/// How long a worker waiting for its peers (or the writer) parks at most between steps: parked,
+/// it leaves the core to whoever has work; a message for it wakes it at once.
+const WAIT: Duration = Duration::from_millis(1);
+
 /// What one worker hands back when it ends.
 pub(crate) struct WorkerOutput<O> {
     /// Worker 0's delivery (output, totals); `None` on the other workers.
@@ -196,7 +200,9 @@ impl Agreement {
     fn agree(&mut self, worker: &mut timely::worker::Worker, mine: Totals) -> Totals {
         self.input.send(mine);
         self.input.advance_to(1);
-        worker.step_while(|| self.probe.less_than(&1));
+        while self.probe.less_than(&1) {
+            worker.step_or_park(Some(WAIT)); // a worker done early waits for the others
+        }
         self.seen.borrow().clone()
     }
 }
@@ -496,7 +502,7 @@ impl<O: Output> Loop<'_, O> {
                     .with_frontier(|f| f.first().copied())
                     .filter(|t| *t > 0);
                 let records = control.lines_read.load(Ordering::Relaxed);
-                reporter.tick(records, frontier, delivery.tally.open_breaks());
+                reporter.tick(records, frontier, delivery.open_breaks());
             }
         }
         if let Some(reporter) = reporter.as_mut() {
@@ -511,7 +517,8 @@ impl<O: Output> Loop<'_, O> {
     fn catch_up(&mut self, input_time: Time) -> Result<(), RunError> {
         let started = Instant::now();
         while self.probe.less_than(&input_time) && started.elapsed() < Duration::from_millis(50) {
-            self.worker.step();
+            // parked, not spinning, while waiting for other workers: the writer needs the core
+            self.worker.step_or_park(Some(WAIT));
             self.deliver(None, false)?;
         }
         self.deliver(None, false)
@@ -535,7 +542,7 @@ impl<O: Output> Loop<'_, O> {
         self.inputs.advance_to(end);
         self.inputs.flush();
         while self.probe.less_than(&end) {
-            self.worker.step();
+            self.worker.step_or_park(Some(WAIT));
             self.deliver(Some(end), false)?;
         }
         self.deliver(Some(end), true)

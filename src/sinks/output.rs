@@ -23,8 +23,9 @@ pub trait Output: Send + 'static {
     fn sync(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-    /// Called after each commit: outputs that publish only what is committed (topics) send
-    /// what they were given since the last commit.
+    /// Called once each commit is durable, on outputs that [republish](Output::republishes):
+    /// they publish only what is committed (topics), and send what they were given since the
+    /// last commit. (Other outputs are not told: their commits are written while they go on.)
     fn committed(&mut self) -> std::io::Result<()> {
         Ok(())
     }

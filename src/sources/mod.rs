@@ -4,8 +4,10 @@
 //! instance per configured source and takes its share of the input (for files: every
 //! `peers`-th record, so parsing is spread over all workers).
 
+pub mod fields;
 pub mod file;
 pub mod kafka;
+pub mod object;
 pub mod parse;
 
 use crate::model::time::{format_rfc3339, Millis, HOUR};

@@ -2,11 +2,14 @@
 //! [`Entry`], or a precise reason for rejecting it.
 
 use serde_json::{Map, Value};
+
+use crate::sources::fields::{FieldValue, Fields};
 use trueup_operators::Amount;
 
 use crate::model::currency::Currency;
 use crate::model::time::parse_rfc3339;
 use crate::model::{Direction, Entry, Payment, PaymentKind, Record, Stream};
+use crate::sources::object::JsonObject;
 
 /// The most integer digits an amount may have (15: up to 999 trillion major units), which
 /// keeps every sum of any realistic group far inside the exact decimal range.
@@ -33,51 +36,6 @@ pub const ENTRY_FIELDS: &[&str] = &[
     "currency",
     "booked_at",
 ];
-
-/// One field's value as found in the input.
-#[derive(Clone, Copy, Debug)]
-pub enum FieldValue<'a> {
-    /// A string.
-    Str(&'a str),
-    /// A JSON number, as its exact literal text.
-    Number(&'a str),
-    /// Anything else, named by its JSON type.
-    Other(&'static str),
-}
-
-/// Named access to the fields of one input record, whatever its format.
-pub trait Fields {
-    /// The value of `name`; `None` when absent (or null, or an empty CSV cell).
-    fn get(&self, name: &str) -> Option<FieldValue<'_>>;
-    /// The fields not in `known`, as canonical (key-sorted) JSON; `""` when there are none.
-    fn attributes(&self, known: &[&str]) -> String;
-}
-
-impl Fields for Map<String, Value> {
-    fn get(&self, name: &str) -> Option<FieldValue<'_>> {
-        Some(match Map::get(self, name)? {
-            Value::Null => return None,
-            Value::String(s) => FieldValue::Str(s),
-            Value::Number(n) => FieldValue::Number(n.as_str()),
-            Value::Bool(_) => FieldValue::Other("boolean"),
-            Value::Array(_) => FieldValue::Other("array"),
-            Value::Object(_) => FieldValue::Other("object"),
-        })
-    }
-
-    fn attributes(&self, known: &[&str]) -> String {
-        let extra: Map<String, Value> = self
-            .iter()
-            .filter(|(k, _)| !known.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if extra.is_empty() {
-            String::new()
-        } else {
-            Value::Object(extra).to_string()
-        }
-    }
-}
 
 /// A CSV row seen through its header.
 pub struct CsvRow<'a> {
@@ -256,8 +214,12 @@ pub fn record(stream: Stream, fields: &dyn Fields) -> Result<Record, String> {
     }
 }
 
-/// Parses one JSON Lines line of `stream`.
+/// Parses one JSON Lines line of `stream`: read in place as an object (see [`JsonObject`]), or,
+/// when it is not one, as any JSON value, to say what it is.
 pub fn json_line(stream: Stream, line: &str) -> Result<Record, String> {
+    if let Some(object) = JsonObject::read(line) {
+        return record(stream, &object);
+    }
     match serde_json::from_str::<Value>(line) {
         Err(e) => Err(format!("not valid JSON: {e}")),
         Ok(Value::Object(map)) => record(stream, &map),

@@ -55,17 +55,24 @@ impl Value {
     pub fn encode(&self, out: &mut String) {
         match self {
             Value::Null => out.push_str("\\N"),
-            Value::Int(n) => out.push_str(&n.to_string()),
+            Value::Int(n) => {
+                use std::fmt::Write;
+                let _ = write!(out, "{n}"); // writing to a String cannot fail
+            }
             Value::Text(t) => {
-                for c in t.chars() {
-                    match c {
-                        '\\' => out.push_str("\\\\"),
-                        '\t' => out.push_str("\\t"),
-                        '\n' => out.push_str("\\n"),
-                        '\r' => out.push_str("\\r"),
-                        c => out.push(c),
-                    }
+                // runs without a special character are copied whole
+                let mut rest = t.as_str();
+                while let Some(at) = rest.find(['\\', '\t', '\n', '\r']) {
+                    out.push_str(&rest[..at]);
+                    out.push_str(match rest.as_bytes()[at] {
+                        b'\\' => "\\\\",
+                        b'\t' => "\\t",
+                        b'\n' => "\\n",
+                        _ => "\\r",
+                    });
+                    rest = &rest[at + 1..];
                 }
+                out.push_str(rest);
             }
         }
     }
@@ -139,12 +146,16 @@ impl Db {
         } else {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
         };
+        // a connection is used by one thread at a time (it moves, never shares): no mutexes
+        let flags = flags | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = rusqlite::Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         if !read_only {
             // WAL: readers (query, serve, verify) never block the writer, nor it them
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "FULL")?;
+            // 64 MiB of pages: appends keep their index pages (random keys) in memory
+            conn.pragma_update(None, "cache_size", -65_536)?;
         }
         Ok(Db::Sqlite(conn))
     }

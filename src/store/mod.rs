@@ -8,6 +8,7 @@
 //! previous commit's hash. The schema and its views are in `schema.sql`.
 
 pub mod db;
+pub mod pipelined;
 pub mod query;
 pub mod serve;
 pub mod verify;
@@ -93,6 +94,11 @@ pub enum StoreError {
 /// An open audit store.
 pub struct Store {
     db: Db,
+    chain: Chain,
+}
+
+/// Where the store's history stands: the last batch, its hash, and each table's next `seq`.
+struct Chain {
     batch: i64,
     prev_hash: String,
     next_seq: [i64; 3],
@@ -188,9 +194,11 @@ impl Store {
     fn resume(db: Db) -> Result<Store, StoreError> {
         let mut store = Store {
             db,
-            batch: 0,
-            prev_hash: GENESIS.to_string(),
-            next_seq: [1; 3],
+            chain: Chain {
+                batch: 0,
+                prev_hash: GENESIS.to_string(),
+                next_seq: [1; 3],
+            },
         };
         if let Some(last) = store
             .db
@@ -200,12 +208,12 @@ impl Store {
             )?
             .first()
         {
-            store.batch = last[0].int().unwrap_or(0);
-            store.prev_hash = last[1].str().unwrap_or(GENESIS).to_string();
+            store.chain.batch = last[0].int().unwrap_or(0);
+            store.chain.prev_hash = last[1].str().unwrap_or(GENESIS).to_string();
         }
         for (i, table) in ["inputs", "results", "dead_letters"].iter().enumerate() {
             let sql = format!("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM {table}");
-            store.next_seq[i] = store.db.query(&sql, &[])?[0][0].int().unwrap_or(0) + 1;
+            store.chain.next_seq[i] = store.db.query(&sql, &[])?[0][0].int().unwrap_or(0) + 1;
         }
         Ok(store)
     }
@@ -357,6 +365,16 @@ impl Store {
 
     /// Appends one batch in one transaction; returns its batch number.
     pub fn commit(&mut self, batch: &Batch<'_>) -> Result<i64, StoreError> {
+        let prepared = self.chain.prepare(batch);
+        prepared.append(&mut self.db)?;
+        Ok(self.chain.batch)
+    }
+}
+
+impl Chain {
+    /// The rows of the next batch and its chained hash; the chain counts it as committed (its
+    /// batch number, hash and sequence numbers taken) — [`Prepared::append`] writes it.
+    fn prepare(&mut self, batch: &Batch<'_>) -> Prepared {
         let started = std::time::Instant::now();
         let number = self.batch + 1;
         let mut tables = [
@@ -414,19 +432,41 @@ impl Store {
         let hash = batch_hash(&commit, &tables);
         commit.push(Value::text(&hash));
         commit.push(Value::text(now_rfc3339()));
-        // the commit row goes last, timed after the batch's rows are written
-        self.db.append(&tables, || {
+        self.batch = number;
+        self.prev_hash = hash;
+        self.next_seq = seq;
+        Prepared {
+            tables,
+            commit,
+            started,
+        }
+    }
+}
+
+/// A batch ready to append: its rows and its `commits` row (but for the commit's duration).
+pub struct Prepared {
+    tables: [Rows; 3],
+    commit: Vec<Value>,
+    started: std::time::Instant,
+}
+
+impl Prepared {
+    /// Appends the batch in one transaction; the commit row goes last, timed after the batch's
+    /// rows are written.
+    fn append(self, db: &mut Db) -> Result<(), DbError> {
+        let Prepared {
+            tables,
+            mut commit,
+            started,
+        } = self;
+        db.append(&tables, || {
             commit.push(Value::Int(started.elapsed().as_millis() as i64));
             Rows {
                 table: "commits",
                 columns: COMMIT_COLUMNS,
                 rows: vec![commit],
             }
-        })?;
-        self.batch = number;
-        self.prev_hash = hash;
-        self.next_seq = seq;
-        Ok(number)
+        })
     }
 }
 

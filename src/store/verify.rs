@@ -220,7 +220,7 @@ impl Store {
                 }
             }
         }
-        let batch = self.batch;
+        let batch = self.chain.batch;
         for (stream, id) in listed.difference(&inputs).take(10) {
             report.problems.push(format!(
                 "batch {batch}: a result lists {stream} id {id}, which no committed input has"
