@@ -1003,3 +1003,146 @@ fn serve_answers_healthz_past_1000_idle_connections_and_closes_half_sent_request
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// A small seeded generator (xorshift64*): the same requests on every run.
+struct Dice(u64);
+
+impl Dice {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+
+    /// A value for a parameter: plausible, extreme, malformed or random bytes, percent-encoded.
+    fn value(&mut self) -> String {
+        let fixed = [
+            "",
+            "0",
+            "1",
+            "-1",
+            "7",
+            "abc",
+            "1e9",
+            "99999999999999999999999",
+            "-0.00",
+            "12.345",
+            "18446744073709551615",
+            "-9223372036854775808",
+            "NaN",
+            "%00",
+            "2026-11-01T00:00:00Z",
+            "2026-13-45T99:99:99Z",
+            "9999-12-31T23:59:59Z",
+            "1970-01-01",
+            "missing_ledger",
+            "matched",
+            "payment_ledger",
+            "journal_balance",
+            "USD",
+            "xyz",
+            "pay_0000001",
+            "%FF%FE",
+            "%ZZ",
+            "a%20b",
+            "..%2F..%2Fetc%2Fpasswd",
+            "' OR 1=1 --",
+        ];
+        if self.below(4) > 0 {
+            return self.pick(&fixed).to_string();
+        }
+        let len = self.below(40);
+        (0..len)
+            .map(|_| format!("%{:02X}", self.below(256)))
+            .collect()
+    }
+}
+
+#[test]
+fn random_requests_to_serve_find_no_500_and_no_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = "s3cret-token-for-tests-0123456789";
+    let url = dir.path().join("store.db").display().to_string();
+    run_into(dir.path(), 300, &url);
+    let (mut server, address) = start_serve(&url, token);
+    let paths = [
+        "/healthz",
+        "/metrics",
+        "/v1/summary",
+        "/v1/breaks",
+        "/v1/results/",
+        "/v1/lineage/",
+        "/v1/",
+        "/",
+        "/v1/breaks/",
+        "/v2/summary",
+        "/v1/summary/x",
+        "//v1//breaks",
+    ];
+    let names = [
+        "as_of",
+        "status",
+        "rule",
+        "currency",
+        "limit",
+        "after",
+        "min_age_days",
+        "min_amount",
+        "merchant_id",
+        "key",
+        "staus",
+        "",
+        "as_of[]",
+        "limit%00",
+    ];
+    let headers = [
+        "",
+        "Authorization: Bearer s3cret-token-for-tests-0123456789\r\n",
+        "Authorization: bearer s3cret-token-for-tests-0123456789\r\n",
+        "Authorization: Bearer\r\n",
+        "Authorization: Basic dTpw\r\n",
+        "Authorization: \r\n",
+        "Accept: */*\r\nX-Junk: \u{1}\r\n",
+        "Content-Length: 5\r\n",
+        "Authorization: Bearer s3cret-token-for-tests-0123456789x\r\n",
+    ];
+    let mut dice = Dice(0x5EED_CAFE_F00D_1234);
+    let started = Instant::now();
+    let mut statuses = std::collections::BTreeMap::new();
+    for _ in 0..400 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the fuzz loop is bounded"
+        );
+        let mut path = dice.pick(&paths).to_string();
+        if path.ends_with("/results/") || path.ends_with("/lineage/") {
+            path.push_str(&dice.value());
+        }
+        let params: Vec<String> = (0..dice.below(5))
+            .map(|_| format!("{}={}", dice.pick(&names), dice.value()))
+            .collect();
+        if !params.is_empty() {
+            path = format!("{path}?{}", params.join("&"));
+        }
+        let header = dice.pick(&headers);
+        let (status, _, body) = exchange(&address, &path, header);
+        assert_ne!(status, 500, "GET {path} with {header:?}: {body}");
+        *statuses.entry(status).or_insert(0) += 1;
+    }
+    // every kind of answer was met, and the server still answers
+    for status in [200, 400, 401, 404] {
+        assert!(statuses.contains_key(&status), "{statuses:?}");
+    }
+    assert_eq!(get(&address, "/healthz", None), (200, "ok\n".into()));
+    assert!(
+        server.try_wait().unwrap().is_none(),
+        "serve is still running"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -392,3 +392,145 @@ fn an_id_with_a_nul_character_is_a_dead_letter_and_the_store_verifies() {
         .unwrap();
     assert!(verified.status.success(), "{verified:?}");
 }
+
+/// A small seeded generator (xorshift64*): the same configs on every run.
+struct Dice(u64);
+
+impl Dice {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+
+    /// A TOML value: in range, out of range, of the wrong type, or nested.
+    fn value(&mut self) -> String {
+        let values = [
+            "0",
+            "1",
+            "2",
+            "-1",
+            "1000",
+            "65536",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "0.5",
+            "-0.0",
+            "1e300",
+            "nan",
+            "inf",
+            "true",
+            "false",
+            "\"\"",
+            "\"x\"",
+            "\"payments\"",
+            "\"entries\"",
+            "\"out/r.jsonl\"",
+            "\"in/payments.jsonl\"",
+            "\"csv\"",
+            "\"jsonl\"",
+            "\"127.0.0.1:1\"",
+            "\"sqlite:x.db\"",
+            "\"postgres://127.0.0.1:1/x\"",
+            "\"\\u0000\"",
+            "\"../../x\"",
+            "[]",
+            "[1, 2]",
+            "[\"a\", \"b\"]",
+            "{}",
+            "{ x = 1 }",
+            "1979-05-27T07:32:00Z",
+            "\"psp_receivable\"",
+            "\"payment_ledger\"",
+            "\"journal_balance\"",
+        ];
+        self.pick(&values).to_string()
+    }
+}
+
+#[test]
+fn random_configs_are_refused_or_accepted_never_a_panic() {
+    let tables = [
+        "[pipeline]",
+        "[[sources]]",
+        "[sinks]",
+        "[store]",
+        "[retention]",
+        "[[rules]]",
+        "[rules.tolerance]",
+        "[kafka]",
+        "[pipeline.cluster]",
+        "[[rules.tolerance.currencies]]",
+        "[nonsense]",
+    ];
+    let keys = [
+        "workers",
+        "batch_size",
+        "tick_millis",
+        "follow",
+        "max_future_hours",
+        "stream",
+        "path",
+        "format",
+        "allowed_lateness_seconds",
+        "idle_timeout_seconds",
+        "topic",
+        "results",
+        "dead_letters",
+        "summary",
+        "results_topic",
+        "dead_letters_topic",
+        "url",
+        "commit_interval_millis",
+        "settled_hours",
+        "breaks_hours",
+        "dedupe_hours",
+        "granularity_minutes",
+        "kind",
+        "name",
+        "grace_hours",
+        "match_accounts",
+        "absolute",
+        "relative_bps",
+        "brokers",
+        "timeout_seconds",
+        "properties",
+        "hosts",
+        "process",
+        "unknown_key",
+        "currency",
+    ];
+    let base = Path::new("/nonexistent-base");
+    let mut dice = Dice(0xC0FF_EE00_D15E_A5E5);
+    let mut accepted = 0;
+    for case in 0..3000 {
+        // half the cases start from a valid config, so that some of them stay valid
+        let mut text = match dice.below(2) {
+            0 => config("out/r.jsonl", "out/d.jsonl", "out/s.json", None),
+            _ => String::new(),
+        };
+        for _ in 0..dice.below(4) {
+            text.push_str(dice.pick(&tables));
+            text.push('\n');
+            for _ in 0..dice.below(6) {
+                text.push_str(&format!("{} = {}\n", dice.pick(&keys), dice.value()));
+            }
+        }
+        let parsed = std::panic::catch_unwind(|| {
+            trueup::config::Config::from_toml(&text, base)
+                .map(|c| c.validate().map(|_| c.fingerprint()))
+        });
+        match parsed {
+            Err(_) => panic!("case {case} panicked on:\n{text}"),
+            Ok(Ok(Ok(_))) => accepted += 1,
+            Ok(_) => {}
+        }
+    }
+    // the generator reaches valid configs too, not only refusals
+    assert!(accepted > 0, "no random config was accepted");
+}
