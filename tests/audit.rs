@@ -14,7 +14,7 @@ use trueup::runtime::job::default_config_toml;
 use trueup::store::db::{Db, Value};
 
 mod common;
-use common::{commits, kill_repeatedly, ok, release_trueup};
+use common::{commits, kill_repeatedly, ok, release_trueup, Dice};
 
 fn trueup() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trueup"))
@@ -1004,63 +1004,47 @@ fn serve_answers_healthz_past_1000_idle_connections_and_closes_half_sent_request
     server.wait().unwrap();
 }
 
-/// A small seeded generator (xorshift64*): the same requests on every run.
-struct Dice(u64);
-
-impl Dice {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
+/// A value for a parameter: plausible, extreme, malformed or random bytes, percent-encoded.
+fn parameter_value(dice: &mut Dice) -> String {
+    let fixed = [
+        "",
+        "0",
+        "1",
+        "-1",
+        "7",
+        "abc",
+        "1e9",
+        "99999999999999999999999",
+        "-0.00",
+        "12.345",
+        "18446744073709551615",
+        "-9223372036854775808",
+        "NaN",
+        "%00",
+        "2026-11-01T00:00:00Z",
+        "2026-13-45T99:99:99Z",
+        "9999-12-31T23:59:59Z",
+        "1970-01-01",
+        "missing_ledger",
+        "matched",
+        "payment_ledger",
+        "journal_balance",
+        "USD",
+        "xyz",
+        "pay_0000001",
+        "%FF%FE",
+        "%ZZ",
+        "a%20b",
+        "..%2F..%2Fetc%2Fpasswd",
+        "' OR 1=1 --",
+    ];
+    if dice.below(4) > 0 {
+        return dice.pick(&fixed).to_string();
     }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-
-    /// A value for a parameter: plausible, extreme, malformed or random bytes, percent-encoded.
-    fn value(&mut self) -> String {
-        let fixed = [
-            "",
-            "0",
-            "1",
-            "-1",
-            "7",
-            "abc",
-            "1e9",
-            "99999999999999999999999",
-            "-0.00",
-            "12.345",
-            "18446744073709551615",
-            "-9223372036854775808",
-            "NaN",
-            "%00",
-            "2026-11-01T00:00:00Z",
-            "2026-13-45T99:99:99Z",
-            "9999-12-31T23:59:59Z",
-            "1970-01-01",
-            "missing_ledger",
-            "matched",
-            "payment_ledger",
-            "journal_balance",
-            "USD",
-            "xyz",
-            "pay_0000001",
-            "%FF%FE",
-            "%ZZ",
-            "a%20b",
-            "..%2F..%2Fetc%2Fpasswd",
-            "' OR 1=1 --",
-        ];
-        if self.below(4) > 0 {
-            return self.pick(&fixed).to_string();
-        }
-        let len = self.below(40);
-        (0..len)
-            .map(|_| format!("%{:02X}", self.below(256)))
-            .collect()
-    }
+    let len = dice.below(40);
+    (0..len)
+        .map(|_| format!("%{:02X}", dice.below(256)))
+        .collect()
 }
 
 #[test]
@@ -1111,7 +1095,7 @@ fn random_requests_to_serve_find_no_500_and_no_crash() {
         "Content-Length: 5\r\n",
         "Authorization: Bearer s3cret-token-for-tests-0123456789x\r\n",
     ];
-    let mut dice = Dice(0x5EED_CAFE_F00D_1234);
+    let mut dice = Dice::new(0x5EED_CAFE_F00D_1234);
     let started = Instant::now();
     let mut statuses = std::collections::BTreeMap::new();
     for _ in 0..400 {
@@ -1121,10 +1105,10 @@ fn random_requests_to_serve_find_no_500_and_no_crash() {
         );
         let mut path = dice.pick(&paths).to_string();
         if path.ends_with("/results/") || path.ends_with("/lineage/") {
-            path.push_str(&dice.value());
+            path.push_str(&parameter_value(&mut dice));
         }
         let params: Vec<String> = (0..dice.below(5))
-            .map(|_| format!("{}={}", dice.pick(&names), dice.value()))
+            .map(|_| format!("{}={}", dice.pick(&names), parameter_value(&mut dice)))
             .collect();
         if !params.is_empty() {
             path = format!("{path}?{}", params.join("&"));

@@ -121,3 +121,23 @@ pub fn kill_repeatedly(
     }
     killed
 }
+
+/// A seeded generator for bounded fuzz loops: the same cases on every run.
+pub struct Dice(rand_chacha::ChaCha8Rng);
+
+impl Dice {
+    /// The generator for `seed`.
+    pub fn new(seed: u64) -> Dice {
+        Dice(rand_chacha::ChaCha8Rng::seed_from_u64(seed))
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0.random_range(0..n)
+    }
+
+    /// One of `items`.
+    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
