@@ -362,13 +362,6 @@ impl Store {
         )?;
         rows.iter().map(|r| stored_change(r)).collect()
     }
-
-    /// Appends one batch in one transaction; returns its batch number.
-    pub fn commit(&mut self, batch: &Batch<'_>) -> Result<i64, StoreError> {
-        let prepared = self.chain.prepare(batch);
-        prepared.append(&mut self.db)?;
-        Ok(self.chain.batch)
-    }
 }
 
 impl Chain {
