@@ -7,9 +7,10 @@
 //!
 //! 1. Throughput: the generated payments and their entries (about 13 lines per payment) are
 //!    produced into two topics of 4 partitions (not timed); then `trueup run` (2 workers, audit
-//!    store in SQLite, result and dead-letter topics) reads them to the end and exits. Timed
-//!    from start to exit: input messages per second.
-//! 2. Latency: `trueup run --follow` on new topics; a producer writes, at a steady pace, a
+//!    store in SQLite committing every 100 ms, result and dead-letter topics) reads them to the
+//!    end and exits. Timed from start to exit: input messages per second.
+//! 2. Latency: `trueup run --follow` on new topics (a 10 ms tick, a commit every 20 ms: results
+//!    reach a topic one commit after they complete); a producer writes, at a steady pace, a
 //!    payment capture and its two balanced ledger entries with event time = now; a consumer on
 //!    the result topic notes when each payment's `matched` change arrives. Latency is that
 //!    arrival less the moment its last input was handed to the producer: p50, p99, max.
@@ -35,7 +36,13 @@ fn topic(name: &str) -> String {
     format!("bench-{name}-{}", std::process::id())
 }
 
-fn config(dir: &Path, brokers: &str, name: &str, tick_millis: u64) -> (PathBuf, String) {
+/// A run's config on new topics `name-*`: its tick and how often it commits.
+fn config(
+    dir: &Path,
+    brokers: &str,
+    name: &str,
+    (tick_millis, commit_millis): (u64, u64),
+) -> (PathBuf, String) {
     let [payments, entries, results, dead] =
         ["payments", "entries", "results", "dead"].map(|t| topic(&format!("{name}-{t}")));
     create_topics(
@@ -70,7 +77,7 @@ dead_letters_topic = "{dead}"
 
 [store]
 url = "{store}"
-commit_interval_millis = 100
+commit_interval_millis = {commit_millis}
 "#,
             store = dir.join(format!("{name}.db")).display()
         ),
@@ -86,7 +93,7 @@ fn throughput(dir: &Path, brokers: &str, payments: usize) {
         ..GenerateOptions::default()
     };
     let generated = generate(&dir.join("data"), &options).expect("generate");
-    let (config, _) = config(dir, brokers, "throughput", 1000);
+    let (config, _) = config(dir, brokers, "throughput", (1000, 100));
     let started = Instant::now();
     let messages = produce_lines(
         brokers,
@@ -138,7 +145,7 @@ fn payment_lines(i: u64, at: u64) -> (String, [String; 2]) {
 }
 
 fn latency(dir: &Path, brokers: &str, seconds: u64, per_second: u64) {
-    let (config, results) = config(dir, brokers, "latency", 10);
+    let (config, results) = config(dir, brokers, "latency", (10, 20));
     let mut child = Command::new(env!("CARGO_BIN_EXE_trueup"))
         .args(["run", "--follow", "--config"])
         .arg(&config)

@@ -280,7 +280,7 @@ impl Reader {
                 items: 0,
             },
             polled: Vec::new(),
-            advance_every: Duration::from_millis(if follow { 100 } else { 0 }),
+            advance_every: Duration::from_millis(if follow { 10 } else { 0 }),
             advanced: Instant::now(),
         })
     }

@@ -27,7 +27,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::ClientContext;
 
 use crate::config::{KafkaConfig, SinksConfig};
-use crate::kafka::{assigning_consumer, client_config, ends, failed, partitions, produce};
+use crate::kafka::{assigning_consumer, client_config, ends, failed, flush, partitions, produce};
 use crate::model::results::Change;
 use crate::model::results::ChangelogLine;
 use crate::model::summary::Summary;
@@ -132,7 +132,7 @@ impl KafkaOutput {
         let failures = Failures::default();
         let producer: BaseProducer<Failures> = client_config(kafka)
             .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
+            .set("linger.ms", "1")
             .create_with_context(failures.clone())
             .map_err(|e| failed("cannot create a Kafka producer", e))?;
         let timeout = Duration::from_secs(kafka.timeout_seconds);
@@ -273,9 +273,7 @@ impl Output for KafkaOutput {
     }
 
     fn sync(&mut self) -> std::io::Result<()> {
-        self.producer
-            .flush(self.timeout)
-            .map_err(|e| failed("cannot flush the Kafka producer", e))?;
+        flush(&self.producer, self.timeout)?;
         match self.failures.0.lock().ok().and_then(|f| f.clone()) {
             Some(failure) => Err(std::io::Error::other(format!(
                 "Kafka delivery failed: {failure}"
