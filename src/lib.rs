@@ -30,9 +30,11 @@
 //!   - [`sinks::memory`]: everything kept in memory (tests, examples).
 //! - [`store`]: the audit store: inputs, changelog, dead letters and commits, hash-chained.
 //!   - [`store::db`]: the SQLite and PostgreSQL backends behind one small interface.
+//!   - [`store::files`]: the output files checked against the digests their commits recorded.
 //!   - [`store::pipelined`]: commits prepared by the caller, appended by a thread of their own.
+//!   - [`store::pool`]: read-only connections for `serve`; requests given up are cancelled.
 //!   - [`store::query`]: auditors' questions as of any committed time.
-//!   - [`store::verify`]: the hash chain and conservation recomputed.
+//!   - [`store::verify`]: the hash chain, rows, types, schema and conservation recomputed.
 //!   - [`store::serve`]: the same questions over HTTP, `/metrics` and `/healthz`.
 //! - [`generate`]: deterministic synthetic data with injected faults and ground truth.
 //!   - [`generate::spec`]: what to generate, and the truth and totals of what was.

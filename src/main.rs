@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -107,6 +107,12 @@ struct ServeArgs {
     /// File holding the bearer token clients must send (else the `TRUEUP_TOKEN` variable).
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// Read-only store connections answering requests at once (`/healthz` has its own).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    connections: u16,
+    /// Seconds a request may take before it is given up with 503 and its query cancelled.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    request_timeout_seconds: u64,
 }
 
 #[derive(Args)]
@@ -271,10 +277,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             config.pipeline.follow |= args.follow;
             config.pipeline.cluster = cluster(&args)?;
             if let Some(url) = args.store {
-                let interval = config.store.as_ref().map(|s| s.commit_interval_millis);
+                let configured = config.store.take();
                 config.store = Some(trueup::config::StoreConfig {
                     url,
-                    commit_interval_millis: interval.unwrap_or(1000),
+                    commit_interval_millis: configured
+                        .as_ref()
+                        .map_or(1000, |s| s.commit_interval_millis),
+                    head_log: configured.and_then(|s| s.head_log),
                 });
             }
             config.validate()?;
@@ -358,7 +367,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         tracing::info!(address = %listener.local_addr()?, "serving the audit API");
-        trueup::store::serve::serve(args.store.store, token, listener).await
+        let limits = trueup::store::serve::Limits {
+            connections: usize::from(args.connections),
+            timeout: Duration::from_secs(args.request_timeout_seconds),
+        };
+        trueup::store::serve::serve(args.store.store, token, listener, limits).await
     })
 }
 

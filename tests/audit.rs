@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use trueup::runtime::job::default_config_toml;
 use trueup::store::db::{Db, Value};
+use trueup_testing::http::{exchange, serve};
 
 mod common;
 use common::{commits, kill_repeatedly, ok, release_trueup, Dice};
@@ -90,13 +91,17 @@ fn final_state(results: &Path) -> BTreeMap<String, i64> {
 
 /// Runs `payments` generated payments into `url`; returns the output folder.
 fn run_into(dir: &Path, payments: usize, url: &str) -> PathBuf {
-    let config = scenario(dir, payments, url);
+    run_config(&scenario(dir, payments, url));
+    dir.join("out")
+}
+
+/// `trueup run --config config`, which must succeed.
+fn run_config(config: &Path) {
     ok(trueup()
         .args(["run", "--config"])
-        .arg(&config)
+        .arg(config)
         .output()
         .expect("run"));
-    dir.join("out")
 }
 
 fn query(url: &str, args: &[&str]) -> serde_json::Value {
@@ -460,71 +465,16 @@ fn all_pages(address: &str, query: &str, token: &str) -> (Vec<String>, usize) {
     }
 }
 
-/// One HTTP/1.1 GET with these header lines (each ended by CRLF): (status, head, body).
-fn exchange(address: &str, path: &str, headers: &str) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(address).expect("connect");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().expect("status code");
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    // chunked bodies: keep the chunk contents
-    let body = if response
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        let mut out = String::new();
-        let mut rest = body;
-        while let Some((size, tail)) = rest.split_once("\r\n") {
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            out.push_str(&tail[..n]);
-            rest = &tail[n + 2..];
-        }
-        out
-    } else {
-        body.to_string()
-    };
-    (status, head.to_string(), body)
-}
-
 /// Starts `trueup serve` over the store at `url` on a free loopback port, once it listens:
 /// the server and its address.
 fn start_serve(url: &str, token: &str) -> (std::process::Child, String) {
     start_serve_with(url, token, None)
 }
 
-/// As [`start_serve`], with at most `files` open file descriptors if given.
+/// [`start_serve`], with at most `files` file descriptors.
 fn start_serve_with(url: &str, token: &str, files: Option<u32>) -> (std::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let address = format!("127.0.0.1:{port}");
     let limit = files.map_or(String::new(), |n| format!("ulimit -n {n} && "));
-    let script = format!(
-        "{limit}exec {} serve --store {url} --listen {address}",
-        env!("CARGO_BIN_EXE_trueup")
-    );
-    let server = Command::new("bash")
-        .args(["-c", &script])
-        .env("TRUEUP_TOKEN", token)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(&address).is_err() {
-        assert!(Instant::now() < deadline, "serve did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (server, address)
+    serve(&limit, env!("CARGO_BIN_EXE_trueup"), url, token, "")
 }
 
 #[test]
@@ -773,11 +723,7 @@ fn the_store_sums_amounts_beyond_64_bits_exactly_on_both_backends() {
         let (p, e) = (data.join("payments.jsonl"), data.join("entries.jsonl"));
         let text = default_config_toml(&p, &e, &out, 2) + &format!("\n[store]\nurl = \"{url}\"\n");
         std::fs::write(&config, text).unwrap();
-        ok(trueup()
-            .args(["run", "--config"])
-            .arg(&config)
-            .output()
-            .unwrap());
+        run_config(&config);
         let cells = query(&url, &["summary"]);
         let usd: Vec<&serde_json::Value> = (cells.as_array().unwrap().iter())
             .filter(|c| c["rule"] == "payment_ledger" && c["currency"] == "USD")
@@ -799,6 +745,14 @@ fn the_store_sums_amounts_beyond_64_bits_exactly_on_both_backends() {
         );
         std::fs::remove_dir_all(&out).unwrap();
     }
+}
+
+/// The statement trueup's schema creates view `name` with, as SQLite records it.
+fn sqlite_view_statement(name: &str) -> String {
+    let schema = include_str!("../src/store/schema.sql");
+    let start = format!("CREATE VIEW IF NOT EXISTS {name} AS");
+    let text = &schema[schema.find(&start).unwrap()..];
+    text[..text.find(';').unwrap()].replacen("IF NOT EXISTS ", "", 1)
 }
 
 /// `trueup verify --store url` with `extra` arguments: (exit code, stdout).
@@ -856,6 +810,8 @@ fn verify_is_not_fooled_by_rows_outside_batches_blobs_or_dropped_batches_on_both
             );
             db.query("DELETE FROM results WHERE batch IS NULL", &[])
                 .unwrap();
+            db.query("ALTER TABLE results ALTER COLUMN batch SET NOT NULL", &[])
+                .unwrap();
         } else {
             // a BLOB where trueup wrote NULL: not the same as NULL
             let sql = "UPDATE results SET merchant_id = x'00' WHERE seq = \
@@ -901,7 +857,8 @@ fn verify_is_not_fooled_by_rows_outside_batches_blobs_or_dropped_batches_on_both
             .unwrap();
         } else {
             db.query("DROP VIEW open_breaks", &[]).unwrap();
-            db.query(&format!("CREATE VIEW open_breaks {restore}"), &[])
+            // as trueup's schema spells it, which is what the schema check compares
+            db.query(&sqlite_view_statement("open_breaks"), &[])
                 .unwrap();
         }
         assert_eq!(verify_with(&url, &[]).0, Some(0), "the view restored");
@@ -924,6 +881,118 @@ fn verify_is_not_fooled_by_rows_outside_batches_blobs_or_dropped_batches_on_both
         );
         std::fs::remove_dir_all(dir.path().join("out")).unwrap();
     }
+}
+
+/// Applies `tamper` to the store at `url`, expects `verify` to fail naming `found`, then
+/// applies `undo` and expects it to pass again.
+fn tampered(url: &str, tamper: &[&str], found: &str, undo: &[&str]) {
+    let mut db = Db::open(url, false).unwrap();
+    for sql in tamper {
+        db.query(sql, &[]).unwrap();
+    }
+    let (code, text) = verify_with(url, &[]);
+    assert_eq!(code, Some(1), "{tamper:?}: {text}");
+    assert!(text.contains(found), "{tamper:?}: {text}");
+    for sql in undo {
+        db.query(sql, &[]).unwrap();
+    }
+    let (code, text) = verify_with(url, &[]);
+    assert_eq!(code, Some(0), "{undo:?} restores it: {text}");
+}
+
+#[test]
+fn verify_covers_the_config_commit_times_schema_types_and_output_files_on_both_backends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for url in backends(dir.path()) {
+        let out = run_into(dir.path(), 300, &url);
+        assert_eq!(verify_with(&url, &[]).0, Some(0));
+        // the run's configuration is what the first batch chains to
+        tampered(
+            &url,
+            &["UPDATE run SET value = value || ' ' WHERE name = 'config'"],
+            "batch 1: prev_hash does not chain to the run",
+            &["UPDATE run SET value = RTRIM(value) WHERE name = 'config'"],
+        );
+        // every column of a commit is in its hash, its time too
+        let at = rows(&url, "SELECT committed_at FROM commits WHERE batch = 1");
+        let undo = format!(
+            "UPDATE commits SET committed_at = '{}' WHERE batch = 1",
+            at[0][0].str().unwrap()
+        );
+        tampered(
+            &url,
+            &["UPDATE commits SET committed_at = '2020-01-01T00:00:00Z' WHERE batch = 1"],
+            "batch 1: content hash",
+            &[&undo],
+        );
+        // an object trueup did not create: an index, as a trigger or a rule would be
+        tampered(
+            &url,
+            &["CREATE INDEX intruder ON results (status)"],
+            "the schema differs from the one trueup created",
+            &["DROP INDEX intruder"],
+        );
+        if !url.starts_with("postgres") {
+            // SQLite keeps text in an integer column; PostgreSQL's column types refuse it
+            let diff = rows(&url, "SELECT diff FROM results WHERE seq = 1")[0][0].int();
+            tampered(
+                &url,
+                &["UPDATE results SET diff = 'one' WHERE seq = 1"],
+                "results: a value of a kind trueup does not write in diff",
+                &[&format!(
+                    "UPDATE results SET diff = {} WHERE seq = 1",
+                    diff.unwrap()
+                )],
+            );
+        }
+        // a same-length edit of the results file
+        let results = out.join("results.jsonl");
+        let original = std::fs::read(&results).unwrap();
+        let mut edited = original.clone();
+        let at = edited.len() / 2;
+        edited[at] = if edited[at] == b'1' { b'2' } else { b'1' };
+        std::fs::write(&results, &edited).unwrap();
+        let (code, text) = verify_with(&url, &[]);
+        assert_eq!(code, Some(1), "{text}");
+        assert!(text.contains("bytes differ from what batch"), "{text}");
+        std::fs::write(&results, &original).unwrap();
+        assert_eq!(verify_with(&url, &[]).0, Some(0), "the file restored");
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}
+
+#[test]
+fn the_head_log_holds_each_commit_head_and_verify_checks_against_the_last() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = dir.path().join("store.db").display().to_string();
+    let config = scenario(dir.path(), 2000, &url);
+    let log = dir.path().join("heads.jsonl");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text += &format!("head_log = \"{}\"\n", log.display());
+    std::fs::write(&config, text).unwrap();
+    run_config(&config);
+    let heads: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let commits = rows(&url, "SELECT batch, hash FROM commits ORDER BY batch");
+    assert_eq!(heads.len(), commits.len(), "one line per commit");
+    for (head, commit) in heads.iter().zip(&commits) {
+        assert_eq!(head["batch"].as_i64(), commit[0].int());
+        assert_eq!(head["hash"].as_str(), commit[1].str());
+    }
+    let last = heads.last().unwrap();
+    let (code, text) = verify_with(
+        &url,
+        &[
+            "--expect-head",
+            last["hash"].as_str().unwrap(),
+            "--expect-batches",
+            &last["batch"].to_string(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{text}");
 }
 
 #[test]

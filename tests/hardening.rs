@@ -110,6 +110,11 @@ fn an_output_that_resolves_to_an_input_the_store_or_another_output_is_refused_na
             "store.url",
             "sinks.results",
         ),
+        (
+            config(ok.0, ok.1, ok.2, Some("out/store.db")) + "head_log = \"in/entries.jsonl\"\n",
+            "store.head_log",
+            "sources[1].path",
+        ),
     ];
     for (text, refused, other) in cases {
         let dir = workspace();

@@ -111,6 +111,11 @@ pub struct StoreConfig {
     /// Watermark advances are committed together at most this often. Default 1000.
     #[serde(default = "default_commit_interval")]
     pub commit_interval_millis: u64,
+    /// A file to which each commit's batch number and hash (the head of the chain) are
+    /// appended once it is durable: kept outside the store, it lets `verify --expect-head`
+    /// tell a truncated or rewritten history. None by default.
+    #[serde(default)]
+    pub head_log: Option<PathBuf>,
 }
 
 fn default_commit_interval() -> u64 {

@@ -81,6 +81,13 @@ impl Config {
                 });
             }
         }
+        if let Some(path) = self.store.as_ref().and_then(|s| s.head_log.as_ref()) {
+            touched.push(Touched {
+                key: "store.head_log".into(),
+                path: path.clone(),
+                writes: true,
+            });
+        }
         touched
     }
 

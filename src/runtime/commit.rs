@@ -30,7 +30,7 @@ use crate::model::time::Millis;
 use crate::model::time::Time;
 use crate::model::DeadLetter;
 use crate::store::pipelined::Pipelined;
-use crate::store::{Batch, StoreError, StoredInput};
+use crate::store::{Batch, Extent, StoreError, StoredInput};
 
 /// Where one source of one worker stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,14 +180,14 @@ impl Committer {
     }
 }
 
-/// Commits `cut` to `store` with the frontier, the changes before it and the outputs' lengths
-/// (durable once the store's [`Pipelined::wait`] returns).
+/// Commits `cut` to `store` with the frontier, the changes before it and where the outputs
+/// (results, dead letters) stand (durable once the store's [`Pipelined::wait`] returns).
 pub(crate) fn commit(
     store: &mut Pipelined,
     frontier: Time,
     cut: &Cut,
     changes: &[Change],
-    bytes: (u64, u64),
+    outputs: [Extent; 2],
 ) -> Result<(), StoreError> {
     store.commit(&Batch {
         frontier,
@@ -195,7 +195,6 @@ pub(crate) fn commit(
         inputs: &cut.inputs,
         changes,
         dead_letters: &cut.dead_letters,
-        results_bytes: bytes.0,
-        dead_letters_bytes: bytes.1,
+        outputs,
     })
 }

@@ -48,7 +48,9 @@ pub(crate) fn open_store<O: Output>(
         None => None,
         Some(store_config) if writes => {
             let mut store = Store::open(&store_config.url)?;
-            store.bind(&config.fingerprint())?;
+            let outputs = serde_json::to_string(&config.sinks).unwrap_or_default();
+            store.bind(&config.fingerprint(), &outputs)?;
+            store.log_heads_to(store_config.head_log.clone());
             committed.run = Some(store.run_id()?);
             Some(store)
         }

@@ -20,7 +20,7 @@ use crate::model::DeadLetter;
 use crate::runtime::commit::{commit, Cut};
 use crate::sinks::output::Output;
 use crate::store::pipelined::Pipelined;
-use crate::store::{Store, StoreError};
+use crate::store::{Extent, Store, StoreError};
 
 /// Shipments that may wait for the writer before worker 0 waits for it.
 const QUEUED: usize = 2;
@@ -195,8 +195,8 @@ impl<O: Output> State<O> {
         }
         if let (Some(store), Some(cut)) = (self.store.as_mut(), shipment.journal.as_ref()) {
             written.output.sync()?;
-            let lengths = written.output.lengths();
-            commit(store, shipment.frontier, cut, &changes, lengths).map_err(other)?;
+            let outputs = extents(&written.output);
+            commit(store, shipment.frontier, cut, &changes, outputs).map_err(other)?;
             if written.output.republishes() {
                 // a topic publishes only what is committed: this commit, before the next delivery
                 store.wait().map_err(other)?;
@@ -214,6 +214,22 @@ impl<O: Output> State<O> {
             .collect::<Result<_, UnknownName>>()
             .map_err(std::io::Error::other)
     }
+}
+
+/// Where `output`'s results and dead letters stand, for a commit.
+fn extents<O: Output>(output: &O) -> [Extent; 2] {
+    let ((results, dead_letters), (results_sha256, dead_letters_sha256)) =
+        (output.lengths(), output.digests());
+    [
+        Extent {
+            length: results,
+            sha256: results_sha256,
+        },
+        Extent {
+            length: dead_letters,
+            sha256: dead_letters_sha256,
+        },
+    ]
 }
 
 /// Puts dead letters in delivery order: by time, then source, then position.

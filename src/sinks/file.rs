@@ -2,8 +2,10 @@
 //! time completes, and the summary as JSON at the end.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use crate::config::SinksConfig;
 use crate::model::results::Change;
@@ -12,10 +14,30 @@ use crate::model::summary::Summary;
 use crate::model::DeadLetter;
 use crate::sinks::output::{Committed, Output};
 
+/// An output file that, once asked to, hashes what is written to it.
+struct Hashed {
+    file: File,
+    digest: Option<Sha256>,
+}
+
+impl Write for Hashed {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.file.write(bytes)?;
+        if let Some(digest) = self.digest.as_mut() {
+            digest.update(&bytes[..written]);
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// One output file, written through a buffer; errors name the file.
 struct Sink {
     path: PathBuf,
-    out: BufWriter<File>,
+    out: BufWriter<Hashed>,
     /// Bytes in the file after the last write.
     length: u64,
 }
@@ -25,17 +47,17 @@ impl Sink {
     /// until [`Sink::cut`] says how much of it stands.
     fn open(path: &Path) -> std::io::Result<Sink> {
         let file = open_for_writing(path)?;
+        let hashed = Hashed { file, digest: None };
         Ok(Sink {
             path: path.to_owned(),
-            out: BufWriter::with_capacity(1 << 20, file),
+            out: BufWriter::with_capacity(1 << 20, hashed),
             length: 0,
         })
     }
 
     /// Keeps the first `length` bytes (what was committed) and appends after them.
     fn cut(&mut self, length: u64) -> std::io::Result<()> {
-        use std::io::{Seek, SeekFrom};
-        let file = self.out.get_mut();
+        let file = &mut self.out.get_mut().file;
         let found = file.metadata().map_err(|e| named(&self.path, e))?.len();
         if found < length {
             let message = format!("holds {found} bytes, fewer than the {length} committed");
@@ -48,15 +70,31 @@ impl Sink {
         Ok(())
     }
 
+    /// From now on keeps a digest of the content: of what the file holds (up to its length,
+    /// read once) and of everything written after it.
+    fn hash(&mut self) -> std::io::Result<()> {
+        let mut digest = Sha256::new();
+        let mut reading = File::open(&self.path).map_err(|e| named(&self.path, e))?;
+        let mut kept = (&mut reading).take(self.length);
+        std::io::copy(&mut kept, &mut digest).map_err(|e| named(&self.path, e))?;
+        self.out.get_mut().digest = Some(digest);
+        Ok(())
+    }
+
+    /// The digest of the content so far (hex), empty unless [`Sink::hash`] was called.
+    fn digest(&self) -> String {
+        let digest = self.out.get_ref().digest.as_ref();
+        digest.map_or_else(String::new, |d| format!("{:x}", d.clone().finalize()))
+    }
+
     /// Writes with `body`, then flushes; errors name the file.
     fn write(
         &mut self,
-        body: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+        body: impl FnOnce(&mut BufWriter<Hashed>) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
-        use std::io::Seek;
         body(&mut self.out)
             .and_then(|()| self.out.flush())
-            .and_then(|()| self.out.get_mut().stream_position())
+            .and_then(|()| self.out.get_mut().file.stream_position())
             .map(|at| self.length = at)
             .map_err(|e| named(&self.path, e))
     }
@@ -134,11 +172,21 @@ impl Output for FileOutput {
 
     fn start(&mut self, committed: &Committed) -> std::io::Result<()> {
         self.results.cut(committed.results)?;
-        self.dead_letters.cut(committed.dead_letters)
+        self.dead_letters.cut(committed.dead_letters)?;
+        if committed.run.is_some() {
+            // with a store, each commit records what the files hold
+            self.results.hash()?;
+            self.dead_letters.hash()?;
+        }
+        Ok(())
     }
 
     fn lengths(&self) -> (u64, u64) {
         (self.results.length, self.dead_letters.length)
+    }
+
+    fn digests(&self) -> (String, String) {
+        (self.results.digest(), self.dead_letters.digest())
     }
 
     fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {

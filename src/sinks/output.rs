@@ -39,6 +39,11 @@ pub trait Output: Send + 'static {
     fn lengths(&self) -> (u64, u64) {
         (0, 0)
     }
+    /// SHA-256 digests (hex) of the outputs' content up to [`Output::lengths`], recorded with
+    /// each commit for `verify`: files only, and only with a store; empty otherwise.
+    fn digests(&self) -> (String, String) {
+        (String::new(), String::new())
+    }
 }
 
 /// The outputs as of the audit store's last commit.

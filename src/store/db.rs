@@ -90,6 +90,50 @@ pub fn encode_row(values: &[Value], out: &mut String) {
     out.push('\n');
 }
 
+/// Every object of a SQLite store, with the statement that made it.
+const SQLITE_CATALOG: &str =
+    "SELECT type, name, tbl_name, COALESCE(sql, '') FROM sqlite_master ORDER BY type, name";
+
+/// Every column, index, view, trigger and rule of the current schema of a PostgreSQL store.
+const POSTGRES_CATALOG: &str = "\
+    SELECT 'column' AS kind, CAST(table_name AS TEXT) AS owner, CAST(column_name AS TEXT) || ' ' \
+        || CAST(data_type AS TEXT) || ' ' || CAST(is_nullable AS TEXT) || ' ' \
+        || COALESCE(CAST(column_default AS TEXT), '') AS what \
+    FROM information_schema.columns WHERE table_schema = current_schema() \
+    UNION ALL SELECT 'index', CAST(tablename AS TEXT), CAST(indexname AS TEXT) || ' ' || indexdef \
+    FROM pg_indexes WHERE schemaname = current_schema() \
+    UNION ALL SELECT 'view', CAST(viewname AS TEXT), definition \
+    FROM pg_views WHERE schemaname = current_schema() \
+    UNION ALL SELECT 'trigger', CAST(event_object_table AS TEXT), CAST(trigger_name AS TEXT) \
+        || ' ' || CAST(action_timing AS TEXT) || ' ' || CAST(event_manipulation AS TEXT) || ' ' \
+        || CAST(action_statement AS TEXT) \
+    FROM information_schema.triggers WHERE trigger_schema = current_schema() \
+    UNION ALL SELECT 'rule', CAST(tablename AS TEXT), CAST(rulename AS TEXT) || ' ' || definition \
+    FROM pg_rules WHERE schemaname = current_schema() \
+    ORDER BY 1, 2, 3";
+
+/// Stops the query a connection is running, from another thread.
+pub enum Canceller {
+    /// SQLite's interrupt: the running statement fails at once.
+    Sqlite(rusqlite::InterruptHandle),
+    /// PostgreSQL's cancel request, sent to the server on a connection of its own.
+    Postgres(postgres::CancelToken),
+}
+
+impl Canceller {
+    /// Asks the connection to stop the query it is running (nothing happens if none is).
+    pub fn cancel(&self) {
+        match self {
+            Canceller::Sqlite(handle) => handle.interrupt(),
+            Canceller::Postgres(token) => {
+                if let Err(e) = token.cancel_query(postgres::NoTls) {
+                    tracing::debug!(error = %e, "cancelling a query");
+                }
+            }
+        }
+    }
+}
+
 /// Rows to append to one table.
 pub struct Rows {
     /// The table.
@@ -180,6 +224,29 @@ impl Db {
         };
         let rows = self.query(sql, &[Value::text(name)])?;
         Ok(rows.first().and_then(|r| r[0].int()).unwrap_or(0) > 0)
+    }
+
+    /// The schema as the database describes it — tables' columns, indexes, views, triggers and
+    /// rules — one line per object, in a fixed order: recorded when trueup creates a store, and
+    /// compared by `verify`.
+    pub fn catalog(&mut self) -> Result<String, DbError> {
+        let sql = match self {
+            Db::Sqlite(_) => SQLITE_CATALOG,
+            Db::Postgres(_) => POSTGRES_CATALOG,
+        };
+        let mut out = String::new();
+        for row in self.query(sql, &[])? {
+            encode_row(&row, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// What stops this connection's running query from another thread.
+    pub fn canceller(&self) -> Canceller {
+        match self {
+            Db::Sqlite(c) => Canceller::Sqlite(c.get_interrupt_handle()),
+            Db::Postgres(c) => Canceller::Postgres(c.cancel_token()),
+        }
     }
 
     /// Which backend this is: `sqlite` or `postgres`.

@@ -4,14 +4,19 @@
 //! Each commit appends, in one transaction, the accepted inputs read since the last commit
 //! (with position and logical time), the result changes and dead letters of the logical times
 //! just completed, and a `commits` row: the new frontier, where every worker resumes every
-//! source, the output files' lengths, and a SHA-256 hash over the batch's rows chained to the
-//! previous commit's hash. The schema and its views are in `schema.sql`.
+//! source, the output files' lengths and digests, and a SHA-256 hash over the batch's rows and
+//! every other column, chained to the previous commit's hash (the first commit's to the run's
+//! configuration, id, outputs and schema). The schema and its views are in `schema.sql`.
 
 pub mod db;
+pub mod files;
 pub mod pipelined;
+pub mod pool;
 pub mod query;
 pub mod serve;
 pub mod verify;
+
+use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
@@ -24,8 +29,23 @@ use db::{encode_row, Db, DbError, Rows, Value};
 
 const SCHEMA: &str = include_str!("schema.sql");
 
-/// The hash before the first commit.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// The hash before the first commit, until the store is bound to its run.
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The `run` table's rows, in the order [`run_hash`] takes them.
+const RUN_ROWS: &str = "SELECT name, value FROM run ORDER BY name";
+
+/// SHA-256 over the `run` table's rows (configuration, id, outputs, schema; [`RUN_ROWS`]): the
+/// first batch's `prev_hash`, so the chain covers what the run was.
+pub fn run_hash(rows: &[Vec<Value>]) -> String {
+    let mut hasher = Sha256::new();
+    let mut line = String::from("run\n");
+    for row in rows {
+        encode_row(row, &mut line);
+    }
+    hasher.update(line.as_bytes());
+    format!("{:x}", hasher.finalize())
+}
 
 /// One accepted input as committed.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -54,10 +74,18 @@ pub struct Batch<'a> {
     pub changes: &'a [Change],
     /// Dead letters read since the previous commit, with the logical times they were read at.
     pub dead_letters: &'a [(DeadLetter, Time)],
-    /// Length of the results file after this batch.
-    pub results_bytes: u64,
-    /// Length of the dead-letters file after this batch.
-    pub dead_letters_bytes: u64,
+    /// Where the outputs (results, dead letters) stand after this batch.
+    pub outputs: [Extent; 2],
+}
+
+/// What a commit records of one output: its length (bytes for a file, messages for a topic)
+/// and, for a file, the SHA-256 digest (hex) of its content up to that length.
+#[derive(Clone, Debug, Default)]
+pub struct Extent {
+    /// The length.
+    pub length: u64,
+    /// The digest; empty for outputs that are not files.
+    pub sha256: String,
 }
 
 /// The last commit, from which a run resumes.
@@ -95,6 +123,8 @@ pub enum StoreError {
 pub struct Store {
     db: Db,
     chain: Chain,
+    /// Where each commit's head is appended once durable, if anywhere.
+    head_log: Option<PathBuf>,
 }
 
 /// Where the store's history stands: the last batch, its hash, and each table's next `seq`.
@@ -151,13 +181,17 @@ const COMMIT_COLUMNS: &[&str] = &[
     "dead_letters",
     "results_bytes",
     "dead_letters_bytes",
+    "results_sha256",
+    "dead_letters_sha256",
     "prev_hash",
     "hash",
     "committed_at",
     "commit_ms",
 ];
-/// The commit columns the hash covers (all but the hash and the two timing columns).
-const HASHED_COMMIT_COLUMNS: usize = 10;
+/// Where the hash stands among [`COMMIT_COLUMNS`]; it covers every other one.
+const HASH: usize = 12;
+/// Where `prev_hash` stands among [`COMMIT_COLUMNS`].
+const PREV_HASH: usize = 11;
 
 impl Store {
     /// Opens (creating the schema if needed) the store at `url` for writing.
@@ -194,6 +228,7 @@ impl Store {
     fn resume(db: Db) -> Result<Store, StoreError> {
         let mut store = Store {
             db,
+            head_log: None,
             chain: Chain {
                 batch: 0,
                 prev_hash: GENESIS.to_string(),
@@ -219,27 +254,46 @@ impl Store {
     }
 
     /// Binds the store to the run described by `fingerprint` (the configuration as JSON):
-    /// records it in a new store, and refuses a store that holds another run.
-    pub fn bind(&mut self, fingerprint: &str) -> Result<(), StoreError> {
+    /// records it in a new store, with the run's id, its `outputs` (the sinks as JSON, whose
+    /// files `verify` checks) and the schema as created, and refuses a store that holds another
+    /// run. The first batch chains to these rows ([`run_hash`]).
+    pub fn bind(&mut self, fingerprint: &str, outputs: &str) -> Result<(), StoreError> {
         let found = self
             .db
             .query("SELECT value FROM run WHERE name = 'config'", &[])?;
         match found.first().and_then(|r| r[0].str().map(str::to_string)) {
-            Some(stored) if stored == fingerprint => Ok(()),
-            Some(_) => Err(StoreError::OtherRun("config differs".into())),
+            Some(stored) if stored == fingerprint => {}
+            Some(_) => return Err(StoreError::OtherRun("config differs".into())),
             None => {
                 let id = new_run_id(fingerprint);
+                let schema = self.db.catalog()?;
                 self.db.append(&[], || Rows {
                     table: "run",
                     columns: &["name", "value"],
                     rows: vec![
                         vec![Value::text("config"), Value::text(fingerprint)],
                         vec![Value::text("id"), Value::text(&id)],
+                        vec![Value::text("outputs"), Value::text(outputs)],
+                        vec![Value::text("schema"), Value::text(schema)],
                     ],
                 })?;
-                Ok(())
             }
         }
+        if self.chain.batch == 0 {
+            self.chain.prev_hash = run_hash(&self.db.query(RUN_ROWS, &[])?);
+        }
+        Ok(())
+    }
+
+    /// What stops this store's running query from another thread.
+    pub fn canceller(&self) -> db::Canceller {
+        self.db.canceller()
+    }
+
+    /// From now on, appends each commit's batch number, hash and time to `path` (a JSON line)
+    /// once the commit is durable.
+    pub fn log_heads_to(&mut self, path: Option<PathBuf>) {
+        self.head_log = path;
     }
 
     /// The run's id: made when the store was bound, unique to it (outputs that cannot be cut
@@ -418,48 +472,50 @@ impl Chain {
             Value::Int(batch.inputs.len() as i64),
             Value::Int(batch.changes.len() as i64),
             Value::Int(batch.dead_letters.len() as i64),
-            Value::Int(batch.results_bytes as i64),
-            Value::Int(batch.dead_letters_bytes as i64),
+            Value::Int(batch.outputs[0].length as i64),
+            Value::Int(batch.outputs[1].length as i64),
+            Value::text(&batch.outputs[0].sha256),
+            Value::text(&batch.outputs[1].sha256),
             Value::text(&self.prev_hash),
+            Value::text(now_rfc3339()),
+            Value::Int(started.elapsed().as_millis() as i64),
         ];
         let hash = batch_hash(&commit, &tables);
-        commit.push(Value::text(&hash));
-        commit.push(Value::text(now_rfc3339()));
+        commit.insert(HASH, Value::text(&hash));
         self.batch = number;
         self.prev_hash = hash;
         self.next_seq = seq;
-        Prepared {
-            tables,
-            commit,
-            started,
-        }
+        Prepared { tables, commit }
     }
 }
 
-/// A batch ready to append: its rows and its `commits` row (but for the commit's duration).
+/// A batch ready to append: its rows and its `commits` row.
 pub struct Prepared {
     tables: [Rows; 3],
     commit: Vec<Value>,
-    started: std::time::Instant,
 }
 
 impl Prepared {
-    /// Appends the batch in one transaction; the commit row goes last, timed after the batch's
-    /// rows are written.
+    /// Appends the batch in one transaction, the commit row last.
     fn append(self, db: &mut Db) -> Result<(), DbError> {
-        let Prepared {
-            tables,
-            mut commit,
-            started,
-        } = self;
-        db.append(&tables, || {
-            commit.push(Value::Int(started.elapsed().as_millis() as i64));
-            Rows {
-                table: "commits",
-                columns: COMMIT_COLUMNS,
-                rows: vec![commit],
-            }
+        let Prepared { tables, commit } = self;
+        db.append(&tables, || Rows {
+            table: "commits",
+            columns: COMMIT_COLUMNS,
+            rows: vec![commit],
         })
+    }
+
+    /// The head this batch makes, as [`Store::log_heads_to`] writes it: a JSON line.
+    fn head(&self) -> String {
+        let text = |i: usize| self.commit[i].str().unwrap_or_default().to_string();
+        let head = serde_json::json!({
+            "batch": self.commit[0].int(),
+            "hash": text(HASH),
+            "frontier": text(2),
+            "committed_at": text(HASH + 1),
+        });
+        format!("{head}\n")
     }
 }
 
@@ -514,8 +570,9 @@ fn result_row(seq: i64, batch: i64, row: &ResultRow, time: Millis, diff: isize) 
     ]
 }
 
-/// SHA-256 over the commit's hashed columns and every row of the batch, table by table, each
-/// row as its encoded values joined by tabs and ended by a newline.
+/// SHA-256 over the commit's columns but the hash (in [`COMMIT_COLUMNS`] order) and every row
+/// of the batch, table by table, each row as its encoded values joined by tabs and ended by a
+/// newline.
 pub fn batch_hash(commit: &[Value], tables: &[Rows]) -> String {
     let mut hasher = Sha256::new();
     let mut line = String::new();
@@ -524,7 +581,7 @@ pub fn batch_hash(commit: &[Value], tables: &[Rows]) -> String {
         encode_row(values, &mut line);
         hasher.update(line.as_bytes());
     };
-    feed(&commit[..HASHED_COMMIT_COLUMNS], &mut hasher);
+    feed(commit, &mut hasher);
     for table in tables {
         hasher.update(table.table.as_bytes());
         hasher.update(b"\n");

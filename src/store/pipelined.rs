@@ -5,6 +5,9 @@
 //! A batch counts as committed only once [`Pipelined::wait`] has returned after it: callers
 //! that publish what is committed (topics) wait before they publish.
 
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
@@ -35,14 +38,23 @@ impl Store {
 impl Pipelined {
     /// Moves the store's database to an append thread; the caller continues its history.
     fn start(store: Store) -> std::io::Result<Pipelined> {
-        let Store { mut db, chain } = store;
+        let Store {
+            mut db,
+            chain,
+            head_log,
+        } = store;
+        let mut heads = head_log.map(|path| HeadLog::open(&path)).transpose()?;
         let (sender, batches) = sync_channel::<Prepared>(QUEUED);
         let (report, appended) = channel();
         let thread = std::thread::Builder::new()
             .name("trueup:store".into())
             .spawn(move || {
                 for prepared in batches {
-                    let result = prepared.append(&mut db).map_err(StoreError::from);
+                    let head = prepared.head();
+                    let mut result = prepared.append(&mut db).map_err(StoreError::from);
+                    if let (Ok(()), Some(heads)) = (&result, heads.as_mut()) {
+                        result = heads.append(&head);
+                    }
                     let failed = result.is_err();
                     if report.send(result).is_err() || failed {
                         return; // the first failure ends the pipeline: nothing after it lands
@@ -101,6 +113,30 @@ impl Drop for Pipelined {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// The file each durable commit's head is appended to.
+struct HeadLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl HeadLog {
+    fn open(path: &Path) -> std::io::Result<HeadLog> {
+        let file = OpenOptions::new().create(true).append(true).open(path);
+        let file =
+            file.map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        Ok(HeadLog {
+            path: path.to_owned(),
+            file,
+        })
+    }
+
+    fn append(&mut self, line: &str) -> Result<(), StoreError> {
+        self.file.write_all(line.as_bytes()).map_err(|e| {
+            StoreError::Corrupt(format!("cannot append to {}: {e}", self.path.display()))
+        })
     }
 }
 

@@ -2,14 +2,17 @@
 -- Times are Unix milliseconds (*_ms) beside their RFC 3339 text; amounts are exact decimal text
 -- at the currency's minor units, and the same in integer minor units (*_minor) for sums.
 
--- What the run is: its configuration (a store belongs to one run; running again resumes it).
+-- What the run is: its configuration, its id, and the schema as trueup created it (a store
+-- belongs to one run; running again resumes it). The first batch's hash chains to these rows.
 CREATE TABLE IF NOT EXISTS run (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
 
 -- One row per commit: everything before logical time `frontier_ms` is final; `positions` is
--- where each worker resumes each source; `hash` chains this batch to the one before.
+-- where each worker resumes each source; the output files' lengths and SHA-256 digests of
+-- their content up to those lengths (empty for outputs that are not files); `hash` covers every
+-- other column and the batch's rows, chained to the batch before (the first batch to the run).
 CREATE TABLE IF NOT EXISTS commits (
     batch BIGINT PRIMARY KEY,
     frontier_ms BIGINT NOT NULL,
@@ -20,6 +23,8 @@ CREATE TABLE IF NOT EXISTS commits (
     dead_letters BIGINT NOT NULL,
     results_bytes BIGINT NOT NULL,
     dead_letters_bytes BIGINT NOT NULL,
+    results_sha256 TEXT NOT NULL,
+    dead_letters_sha256 TEXT NOT NULL,
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL,
     committed_at TEXT NOT NULL,

@@ -11,14 +11,18 @@
 //!
 //! Every `/v1` route takes `as_of` (RFC 3339, before the committed frontier; default: the last
 //! committed time). Everything but `/healthz` needs `Authorization: Bearer <token>` (401
-//! otherwise). The store is opened read-only, on a thread of its own (the PostgreSQL client
-//! is blocking), and every filter value is bound as an SQL parameter.
+//! otherwise). Every filter value is bound as an SQL parameter.
 //!
-//! Connections: at most 4,096 at once (more wait in the listen backlog), each closed if a
-//! request's headers do not arrive within 10 seconds; running out of file descriptors makes
+//! The store is read through a [pool](crate::store::pool) of read-only connections
+//! ([`Limits::connections`]); `/healthz` has a connection of its own, so it answers while every
+//! pooled one is busy. A request gets [`Limits::timeout`] to be answered (503 after it), and a
+//! request given up — timed out, or its client gone — leaves the queue, or has its query
+//! cancelled.
+//!
+//! Clients: at most 4,096 connections at once (more wait in the listen backlog), each closed if
+//! a request's headers do not arrive within 10 seconds; running out of file descriptors makes
 //! the server wait and accept again, never stop.
 
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,32 +41,50 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::model::time::Time;
+use crate::store::pool::{Pool, Refused};
 use crate::store::query::{AsOf, AskError, Filter, Metrics, Page};
 use crate::store::Store;
 
-type Job = Box<dyn FnOnce(&mut Store) + Send>;
+/// How much of the store `serve` uses.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Read-only store connections answering requests (`/healthz` has one more of its own).
+    pub connections: usize,
+    /// How long a request may wait for its answer before it is given up (503).
+    pub timeout: Duration,
+}
 
-/// The server's shared state: the store's thread, and the token.
+/// The server's shared state: the store's connections, and the token.
 #[derive(Clone)]
 struct App {
-    jobs: mpsc::Sender<Job>,
+    queries: Arc<Pool>,
+    health: Arc<Pool>,
+    timeout: Duration,
     token: Arc<str>,
 }
 
 impl App {
-    /// Runs `ask` on the store's thread and waits for its answer.
+    /// Runs `ask` on a pooled connection and waits for its answer.
     async fn ask<T: Send + 'static>(
         &self,
         ask: impl FnOnce(&mut Store) -> T + Send + 'static,
     ) -> Result<T, Response> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |store| {
-            let _ = tx.send(ask(store));
-        });
-        let unavailable = || (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response();
-        self.jobs.send(job).map_err(|_| unavailable())?;
-        rx.await.map_err(|_| unavailable())
+        self.queries.ask(ask, self.timeout).await.map_err(refused)
     }
+}
+
+/// A request that got no answer, as a response.
+fn refused(refused: Refused) -> Response {
+    let message = match refused {
+        Refused::Unavailable => "store unavailable".to_string(),
+        Refused::TimedOut(after) => {
+            format!(
+                "no answer within {} s: the query was cancelled",
+                after.as_secs_f64()
+            )
+        }
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, message).into_response()
 }
 
 /// Serves the API for the store at `url` on `listener` until the process ends.
@@ -70,23 +92,12 @@ pub async fn serve(
     url: String,
     token: String,
     listener: tokio::net::TcpListener,
+    limits: Limits,
 ) -> anyhow::Result<()> {
-    let (jobs, inbox) = mpsc::channel::<Job>();
-    let (opened_tx, opened_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || match Store::open_read_only(&url) {
-        Ok(mut store) => {
-            let _ = opened_tx.send(Ok(()));
-            for job in inbox {
-                job(&mut store);
-            }
-        }
-        Err(e) => {
-            let _ = opened_tx.send(Err(e));
-        }
-    });
-    opened_rx.recv()??;
     let app = App {
-        jobs,
+        queries: Arc::new(Pool::open(&url, limits.connections, "trueup:query")?),
+        health: Arc::new(Pool::open(&url, 1, "trueup:health")?),
+        timeout: limits.timeout,
         token: token.into(),
     };
     let api = Router::new()
@@ -165,10 +176,10 @@ async fn authorize(State(app): State<App>, request: Request, next: Next) -> Resp
 }
 
 async fn healthz(State(app): State<App>) -> Response {
-    match app.ask(|store| store.frontier()).await {
+    match app.health.ask(|store| store.frontier(), app.timeout).await {
         Ok(Ok(_)) => "ok\n".into_response(),
         Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
-        Err(response) => response,
+        Err(no_answer) => refused(no_answer),
     }
 }
 

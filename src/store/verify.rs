@@ -1,19 +1,22 @@
-//! `trueup verify`: recomputes the hash chain over every committed batch, and checks that the
-//! committed inputs are conserved into the committed results.
+//! `trueup verify`: recomputes the hash chain over every committed batch (from the run's
+//! configuration, id, outputs and schema on), checks every row's count and type, the schema
+//! against the one recorded at creation, the output files against the digests their commits
+//! recorded, and that the committed inputs are conserved into the committed results.
 //!
-//! What it proves: no committed row was changed, added to or removed from a committed batch,
-//! and no batch was removed or reordered — unless the chain was recomputed by someone who
-//! also rewrote every later hash (publish the last hash elsewhere to rule that out); and every
-//! input id before the last frontier is accounted for by a current result, and every result
-//! names only committed inputs. What it does not prove: that the inputs themselves were what
-//! the source systems sent (compare positions with the sources for that).
+//! What it proves: no committed row, commit or output byte was changed, added or removed, and
+//! no batch was removed or reordered — unless the chain was recomputed by someone who also
+//! rewrote every later hash (publish the head elsewhere, e.g. with `store.head_log`, to rule
+//! that out); and every input id before the last frontier is accounted for by a current result,
+//! and every result names only committed inputs. What it does not prove: that the inputs
+//! themselves were what the source systems sent (compare positions with the sources for that).
 
 use std::collections::BTreeSet;
 
 use super::db::{Rows, Value};
+use super::files::{check_files, Marks};
 use super::{
-    batch_hash, Store, StoreError, COMMIT_COLUMNS, DEAD_COLUMNS, GENESIS, HASHED_COMMIT_COLUMNS,
-    INPUT_COLUMNS, RESULT_COLUMNS, SCHEMA,
+    batch_hash, run_hash, Store, StoreError, COMMIT_COLUMNS, DEAD_COLUMNS, HASH, INPUT_COLUMNS,
+    PREV_HASH, RESULT_COLUMNS, RUN_ROWS, SCHEMA,
 };
 use crate::config::RuleConfig;
 use crate::model::time::Time;
@@ -39,6 +42,49 @@ fn view_definition(view: &str) -> String {
     }
 }
 
+/// The outputs (`[sinks]`) the store was bound to, from its `run` rows.
+fn outputs_of(run: &[Vec<Value>]) -> serde_json::Value {
+    let config = run.iter().find(|r| r[0].str() == Some("outputs"));
+    let text = config.and_then(|r| r[1].str()).unwrap_or_default();
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// A value of a kind trueup never writes in that column — text where it wrote an integer, a
+/// NULL where the schema has none, a BLOB (read as text beginning with NUL) — is a problem:
+/// the first such value of `table` is named.
+fn check_types(table: &str, columns: &[&str], rows: &[Vec<Value>], report: &mut Report) {
+    let kinds: Vec<(bool, bool)> = columns.iter().map(|c| column_kind(table, c)).collect();
+    for row in rows {
+        for ((value, (integer, nullable)), column) in row.iter().zip(&kinds).zip(columns) {
+            let fits = match value {
+                Value::Null => *nullable,
+                Value::Int(_) => *integer,
+                Value::Text(text) => !integer && !text.starts_with('\0'),
+            };
+            if !fits {
+                report.problems.push(format!(
+                    "{table}: a value of a kind trueup does not write in {column} ({value:?})"
+                ));
+                return;
+            }
+        }
+    }
+}
+
+/// A column's kind in trueup's schema: (an integer, may be NULL).
+fn column_kind(table: &str, column: &str) -> (bool, bool) {
+    let start = format!("CREATE TABLE IF NOT EXISTS {table} (\n");
+    let body = SCHEMA.split_once(&start).map_or("", |(_, rest)| rest);
+    let body = body.split_once(");").map_or(body, |(body, _)| body);
+    let line = body
+        .lines()
+        .map(str::trim)
+        .find(|l| l.split_whitespace().next() == Some(column));
+    let line = line.unwrap_or_default();
+    let nullable = !line.contains("NOT NULL") && !line.contains("PRIMARY KEY");
+    (line.contains("BIGINT"), nullable)
+}
+
 /// What `verify` found.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -59,6 +105,9 @@ impl Store {
     /// committed frontier.
     pub fn verify(&mut self) -> Result<Report, StoreError> {
         let mut report = Report::default();
+        let run = self.db.query(RUN_ROWS, &[])?;
+        check_types("run", &["name", "value"], &run, &mut report);
+        self.check_run(&run, &mut report)?;
         let commits = self.db.query(
             &format!(
                 "SELECT {} FROM commits ORDER BY batch",
@@ -66,7 +115,8 @@ impl Store {
             ),
             &[],
         )?;
-        let mut prev = GENESIS.to_string();
+        check_types("commits", COMMIT_COLUMNS, &commits, &mut report);
+        let mut prev = run_hash(&run);
         let mut expected_batch = 1;
         for commit in &commits {
             let batch = commit[0].int().unwrap_or(-1);
@@ -77,43 +127,20 @@ impl Store {
                 expected_batch = batch;
             }
             expected_batch += 1;
-            if commit[9].str() != Some(prev.as_str()) {
-                report.problems.push(format!(
-                    "batch {batch}: prev_hash does not chain to the previous batch's hash"
-                ));
+            if commit[PREV_HASH].str() != Some(prev.as_str()) {
+                let to = if batch == 1 {
+                    "the run"
+                } else {
+                    "the previous batch's hash"
+                };
+                report
+                    .problems
+                    .push(format!("batch {batch}: prev_hash does not chain to {to}"));
             }
-            let mut tables = Vec::new();
-            for (i, (table, columns)) in [
-                ("inputs", INPUT_COLUMNS),
-                ("results", RESULT_COLUMNS),
-                ("dead_letters", DEAD_COLUMNS),
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                let rows = self.db.query(
-                    &format!(
-                        "SELECT {} FROM {table} WHERE batch = $1 ORDER BY seq",
-                        columns.join(", ")
-                    ),
-                    &[Value::Int(batch)],
-                )?;
-                if commit[4 + i].int() != Some(rows.len() as i64) {
-                    report.problems.push(format!(
-                        "batch {batch}: {table} holds {} rows, the commit says {}",
-                        rows.len(),
-                        commit[4 + i].int().unwrap_or(-1)
-                    ));
-                }
-                report.rows += rows.len() as u64;
-                tables.push(Rows {
-                    table,
-                    columns,
-                    rows,
-                });
-            }
-            let hash = batch_hash(&commit[..HASHED_COMMIT_COLUMNS], &tables);
-            let stored = commit[10].str().unwrap_or_default().to_string();
+            let tables = self.batch_rows(batch, commit, &mut report)?;
+            let mut hashed = commit.clone();
+            let stored = hashed.remove(HASH).str().unwrap_or_default().to_string();
+            let hash = batch_hash(&hashed, &tables);
             if hash != stored {
                 report.problems.push(format!(
                     "batch {batch}: content hash {hash} differs from the recorded {stored}: \
@@ -124,6 +151,90 @@ impl Store {
             report.batches += 1;
         }
         report.head = (!commits.is_empty()).then_some(prev);
+        self.check_orphans(&mut report)?;
+        if let Some(last) = commits.last() {
+            let frontier = last[1].int().unwrap_or(0);
+            self.check_conservation(frontier, &mut report)?;
+        }
+        self.check_views(&mut report);
+        check_files(
+            &outputs_of(&run),
+            &Marks::of(&commits),
+            &mut report.problems,
+        );
+        Ok(report)
+    }
+
+    /// The `run` table holds exactly what trueup wrote — the configuration, the id and the
+    /// schema — and the schema is still the one recorded.
+    fn check_run(&mut self, run: &[Vec<Value>], report: &mut Report) -> Result<(), StoreError> {
+        let names: Vec<&str> = run.iter().filter_map(|r| r[0].str()).collect();
+        if names != ["config", "id", "outputs", "schema"] {
+            report.problems.push(format!(
+                "run: holds {names:?}, not the configuration, id, outputs and schema trueup wrote"
+            ));
+        }
+        let recorded = run.iter().find(|r| r[0].str() == Some("schema"));
+        let recorded = recorded.and_then(|r| r[1].str()).unwrap_or_default();
+        let found = self.db.catalog()?;
+        if let Some((then, now)) = recorded.lines().zip(found.lines()).find(|(a, b)| a != b) {
+            report.problems.push(format!(
+                "the schema differs from the one trueup created: {now:?} where it created {then:?}"
+            ));
+        } else if recorded.lines().count() != found.lines().count() {
+            report.problems.push(format!(
+                "the schema differs from the one trueup created: {} objects and columns where \
+                 it created {}",
+                found.lines().count(),
+                recorded.lines().count()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Batch `batch`'s rows of each table, counted against its `commit` row and typed.
+    fn batch_rows(
+        &mut self,
+        batch: i64,
+        commit: &[Value],
+        report: &mut Report,
+    ) -> Result<Vec<Rows>, StoreError> {
+        let mut tables = Vec::new();
+        for (i, (table, columns)) in [
+            ("inputs", INPUT_COLUMNS),
+            ("results", RESULT_COLUMNS),
+            ("dead_letters", DEAD_COLUMNS),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let rows = self.db.query(
+                &format!(
+                    "SELECT {} FROM {table} WHERE batch = $1 ORDER BY seq",
+                    columns.join(", ")
+                ),
+                &[Value::Int(batch)],
+            )?;
+            if commit[4 + i].int() != Some(rows.len() as i64) {
+                report.problems.push(format!(
+                    "batch {batch}: {table} holds {} rows, the commit says {}",
+                    rows.len(),
+                    commit[4 + i].int().unwrap_or(-1)
+                ));
+            }
+            check_types(table, columns, &rows, report);
+            report.rows += rows.len() as u64;
+            tables.push(Rows {
+                table,
+                columns,
+                rows,
+            });
+        }
+        Ok(tables)
+    }
+
+    /// Rows that belong to no committed batch.
+    fn check_orphans(&mut self, report: &mut Report) -> Result<(), StoreError> {
         for table in ["inputs", "results", "dead_letters"] {
             let orphans = self.db.query(
                 &format!(
@@ -139,12 +250,7 @@ impl Store {
                     .push(format!("{table}: {n} rows belong to no committed batch"));
             }
         }
-        if let Some(last) = commits.last() {
-            let frontier = last[1].int().unwrap_or(0);
-            self.check_conservation(frontier, &mut report)?;
-        }
-        self.check_views(&mut report);
-        Ok(report)
+        Ok(())
     }
 
     /// Every view shows what its definition in trueup's schema does: a redefined

@@ -7,8 +7,10 @@
 //!   and the end-to-end bench's single-threaded baseline.
 //! - [`kafka`]: Kafka chores outside a pipeline: creating topics, producing a file's lines,
 //!   reading a whole topic back.
+//! - [`http`]: one HTTP/1.1 GET at a time on loopback, for `trueup serve`.
 
 #![deny(missing_docs)]
 
+pub mod http;
 pub mod kafka;
 pub mod oracle;

@@ -73,8 +73,9 @@ pub fn commits(url: &str) -> i64 {
 
 /// Runs `binary run --config config` and kills it with SIGKILL, up to `kills` times, each at a
 /// random instant (0 to `max_delay`, from `seed`) after the attempt's first own commit to
-/// `store`; an attempt that ends before its kill ends the killing, when at least half the kills
-/// happened. Returns the kills done.
+/// `store`; an attempt that ends (successfully) before its kill, or without a commit of its own
+/// because the one before had committed everything, ends the killing, when at least half the
+/// kills happened. Returns the kills done.
 pub fn kill_repeatedly(
     binary: &Path,
     config: &Path,
@@ -96,10 +97,18 @@ pub fn kill_repeatedly(
             .expect("start trueup");
         let started = Instant::now();
         while commits(store) == before {
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "the run ended before kill {killed}"
-            );
+            if let Some(status) = child.try_wait().unwrap() {
+                // killed after its last commit, the run before had left nothing to do
+                assert!(
+                    status.success(),
+                    "the run failed ({status}) before kill {killed}"
+                );
+                assert!(
+                    killed >= kills / 2,
+                    "the run ended after only {killed} kills"
+                );
+                return killed;
+            }
             if started.elapsed() > Duration::from_secs(300) {
                 child.kill().expect("SIGKILL");
                 panic!("no commit within 5 minutes before kill {killed}");

@@ -1,0 +1,90 @@
+//! `verify`'s check of the output files: each commit recorded the files' lengths and SHA-256
+//! digests of their content up to them; the files must still hold exactly that content.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::db::Value;
+use super::COMMIT_COLUMNS;
+
+/// One commit's record of one output file: its batch, the file's length, its digest.
+type Mark = (i64, u64, String);
+
+/// What the commits recorded of the two output files, in batch order.
+pub struct Marks {
+    results: Vec<Mark>,
+    dead_letters: Vec<Mark>,
+}
+
+impl Marks {
+    /// The marks of `commits` (rows in `COMMIT_COLUMNS` order); commits without a digest
+    /// (outputs that are not files) leave none.
+    pub fn of(commits: &[Vec<Value>]) -> Marks {
+        let column = |name: &str| COMMIT_COLUMNS.iter().position(|c| *c == name);
+        let marks = |length: &str, digest: &str| -> Vec<Mark> {
+            let (Some(length), Some(digest)) = (column(length), column(digest)) else {
+                return Vec::new();
+            };
+            commits
+                .iter()
+                .filter_map(|c| {
+                    let sha256 = c[digest].str().filter(|d| !d.is_empty())?;
+                    Some((c[0].int()?, c[length].int()? as u64, sha256.to_string()))
+                })
+                .collect()
+        };
+        Marks {
+            results: marks("results_bytes", "results_sha256"),
+            dead_letters: marks("dead_letters_bytes", "dead_letters_sha256"),
+        }
+    }
+}
+
+/// Checks the results and dead-letters files `sinks` names against `marks`; a file that
+/// cannot be read, is shorter than committed, or whose committed content differs from what a
+/// batch recorded is a problem (the first such batch is named).
+pub fn check_files(sinks: &serde_json::Value, marks: &Marks, problems: &mut Vec<String>) {
+    for (key, marks) in [
+        ("results", &marks.results),
+        ("dead_letters", &marks.dead_letters),
+    ] {
+        let Some(path) = sinks[key].as_str() else {
+            continue;
+        };
+        if marks.is_empty() {
+            continue;
+        }
+        if let Err(problem) = check_file(Path::new(path), marks) {
+            problems.push(format!("sinks.{key} ({path}): {problem}"));
+        }
+    }
+}
+
+/// Reads `path` once, checking its digest at each mark in turn.
+fn check_file(path: &Path, marks: &[Mark]) -> Result<(), String> {
+    let mut file = File::open(path).map_err(|e| format!("cannot be read ({e})"))?;
+    let mut digest = Sha256::new();
+    let mut at = 0u64;
+    for (batch, length, recorded) in marks {
+        let want = length.saturating_sub(at);
+        let read = std::io::copy(&mut (&mut file).take(want), &mut digest)
+            .map_err(|e| format!("cannot be read ({e})"))?;
+        at += read;
+        if at < *length {
+            return Err(format!(
+                "holds {at} bytes, fewer than the {length} batch {batch} committed"
+            ));
+        }
+        let found = format!("{:x}", digest.clone().finalize());
+        if &found != recorded {
+            return Err(format!(
+                "its first {length} bytes differ from what batch {batch} committed \
+                 (SHA-256 {found}, recorded {recorded}): the file was altered"
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! HTTP/1.1 on loopback for the tests and benches of `trueup serve`: one GET per connection,
+//! by hand, so that nothing between the client and the server hides what the server sent.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+/// One HTTP/1.1 GET with these header lines (each ended by CRLF): (status, head, body).
+pub fn exchange(address: &str, path: &str, headers: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().expect("status code");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    // chunked bodies: keep the chunk contents
+    let body = if response
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            rest = &tail[n + 2..];
+        }
+        out
+    } else {
+        body.to_string()
+    };
+    (status, head.to_string(), body)
+}
+
+/// Starts `binary serve --store url` (after the shell commands `before`, e.g. a `ulimit`, and
+/// with `args` added) on a free loopback port with `token`, and waits until it listens: the
+/// server and its address.
+pub fn serve(
+    before: &str,
+    binary: &str,
+    url: &str,
+    token: &str,
+    args: &str,
+) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let script = format!("{before}exec {binary} serve --store {url} --listen {address} {args}");
+    let server = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .env("TRUEUP_TOKEN", token)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while TcpStream::connect(&address).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve did not listen");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (server, address)
+}
