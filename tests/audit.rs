@@ -465,6 +465,16 @@ fn all_pages(address: &str, query: &str, token: &str) -> (Vec<String>, usize) {
     }
 }
 
+/// The bearer token the serve tests use.
+const TOKEN: &str = "s3cret-token-for-tests-0123456789";
+
+/// Runs 300 payments into a SQLite store in `dir` and serves it with [`TOKEN`].
+fn serve_a_small_store(dir: &Path) -> (std::process::Child, String) {
+    let url = dir.join("store.db").display().to_string();
+    run_into(dir, 300, &url);
+    start_serve(&url, TOKEN)
+}
+
 /// Starts `trueup serve` over the store at `url` on a free loopback port, once it listens:
 /// the server and its address.
 fn start_serve(url: &str, token: &str) -> (std::process::Child, String) {
@@ -479,11 +489,8 @@ fn start_serve_with(url: &str, token: &str, files: Option<u32>) -> (std::process
 
 #[test]
 fn serve_refuses_bad_parameters_by_name_and_takes_the_scheme_in_any_case() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let token = "s3cret-token-for-tests-0123456789";
-    let url = dir.path().join("store.db").display().to_string();
-    run_into(dir.path(), 300, &url);
-    let (mut server, address) = start_serve(&url, token);
+    let (dir, token) = (tempfile::tempdir().expect("tempdir"), TOKEN);
+    let (mut server, address) = serve_a_small_store(dir.path());
     for scheme in ["bearer", "BEARER", "Bearer"] {
         let auth = format!("Authorization: {scheme} {token}\r\n");
         assert_eq!(request(&address, "/v1/summary", &auth).0, 200, "{scheme}");
@@ -1119,10 +1126,7 @@ fn parameter_value(dice: &mut Dice) -> String {
 #[test]
 fn random_requests_to_serve_find_no_500_and_no_crash() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let token = "s3cret-token-for-tests-0123456789";
-    let url = dir.path().join("store.db").display().to_string();
-    run_into(dir.path(), 300, &url);
-    let (mut server, address) = start_serve(&url, token);
+    let (mut server, address) = serve_a_small_store(dir.path());
     let paths = [
         "/healthz",
         "/metrics",

@@ -29,8 +29,7 @@ use crate::model::results::Change;
 use crate::model::time::Millis;
 use crate::model::time::Time;
 use crate::model::DeadLetter;
-use crate::store::pipelined::Pipelined;
-use crate::store::{Batch, Extent, StoreError, StoredInput};
+use crate::store::{Batch, Extent, StoredInput};
 
 /// Where one source of one worker stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,21 +179,22 @@ impl Committer {
     }
 }
 
-/// Commits `cut` to `store` with the frontier, the changes before it and where the outputs
-/// (results, dead letters) stand (durable once the store's [`Pipelined::wait`] returns).
-pub(crate) fn commit(
-    store: &mut Pipelined,
-    frontier: Time,
-    cut: &Cut,
-    changes: &[Change],
-    outputs: [Extent; 2],
-) -> Result<(), StoreError> {
-    store.commit(&Batch {
-        frontier,
-        positions: cut.positions.clone(),
-        inputs: &cut.inputs,
-        changes,
-        dead_letters: &cut.dead_letters,
-        outputs,
-    })
+impl Cut {
+    /// The batch that commits this cut with the frontier, the changes before it and where the
+    /// outputs (results, dead letters) stand.
+    pub fn batch<'a>(
+        &'a self,
+        frontier: Time,
+        changes: &'a [Change],
+        outputs: [Extent; 2],
+    ) -> Batch<'a> {
+        Batch {
+            frontier,
+            positions: &self.positions,
+            inputs: &self.inputs,
+            changes,
+            dead_letters: &self.dead_letters,
+            outputs,
+        }
+    }
 }

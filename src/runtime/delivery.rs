@@ -109,10 +109,14 @@ impl<O: Output> Delivery<O> {
             (Some(committer), false) => Some(committer.cut(&captures.journal)),
             _ => None,
         };
+        let dead_letters = ready(&captures.dead_letters, frontier);
+        if outcomes.is_empty() && dead_letters.is_empty() && journal.is_none() {
+            return Ok(()); // nothing to write, count or commit
+        }
         self.writer.ship(Shipment {
             frontier,
             outcomes,
-            dead_letters: ready(&captures.dead_letters, frontier),
+            dead_letters,
             settled,
             journal,
         })

@@ -17,7 +17,7 @@ use crate::model::results::{Change, Outcome};
 use crate::model::summary::Tally;
 use crate::model::time::Time;
 use crate::model::DeadLetter;
-use crate::runtime::commit::{commit, Cut};
+use crate::runtime::commit::Cut;
 use crate::sinks::output::Output;
 use crate::store::pipelined::Pipelined;
 use crate::store::{Extent, Store, StoreError};
@@ -196,7 +196,8 @@ impl<O: Output> State<O> {
         if let (Some(store), Some(cut)) = (self.store.as_mut(), shipment.journal.as_ref()) {
             written.output.sync()?;
             let outputs = extents(&written.output);
-            commit(store, shipment.frontier, cut, &changes, outputs).map_err(other)?;
+            let batch = cut.batch(shipment.frontier, &changes, outputs);
+            store.commit(&batch).map_err(other)?;
             if written.output.republishes() {
                 // a topic publishes only what is committed: this commit, before the next delivery
                 store.wait().map_err(other)?;

@@ -67,7 +67,7 @@ pub struct Batch<'a> {
     /// Every logical time before this is complete and committed.
     pub frontier: Time,
     /// Where each worker resumes each source (JSON).
-    pub positions: String,
+    pub positions: &'a str,
     /// Inputs accepted since the previous commit.
     pub inputs: &'a [StoredInput],
     /// Result changes at times before `frontier` not yet committed.
@@ -468,7 +468,7 @@ impl Chain {
             Value::Int(number),
             Value::Int(batch.frontier as i64),
             Value::text(format_rfc3339(batch.frontier)),
-            Value::text(&batch.positions),
+            Value::text(batch.positions),
             Value::Int(batch.inputs.len() as i64),
             Value::Int(batch.changes.len() as i64),
             Value::Int(batch.dead_letters.len() as i64),
