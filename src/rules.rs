@@ -21,8 +21,8 @@ use differential_dataflow::VecCollection;
 use differential_dataflow::{ExchangeData, Hashable};
 use trueup_operators::balance::summarize;
 use trueup_operators::{
-    Aging, Amount, BalanceGroup, BalanceState, Conservation, Dedupe, DedupeOutputs, Leg, Measure,
-    Retire, Route, Splitter, Violation,
+    Amount, BalanceGroup, BalanceState, Conservation, Dedupe, DedupeOutputs, Leg, Measure, Phase,
+    Retire, Route, Splitter, Tally, Violation,
 };
 
 /// A rule's group, its ids as names.
@@ -78,14 +78,14 @@ pub struct Reconciliation<'scope> {
     pub redeliveries: VecCollection<'scope, Time, Stream>,
 }
 
-fn measure_payment(p: PaymentRow) -> (Stage, Measure) {
+fn measure_payment(p: &PaymentRow) -> (Stage, Measure) {
     (
         (PAYMENTS_ACCEPTED, Some(p.currency)),
         Measure::one(p.signed_amount()),
     )
 }
 
-fn measure_entry(e: EntryRow) -> (Stage, Measure) {
+fn measure_entry(e: &EntryRow) -> (Stage, Measure) {
     (
         (ENTRIES_ACCEPTED, Some(e.currency)),
         Measure::one(e.signed_amount()),
@@ -129,13 +129,16 @@ pub fn reconcile<'scope>(
     );
 
     // accepted = unique + redeliveries + conflicts, per stream and currency
-    let mut checked = vec![payments.map(measure_payment), entries.map(measure_entry)];
+    let mut checked = vec![
+        hourly(&payments, measure_payment),
+        hourly(&entries, measure_entry),
+    ];
     let mut produced = Vec::new();
     for out in [&p.unique, &p.redeliveries, &p.conflicts] {
-        produced.push(out.clone().map(|(_, p)| measure_payment(p)));
+        produced.push(hourly(out, |(_, p)| measure_payment(p)));
     }
     for out in [&e.unique, &e.redeliveries, &e.conflicts] {
-        produced.push(out.clone().map(|(_, e)| measure_entry(e)));
+        produced.push(hourly(out, |(_, e)| measure_entry(e)));
     }
 
     let redeliveries = p
@@ -154,11 +157,9 @@ pub fn reconcile<'scope>(
 
     for ((stage, index), rule) in (FIRST_RULE..).zip(DEDUPE_RULE + 1..).zip(rules) {
         let members = rule_members(rule, unique_p.clone(), unique_e.clone());
-        checked.push(
-            members
-                .clone()
-                .map(move |((_, ccy), (_, leg, _))| ((stage, Some(ccy)), Measure::one(leg.amount))),
-        );
+        checked.push(hourly(&members, move |((_, ccy), (_, leg, _))| {
+            ((stage, Some(*ccy)), Measure::one(leg.amount))
+        }));
         let rows = match settings.retention {
             None => rule_rows(rule, index, members, tick),
             Some(retention) => {
@@ -171,18 +172,12 @@ pub fn reconcile<'scope>(
                     .map(|(_, row)| row)
             }
         };
-        produced.push(rows.clone().map(move |row| measure_row(stage, row)));
+        produced.push(hourly(&rows, move |row| measure_row(stage, row)));
         results.push(rows);
     }
 
-    // checked per event-time hour: every record is measured several times, and measures
-    // summed per hour cost little to exchange and count, where measures per tick would not
-    let hourly = |measures: VecCollection<'scope, Time, (Stage, Measure)>| {
-        measures.delay(|t| t.div_ceil(HOUR).saturating_mul(HOUR))
-    };
-    let produced = vec![hourly(concatenate(scope, produced))];
-    let violations =
-        hourly(concatenate(scope, checked)).conserved_by_named("conservation", produced);
+    let produced = vec![concatenate(scope, produced)];
+    let violations = concatenate(scope, checked).conserved_by_named("conservation", produced);
     Reconciliation {
         results: concatenate(scope, results),
         violations,
@@ -236,9 +231,9 @@ fn rule_members<'scope>(
     }
 }
 
-/// A rule's result rows, computed from its members: one reduction per group gives its
-/// balance (the operators library's [`summarize`]) and its merchant (the smallest merchant id
-/// among its payment events), then aging.
+/// A rule's result rows, computed from its members in one pass per group: its balance (the
+/// operators library's [`summarize`]) and its merchant (the smallest merchant id among its
+/// payment events), aged against the rule's grace period.
 fn rule_rows<'scope>(
     rule: &RuleConfig,
     index: u16,
@@ -246,19 +241,47 @@ fn rule_rows<'scope>(
     tick: Tick,
 ) -> VecCollection<'scope, Time, Outcome> {
     let tolerance = rule.tolerance().clone();
-    let groups = members.reduce_named(rule.name(), move |(_, ccy), members, out| {
+    let summarize = move |(_, ccy): &GroupKey, members: &[(Member, isize)]| {
         let legs = members
             .iter()
             .map(|((is_left, leg, _), copies)| (*is_left, leg, *copies));
-        if let Some(group) = summarize(legs, tolerance.for_currency(*ccy)) {
-            let merchant = (members.iter())
-                .filter(|(_, copies)| *copies > 0)
-                .filter_map(|((_, _, merchant), _)| *merchant)
-                .min();
-            out.push(((group, merchant), 1isize));
+        let group = summarize(legs, tolerance.for_currency(*ccy))?;
+        let merchant = (members.iter())
+            .filter(|(_, copies)| *copies > 0)
+            .filter_map(|((_, _, merchant), _)| *merchant)
+            .min();
+        Some((group, merchant))
+    };
+    let grace = rule.grace_millis();
+    let deadline = move |(g, _): &(Group, Option<Name>)| {
+        (g.state != BalanceState::Balanced).then(|| tick.ceil(g.last_at.saturating_add(grace)))
+    };
+    let is_ledger = matches!(rule, RuleConfig::PaymentLedger(_));
+    let row = move |&(key, currency): &GroupKey, (g, merchant_id): (Group, Option<Name>), phase| {
+        let status = match (phase, is_ledger, g.state) {
+            (Phase::Settled, _, _) => Status::Matched,
+            (Phase::OnTime, _, _) => Status::Pending,
+            (Phase::Overdue, false, _) => Status::UnbalancedJournal,
+            (Phase::Overdue, true, BalanceState::LeftOnly) => Status::MissingLedger,
+            (Phase::Overdue, true, BalanceState::RightOnly) => Status::MissingPayment,
+            (Phase::Overdue, true, _) => Status::AmountMismatch,
+        };
+        Outcome {
+            rule: index,
+            key,
+            currency,
+            status,
+            expected: Some(g.expected),
+            actual: Some(g.actual),
+            difference: Some(g.difference),
+            opened_at: g.opened_at,
+            due_at: g.last_at.saturating_add(grace),
+            left_ids: g.left_ids,
+            right_ids: g.right_ids,
+            merchant_id,
         }
-    });
-    aged_rows(groups, rule, index, tick)
+    };
+    members.tally_named(rule.name(), summarize, deadline, row)
 }
 
 /// When a rule's result row retires: matched groups `settled_hours` after their latest event,
@@ -329,50 +352,19 @@ where
     }
 }
 
-/// Ages a rule's groups against its grace period and turns them into result rows.
-fn aged_rows<'scope>(
-    groups: VecCollection<'scope, Time, (GroupKey, (Group, Option<Name>))>,
-    rule: &RuleConfig,
-    index: u16,
-    tick: Tick,
-) -> VecCollection<'scope, Time, Outcome> {
-    let grace = rule.grace_millis();
-    let aged = groups.age_named(rule.name(), move |(_, (g, _))| {
-        (g.state != BalanceState::Balanced).then(|| tick.ceil(g.last_at.saturating_add(grace)))
-    });
-    let is_ledger = matches!(rule, RuleConfig::PaymentLedger(_));
-    let row = move |status: Option<Status>| {
-        move |((key, currency), (g, merchant_id)): (GroupKey, (Group, Option<Name>))| {
-            let status = status.unwrap_or(match (is_ledger, g.state) {
-                (false, _) => Status::UnbalancedJournal,
-                (true, BalanceState::LeftOnly) => Status::MissingLedger,
-                (true, BalanceState::RightOnly) => Status::MissingPayment,
-                (true, _) => Status::AmountMismatch,
-            });
-            Outcome {
-                rule: index,
-                key,
-                currency,
-                status,
-                expected: Some(g.expected),
-                actual: Some(g.actual),
-                difference: Some(g.difference),
-                opened_at: g.opened_at,
-                due_at: g.last_at.saturating_add(grace),
-                left_ids: g.left_ids,
-                right_ids: g.right_ids,
-                merchant_id,
-            }
-        }
-    };
-    aged.settled
-        .map(row(Some(Status::Matched)))
-        .concat(aged.on_time.map(row(Some(Status::Pending))))
-        .concat(aged.overdue.map(row(None)))
+/// `records` measured for the conservation check, summed per stage and event-time hour where
+/// they are: every record is measured several times, and hourly sums cost little to exchange
+/// and count, where a measure per record would not.
+fn hourly<'scope, D: Clone + 'static>(
+    records: &VecCollection<'scope, Time, D>,
+    measure: impl Fn(&D) -> (Stage, Measure) + 'static,
+) -> VecCollection<'scope, Time, (Stage, Measure)> {
+    let hour = |t: &Time| t.div_ceil(HOUR).saturating_mul(HOUR);
+    trueup_operators::measure(records, "measure", measure, hour)
 }
 
 /// A rule's result row measured as the legs it lists: their count and Σ expected + Σ actual.
-fn measure_row(stage: u16, row: Outcome) -> (Stage, Measure) {
+fn measure_row(stage: u16, row: &Outcome) -> (Stage, Measure) {
     let count = (row.left_ids.len() + row.right_ids.len()) as i64;
     let amount = row.expected.unwrap_or_default() + row.actual.unwrap_or_default();
     ((stage, Some(row.currency)), Measure { count, amount })
@@ -391,11 +383,9 @@ fn duplicate_results<'scope>(
         .map(|(id, p)| (id, (false, p.currency, p.occurred_at, p.merchant_id)))
         .concat(entries.map(|(id, e)| (id, (true, e.currency, e.booked_at, None))));
     // versions of one id may differ in currency: count them under one scope, "*"
-    checked.push(
-        versions
-            .clone()
-            .map(|_| ((DEDUPE, None), Measure::one(Amount::ZERO))),
-    );
+    checked.push(hourly(&versions, |_| {
+        ((DEDUPE, None), Measure::one(Amount::ZERO))
+    }));
     let rows = versions
         .reduce_named("dedupe results", |id, versions, out| {
             let copies: usize = versions.iter().map(|(_, n)| (*n).max(0) as usize).sum();
@@ -414,7 +404,7 @@ fn duplicate_results<'scope>(
             out.push((row, 1isize));
         })
         .map(|(_, row)| row);
-    produced.push(rows.clone().map(|row| {
+    produced.push(hourly(&rows, |row| {
         let versions = (row.left_ids.len() + row.right_ids.len()) as i64;
         (
             (DEDUPE, None),

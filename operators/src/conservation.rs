@@ -36,10 +36,15 @@
 //! });
 //! ```
 
+use std::collections::BTreeMap;
+
+use differential_dataflow::collection::AsCollection;
 use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semigroup};
 use differential_dataflow::lattice::Lattice;
 use differential_dataflow::{ExchangeData, Hashable, VecCollection};
 use serde::{Deserialize, Serialize};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
 use timely::progress::Timestamp;
 
 use crate::amount::Amount;
@@ -164,6 +169,41 @@ where
                 .leave_region(outer)
         })
     }
+}
+
+/// Measures `records` for a check: each record's `(key, Measure)` times its multiplicity,
+/// summed per key and coarsened time (`coarsen(t) ≥ t`) within each batch where the records
+/// are, so a check of every record costs one small update per key and coarse time downstream.
+/// The sums are the same whatever the batching; only how many updates carry them differs.
+pub fn measure<'scope, T, D, K>(
+    records: &VecCollection<'scope, T, D>,
+    name: &str,
+    measure: impl Fn(&D) -> (K, Measure) + 'static,
+    coarsen: impl Fn(&T) -> T + 'static,
+) -> VecCollection<'scope, T, (K, Measure)>
+where
+    T: Timestamp + Ord,
+    D: Clone + 'static,
+    K: Ord + Clone + 'static,
+{
+    let stream = records.inner.clone().unary(Pipeline, name, |_, _| {
+        move |input, output| {
+            input.for_each(|cap, data| {
+                let mut sums: BTreeMap<(T, K), Measure> = BTreeMap::new();
+                for (record, time, diff) in data.drain(..) {
+                    let (key, m) = measure(&record);
+                    let sum = sums.entry((coarsen(&time), key)).or_default();
+                    sum.plus_equals(&m.multiply(&diff));
+                }
+                // coarsened times are no earlier than the message's: one message at its time
+                let sums = sums.into_iter().filter(|(_, m)| !m.is_zero());
+                output
+                    .session(&cap)
+                    .give_iterator(sums.map(|((time, key), sum)| ((key, sum), time, 1)));
+            });
+        }
+    });
+    stream.as_collection()
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@
 //! ```
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use differential_dataflow::collection::AsCollection;
 use differential_dataflow::{ExchangeData, Hashable, VecCollection};
@@ -48,7 +48,7 @@ use timely::order::TotalOrder;
 use timely::progress::Timestamp;
 
 use crate::partition::partition;
-use crate::pending::{hold, Pending};
+use crate::pending::Pending;
 
 /// The named outputs of [`Dedupe::dedupe`].
 pub struct DedupeOutputs<'scope, T: Timestamp, I: 'static, V: 'static> {
@@ -115,26 +115,20 @@ where
 {
     let by_id = Exchange::new(|u: &((I, V), T, isize)| (u.0).0.hashed().into());
     let stream = records.inner.unary_frontier(by_id, name, |_, _| {
-        let mut stash: Pending<T, ((I, V), T, isize)> = BTreeMap::new();
+        let mut stash: Pending<T, ((I, V), T, isize)> = Pending::new();
         let mut ids: HashMap<I, Versions<V>, foldhash::fast::FixedState> = HashMap::default();
         move |(input, frontier), output| {
-            input.for_each(|cap, data| hold(&mut stash, &cap, data));
-            let mut complete = Vec::new();
-            while let Some(entry) = stash.first_entry() {
-                if frontier.less_equal(entry.key()) {
-                    break;
+            input.for_each(|cap, data| stash.hold_all(&cap, data));
+            // every complete time in one message, under the earliest one's capability
+            if let Some(cap) = stash.capability().cloned() {
+                let mut session = output.session(&cap);
+                while let Some((_, updates)) = stash.pop_complete(|t| !frontier.less_equal(t)) {
+                    for update in updates {
+                        apply(&mut ids, update, &mut |u| session.give(u));
+                    }
                 }
-                complete.push(entry.remove());
             }
-            // one message for every complete time, under the earliest one's capability
-            let (caps, updates): (Vec<_>, Vec<_>) = complete.into_iter().unzip();
-            let Some(cap) = caps.first() else {
-                return;
-            };
-            let mut session = output.session(cap);
-            for update in updates.into_iter().flatten() {
-                apply(&mut ids, update, &mut |u| session.give(u));
-            }
+            stash.downgrade(None);
         }
     });
     stream.as_collection()

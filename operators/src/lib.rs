@@ -17,6 +17,7 @@
 //! - [`splitter`]: route records by predicate into named outputs plus the rest.
 //! - [`dedupe`]: absorb identical redeliveries, hold out conflicting versions of one id.
 //! - [`aging`]: mark groups overdue once logical time passes a deadline computed from the data.
+//! - [`tally`]: per key, a summary of its members kept current and aged, in one pass.
 //! - [`conservation`]: continuously verify that counts and amounts are conserved by a graph.
 //!
 //! # Example: a many-to-one settlement graph
@@ -66,6 +67,7 @@ mod partition;
 mod pending;
 pub mod retire;
 pub mod splitter;
+pub mod tally;
 
 #[cfg(test)]
 mod testing;
@@ -85,6 +87,8 @@ mod catalog {
     struct Dedupe;
     #[doc = include_str!("../../docs/operators/aging.md")]
     struct Aging;
+    #[doc = include_str!("../../docs/operators/tally.md")]
+    struct Tally;
     #[doc = include_str!("../../docs/operators/conservation.md")]
     struct Conservation;
     #[doc = include_str!("../../docs/operators/retire.md")]
@@ -94,9 +98,10 @@ mod catalog {
 pub use aging::{Aging, AgingOutputs, Phase};
 pub use amount::{Amount, Tolerance};
 pub use balance::{Balance, BalanceGroup, BalanceState, Leg};
-pub use conservation::{Conservation, Measure, Violation};
+pub use conservation::{measure, Conservation, Measure, Violation};
 pub use dedupe::{Dedupe, DedupeOutputs};
 pub use joiner::{Joiner, JoinerOutputs};
 pub use matcher::{Cardinality, Matcher, MatcherConfig, MatcherOutputs};
 pub use retire::{Retire, Retirement};
 pub use splitter::{Route, Splitter, SplitterOutputs};
+pub use tally::Tally;

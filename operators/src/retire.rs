@@ -69,7 +69,7 @@ use timely::dataflow::operators::vec::Map as _;
 use timely::dataflow::StreamVec;
 use timely::progress::Timestamp;
 
-use crate::pending::{hold, Pending};
+use crate::pending::Pending;
 
 /// A collection of members being retired: build the logic on [`working`](Retirement::working),
 /// then close the loop with [`retire_named`](Retirement::retire_named).
@@ -166,18 +166,18 @@ where
 {
     let pact = Exchange::new(move |u: &(D, T, isize)| hash(&u.0));
     updates.unary_frontier(pact, name, |_, _| {
-        let mut stash: Pending<T, (D, T, isize)> = BTreeMap::new();
+        let mut stash: Pending<T, (D, T, isize)> = Pending::new();
         move |(input, frontier), output| {
-            input.for_each(|cap, data| hold(&mut stash, &cap, data));
-            while let Some(entry) = stash.first_entry() {
-                if frontier.less_equal(entry.key()) {
-                    break;
+            input.for_each(|cap, data| stash.hold_all(&cap, data));
+            if let Some(cap) = stash.capability().cloned() {
+                let mut session = output.session(&cap);
+                while let Some((_, mut updates)) = stash.pop_complete(|t| !frontier.less_equal(t)) {
+                    consolidate_updates(&mut updates);
+                    updates.retain(|u| u.2 > 0);
+                    session.give_iterator(updates.into_iter());
                 }
-                let (cap, mut updates) = entry.remove();
-                consolidate_updates(&mut updates);
-                updates.retain(|u| u.2 > 0);
-                output.session(&cap).give_iterator(updates.into_iter());
             }
+            stash.downgrade(None);
         }
     })
 }
@@ -197,32 +197,31 @@ where
     let by_result = Exchange::new(|u: &((K, R), T, isize)| (u.0).0.hashed().into());
     let by_key = Exchange::new(|u: &(K, T, isize)| u.0.hashed().into());
     results.binary_frontier(keys, by_result, by_key, name, |_, _| {
-        let mut changes: Pending<T, ((K, R), T, isize)> = BTreeMap::new();
+        let mut changes: Pending<T, ((K, R), T, isize)> = Pending::new();
         let mut retired: BTreeMap<T, Vec<K>> = BTreeMap::new();
         move |(input1, frontier1), (input2, frontier2), output| {
-            input1.for_each(|cap, data| hold(&mut changes, &cap, data));
+            input1.for_each(|cap, data| changes.hold_all(&cap, data));
             input2.for_each(|_, data| {
                 for (k, t, _) in data.drain(..) {
                     retired.entry(t).or_default().push(k);
                 }
             });
             let complete = |t: &T| !frontier1.less_equal(t) && !frontier2.less_equal(t);
-            while let Some(entry) = changes.first_entry() {
-                if !complete(entry.key()) {
-                    break;
+            if let Some(cap) = changes.capability().cloned() {
+                let mut session = output.session(&cap);
+                while let Some((time, updates)) = changes.pop_complete(complete) {
+                    let Some(mut keys) = retired.remove(&time) else {
+                        continue;
+                    };
+                    keys.sort();
+                    let kept = updates
+                        .into_iter()
+                        .filter(|((k, _), _, _)| keys.binary_search(k).is_ok())
+                        .map(|(data, t, diff)| (data, t, -diff));
+                    session.give_iterator(kept);
                 }
-                let time = entry.key().clone();
-                let (cap, updates) = entry.remove();
-                let Some(mut keys) = retired.remove(&time) else {
-                    continue;
-                };
-                keys.sort();
-                let kept = updates
-                    .into_iter()
-                    .filter(|((k, _), _, _)| keys.binary_search(k).is_ok())
-                    .map(|(data, t, diff)| (data, t, -diff));
-                output.session(&cap).give_iterator(kept);
             }
+            changes.downgrade(None);
             while let Some(entry) = retired.first_entry() {
                 if !complete(entry.key()) {
                     break;
