@@ -161,11 +161,16 @@ impl Output for FileOutput {
             self.dead_letters.lines(dead_letters)?;
         }
         if !changes.is_empty() {
-            self.results.lines(
-                changes
-                    .iter()
-                    .map(|(row, time, diff)| ChangelogLine::new(row, *time, *diff as i64)),
-            )?;
+            self.results.write(|out| {
+                let mut line = Vec::with_capacity(512);
+                for (row, time, diff) in changes {
+                    line.clear();
+                    ChangelogLine::new(row, *time, *diff as i64).write_json(&mut line);
+                    line.push(b'\n');
+                    out.write_all(&line)?;
+                }
+                Ok(())
+            })?;
         }
         Ok(())
     }

@@ -182,7 +182,11 @@ impl KafkaOutput {
                 results: true,
                 seq: self.results.take_seq(),
                 key: format!("{}/{}/{}", row.rule, row.key, row.currency.code()),
-                value: serde_json::to_vec(&line)?,
+                value: {
+                    let mut value = Vec::with_capacity(512);
+                    line.write_json(&mut value);
+                    value
+                },
                 headers: vec![
                     ("trueup-time", format_rfc3339(*time)),
                     ("trueup-diff", diff.to_string()),

@@ -29,9 +29,11 @@ enum Field<'a> {
 }
 
 impl<'a> JsonObject<'a> {
-    /// Reads `line` as one JSON object; `None` when it is anything else.
+    /// Reads `line` as one JSON object; `None` when it is anything else. A flat object of
+    /// escape-free strings without whitespace (what most producers write) is scanned
+    /// directly; anything else is left to `serde_json`, which reads such objects the same way.
     pub fn read(line: &'a str) -> Option<JsonObject<'a>> {
-        serde_json::from_str(line).ok()
+        flat(line).or_else(|| serde_json::from_str(line).ok())
     }
 
     fn field(&self, name: &str) -> Option<&Field<'a>> {
@@ -69,6 +71,36 @@ impl Fields for JsonObject<'_> {
             Value::Object(extra).to_string()
         }
     }
+}
+
+/// `line` as a flat object of escape-free strings with no whitespace between tokens, or
+/// `None` for anything else (including what is not JSON at all).
+fn flat(line: &str) -> Option<JsonObject<'_>> {
+    let mut rest = line.strip_prefix('{')?;
+    let mut fields = Vec::with_capacity(10);
+    if rest == "}" {
+        return Some(JsonObject { fields });
+    }
+    loop {
+        let (key, after) = plain_string(rest)?;
+        let (value, after) = plain_string(after.strip_prefix(':')?)?;
+        fields.push((Cow::Borrowed(key), Field::Str(Cow::Borrowed(value))));
+        match after.as_bytes().first()? {
+            b',' => rest = &after[1..],
+            b'}' if after.len() == 1 => return Some(JsonObject { fields }),
+            _ => return None,
+        }
+    }
+}
+
+/// The text of the string literal `text` starts with, and what follows it, when the literal
+/// holds no escape and no control character.
+fn plain_string(text: &str) -> Option<(&str, &str)> {
+    let body = text.strip_prefix('"')?;
+    let end = body
+        .bytes()
+        .position(|b| b == b'"' || b == b'\\' || b < 0x20)?;
+    (body.as_bytes()[end] == b'"').then(|| (&body[..end], &body[end + 1..]))
 }
 
 /// A value's field: a string literal's text — borrowed when it holds no escape, else decoded
@@ -179,6 +211,8 @@ mod tests {
             r#" { "c" : 12345678901234567890.000 , "b":false, "zz": {"b":1,"a":[null]}, "a":"" } "#,
             r#"{"x":"\ud83d\ude00","a\u0062":"escaped key","d":"\u0000"}"#,
             r#"{}"#,
+            r#"{"a":"x","b":"1.50","d":"","a":"again"}"#,
+            r#"{"é":"ü","a":"{\"x\":1}"}"#,
         ];
         for line in lines {
             assert_eq!(as_object(line, &names), as_map(line, &names), "{line}");
@@ -195,6 +229,13 @@ mod tests {
             "{\"a\":1",
             "{\"a\":1} x",
             "{\"a\":\"\\ud800\"}",
+            "{\"a\":\"x\",}",
+            "{\"a\":\"x\"}}",
+            "{\"a\"\"x\"}",
+            "{\"a\":\"x\u{1}\"}",
+            "{\"a\":\"x\"",
+            "{\"a\"}",
+            "{\"a\":\"x\",\"b\"}",
         ] {
             assert!(JsonObject::read(line).is_none(), "{line}");
         }
