@@ -180,10 +180,9 @@ impl Currency {
 
     /// The currency with this code, if ISO 4217 lists it (case-sensitive: `"USD"`, not `"usd"`).
     pub fn from_code(code: &str) -> Option<Currency> {
-        TABLE
-            .binary_search_by(|(c, _)| (*c).cmp(code))
-            .ok()
-            .map(|i| Currency(TABLE[i].0.as_bytes().try_into().expect("three letters")))
+        let letters: [u8; 3] = code.as_bytes().try_into().ok()?;
+        let slot = slot(letters)?;
+        (SCALES[slot] != UNLISTED).then_some(Currency(letters))
     }
 
     /// The three-letter code.
@@ -193,11 +192,34 @@ impl Currency {
 
     /// Number of minor-unit digits: 2 for USD, 0 for JPY, 3 for BHD.
     pub fn minor_units(&self) -> u32 {
-        TABLE
-            .binary_search_by(|(c, _)| (*c).cmp(self.code()))
-            .map(|i| TABLE[i].1)
-            .unwrap_or(2)
+        slot(self.0)
+            .map(|slot| SCALES[slot])
+            .filter(|scale| *scale != UNLISTED)
+            .map_or(2, u32::from)
     }
+}
+
+/// [`SCALES`]' mark for a code ISO 4217 does not list.
+const UNLISTED: u8 = u8::MAX;
+
+/// Every three-letter code's minor units ([`UNLISTED`] for most), indexed by [`slot`]: a code
+/// is looked up once per record read and per amount written.
+static SCALES: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+    let mut scales = vec![UNLISTED; 26 * 26 * 26];
+    for (code, scale) in TABLE {
+        let letters = code.as_bytes().try_into().expect("three letters");
+        scales[slot(letters).expect("upper-case letters")] = *scale as u8;
+    }
+    scales
+});
+
+/// The index of three upper-case ASCII letters in [`SCALES`]; `None` for anything else.
+fn slot(letters: [u8; 3]) -> Option<usize> {
+    letters.iter().try_fold(0usize, |slot, letter| {
+        letter
+            .is_ascii_uppercase()
+            .then(|| slot * 26 + usize::from(letter - b'A'))
+    })
 }
 
 impl fmt::Debug for Currency {
@@ -242,6 +264,11 @@ mod tests {
             (2, 0, 3, 3)
         );
         assert!(Currency::from_code("XYZ").is_none());
+        assert!(Currency::from_code("US").is_none() && Currency::from_code("USDX").is_none());
+        assert!(Currency::from_code("U\u{1}D").is_none() && Currency::from_code("ÜSD").is_none());
+        for currency in Currency::all() {
+            assert_eq!(Currency::from_code(currency.code()), Some(currency));
+        }
         assert!(Currency::from_code("usd").is_none());
     }
 }

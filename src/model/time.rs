@@ -81,14 +81,29 @@ pub fn write_rfc3339(out: &mut String, millis: Millis) {
     }
     let (hour, minute) = (in_day / 3_600_000, in_day / 60_000 % 60);
     let (second, milli) = (in_day / 1000 % 60, in_day % 1000);
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}"
-    );
+    let digits = |out: &mut String, n: u64, width: u32| {
+        for place in (0..width).rev() {
+            out.push(char::from(b'0' + (n / 10u64.pow(place) % 10) as u8));
+        }
+    };
+    digits(out, year, 4);
+    for (separator, n) in [
+        ('-', month),
+        ('-', day),
+        ('T', hour),
+        (':', minute),
+        (':', second),
+    ] {
+        out.push(separator);
+        digits(out, n, 2);
+    }
     if milli != 0 {
-        let fraction = format!("{milli:03}");
         out.push('.');
-        out.push_str(fraction.trim_end_matches('0'));
+        let (mut n, mut width) = (milli, 3);
+        while n % 10 == 0 {
+            (n, width) = (n / 10, width - 1);
+        }
+        digits(out, n, width);
     }
     out.push('Z');
 }

@@ -172,7 +172,8 @@ impl<O: Output> State<O> {
     /// Orders, counts, delivers and (with a store) commits one shipment.
     fn write(&mut self, shipment: Shipment) -> std::io::Result<()> {
         let mut changes = self.rows(shipment.outcomes)?;
-        changes.sort_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
+        // equal changes are identical: an unstable sort gives the same order
+        changes.sort_unstable_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
         let mut dead = shipment.dead_letters;
         sort_dead_letters(&mut dead);
         // what an earlier run committed is recomputed (and counted) but not delivered again
