@@ -1,12 +1,12 @@
 //! The standard reconciliation, built from the operators library: dedupe both streams,
-//! then per configured rule one reduction per group (balance and merchant), aged against the
-//! rule's grace period.
+//! then per configured rule one tally per group (balance and merchant, aged against the rule's
+//! grace period).
 //!
 //! ```text
 //! payments ─ dedupe ─┬─ unique ─ legs by (payment_id, currency) ─┐
-//!                    └─ conflicts ─ dedupe results               ├─ balance + merchant ─ aging ─ results
+//!                    └─ conflicts ─ dedupe results               ├─ balance + merchant, aged ─ results
 //! entries ── dedupe ─┬─ unique ─ filter(match accounts) ─────────┘
-//!                    │         └ debits | credits by journal ─ balance ─ aging ─ results
+//!                    │         └ debits | credits by journal ─ balance, aged ─ results
 //!                    └─ conflicts ─ dedupe results
 //! ```
 //!
