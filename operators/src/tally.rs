@@ -63,8 +63,12 @@ pub trait Tally<'scope, T: Timestamp, K: 'static, V: 'static> {
         render: impl Fn(&K, O, Phase) -> R + 'static,
     ) -> VecCollection<'scope, T, R>
     where
+        Self: Sized,
         O: Clone + PartialEq + 'static,
-        R: Clone + 'static;
+        R: Clone + 'static,
+    {
+        self.tally_named("Tally", summarize, deadline, render)
+    }
 
     /// As [`tally`](Tally::tally), naming the operator `name` in the graph and logs.
     fn tally_named<O, R>(
@@ -85,19 +89,6 @@ where
     K: ExchangeData + Hashable + Hash,
     V: ExchangeData,
 {
-    fn tally<O, R>(
-        self,
-        summarize: impl Fn(&K, &[(V, isize)]) -> Option<O> + 'static,
-        deadline: impl Fn(&O) -> Option<T> + 'static,
-        render: impl Fn(&K, O, Phase) -> R + 'static,
-    ) -> VecCollection<'scope, T, R>
-    where
-        O: Clone + PartialEq + 'static,
-        R: Clone + 'static,
-    {
-        self.tally_named("Tally", summarize, deadline, render)
-    }
-
     fn tally_named<O, R>(
         self,
         name: &str,

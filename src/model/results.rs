@@ -208,50 +208,53 @@ impl ChangelogLine<'_> {
     /// Appends the line as JSON to `out`: byte for byte what `serde_json` writes for it,
     /// without its per-character escaping of strings that need none.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        let opt = |out: &mut Vec<u8>, text: Option<&str>| match text {
-            Some(text) => json_str(out, text),
-            None => out.extend_from_slice(b"null"),
-        };
-        let list = |out: &mut Vec<u8>, items: &[String]| {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
+        use JsonValue::{Int, List, Opt, Str};
+        let fields = [
+            ("time", Str(&self.time)),
+            ("diff", Int(self.diff)),
+            ("rule", Str(self.rule)),
+            ("key", Str(self.key)),
+            ("currency", Str(self.currency)),
+            ("status", Str(self.status.as_str())),
+            ("expected", Opt(self.expected.as_deref())),
+            ("actual", Opt(self.actual.as_deref())),
+            ("difference", Opt(self.difference.as_deref())),
+            ("opened_at", Str(&self.opened_at)),
+            ("due_at", Str(&self.due_at)),
+            ("left_ids", List(self.left_ids)),
+            ("right_ids", List(self.right_ids)),
+            ("merchant_id", Opt(self.merchant_id)),
+        ];
+        for (i, (name, value)) in fields.into_iter().enumerate() {
+            out.push(if i == 0 { b'{' } else { b',' });
+            json_str(out, name);
+            out.push(b':');
+            match value {
+                Str(text) | Opt(Some(text)) => json_str(out, text),
+                Opt(None) => out.extend_from_slice(b"null"),
+                Int(n) => out.extend_from_slice(n.to_string().as_bytes()),
+                List(items) => {
+                    out.push(b'[');
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        json_str(out, item);
+                    }
+                    out.push(b']');
                 }
-                json_str(out, item);
             }
-            out.push(b']');
-        };
-        out.extend_from_slice(b"{\"time\":");
-        json_str(out, &self.time);
-        out.extend_from_slice(format!(",\"diff\":{},\"rule\":", self.diff).as_bytes());
-        json_str(out, self.rule);
-        out.extend_from_slice(b",\"key\":");
-        json_str(out, self.key);
-        out.extend_from_slice(b",\"currency\":");
-        json_str(out, self.currency);
-        out.extend_from_slice(b",\"status\":");
-        json_str(out, self.status.as_str());
-        for (name, amount) in [
-            (&b",\"expected\":"[..], &self.expected),
-            (b",\"actual\":", &self.actual),
-            (b",\"difference\":", &self.difference),
-        ] {
-            out.extend_from_slice(name);
-            opt(out, amount.as_deref());
         }
-        out.extend_from_slice(b",\"opened_at\":");
-        json_str(out, &self.opened_at);
-        out.extend_from_slice(b",\"due_at\":");
-        json_str(out, &self.due_at);
-        out.extend_from_slice(b",\"left_ids\":");
-        list(out, self.left_ids);
-        out.extend_from_slice(b",\"right_ids\":");
-        list(out, self.right_ids);
-        out.extend_from_slice(b",\"merchant_id\":");
-        opt(out, self.merchant_id);
         out.push(b'}');
     }
+}
+
+/// One field's value in [`ChangelogLine::write_json`].
+enum JsonValue<'a> {
+    Str(&'a str),
+    Opt(Option<&'a str>),
+    Int(i64),
+    List(&'a [String]),
 }
 
 /// Appends `text` as a JSON string: copied between quotes when nothing in it needs escaping,
