@@ -115,31 +115,25 @@ pub fn reconcile<'scope>(
     let (rules, tick) = (settings.rules, settings.tick);
     let scope = payments.inner.scope();
     let dedupe_horizon = settings.retention.map(|r| (r.dedupe_hours * HOUR, grid(r)));
+    // accepted = unique + redeliveries + conflicts, per stream and currency
+    let (mut checked, mut produced) = (Vec::new(), Vec::new());
+    let payments = hourly(payments, &mut checked, measure_payment);
+    let entries = hourly(entries, &mut checked, measure_entry);
     let p = dedupe_retiring(
-        payments.clone().map(|p| (p.event_id, p)),
+        payments.map(|p| (p.event_id, p)),
         "dedupe payments",
         dedupe_horizon
             .map(|(h, grid)| move |p: &PaymentRow| grid.ceil(p.occurred_at.saturating_add(h))),
     );
     let e = dedupe_retiring(
-        entries.clone().map(|e| (e.entry_id, e)),
+        entries.map(|e| (e.entry_id, e)),
         "dedupe entries",
         dedupe_horizon
             .map(|(h, grid)| move |e: &EntryRow| grid.ceil(e.booked_at.saturating_add(h))),
     );
 
-    // accepted = unique + redeliveries + conflicts, per stream and currency
-    let mut checked = vec![
-        hourly(&payments, measure_payment),
-        hourly(&entries, measure_entry),
-    ];
-    let mut produced = Vec::new();
-    for out in [&p.unique, &p.redeliveries, &p.conflicts] {
-        produced.push(hourly(out, |(_, p)| measure_payment(p)));
-    }
-    for out in [&e.unique, &e.redeliveries, &e.conflicts] {
-        produced.push(hourly(out, |(_, e)| measure_entry(e)));
-    }
+    let p = measured_outputs(p, &mut produced, measure_payment);
+    let e = measured_outputs(e, &mut produced, measure_entry);
 
     let redeliveries = p
         .redeliveries
@@ -157,9 +151,9 @@ pub fn reconcile<'scope>(
 
     for ((stage, index), rule) in (FIRST_RULE..).zip(DEDUPE_RULE + 1..).zip(rules) {
         let members = rule_members(rule, unique_p.clone(), unique_e.clone());
-        checked.push(hourly(&members, move |((_, ccy), (_, leg, _))| {
+        let members = hourly(members, &mut checked, move |((_, ccy), (_, leg, _))| {
             ((stage, Some(*ccy)), Measure::one(leg.amount))
-        }));
+        });
         let rows = match settings.retention {
             None => rule_rows(rule, index, members, tick),
             Some(retention) => {
@@ -172,8 +166,9 @@ pub fn reconcile<'scope>(
                     .map(|(_, row)| row)
             }
         };
-        produced.push(hourly(&rows, move |row| measure_row(stage, row)));
-        results.push(rows);
+        results.push(hourly(rows, &mut produced, move |row| {
+            measure_row(stage, row)
+        }));
     }
 
     let produced = vec![concatenate(scope, produced)];
@@ -352,15 +347,36 @@ where
     }
 }
 
-/// `records` measured for the conservation check, summed per stage and event-time hour where
-/// they are: every record is measured several times, and hourly sums cost little to exchange
-/// and count, where a measure per record would not.
+/// Measures for the conservation check, one collection per measured stage.
+type Measures<'scope> = Vec<VecCollection<'scope, Time, (Stage, Measure)>>;
+
+/// `records`, passed on, with their measures for the conservation check added to `into`,
+/// summed per stage and event-time hour where they are: every record is measured several
+/// times, and hourly sums cost little to exchange and count, where a measure per record would
+/// not.
 fn hourly<'scope, D: Clone + 'static>(
-    records: &VecCollection<'scope, Time, D>,
+    records: VecCollection<'scope, Time, D>,
+    into: &mut Measures<'scope>,
     measure: impl Fn(&D) -> (Stage, Measure) + 'static,
-) -> VecCollection<'scope, Time, (Stage, Measure)> {
+) -> VecCollection<'scope, Time, D> {
     let hour = |t: &Time| t.div_ceil(HOUR).saturating_mul(HOUR);
-    trueup_operators::measure(records, "measure", measure, hour)
+    let (records, measures) = trueup_operators::measured(records, "measure", measure, hour);
+    into.push(measures);
+    records
+}
+
+/// A dedupe's three outputs, passed on, each measured with `measure` into `produced`.
+fn measured_outputs<'scope, R: ExchangeData>(
+    out: DedupeOutputs<'scope, Time, Name, R>,
+    produced: &mut Measures<'scope>,
+    measure: fn(&R) -> (Stage, Measure),
+) -> DedupeOutputs<'scope, Time, Name, R> {
+    let each = move |(_, r): &(Name, R)| measure(r);
+    DedupeOutputs {
+        unique: hourly(out.unique, produced, each),
+        redeliveries: hourly(out.redeliveries, produced, each),
+        conflicts: hourly(out.conflicts, produced, each),
+    }
 }
 
 /// A rule's result row measured as the legs it lists: their count and Σ expected + Σ actual.
@@ -374,8 +390,8 @@ fn measure_row(stage: u16, row: &Outcome) -> (Stage, Measure) {
 fn duplicate_results<'scope>(
     payments: VecCollection<'scope, Time, (Name, PaymentRow)>,
     entries: VecCollection<'scope, Time, (Name, EntryRow)>,
-    checked: &mut Vec<VecCollection<'scope, Time, (Stage, Measure)>>,
-    produced: &mut Vec<VecCollection<'scope, Time, (Stage, Measure)>>,
+    checked: &mut Measures<'scope>,
+    produced: &mut Measures<'scope>,
 ) -> VecCollection<'scope, Time, Outcome> {
     // (id, (is_entry, currency, event time, merchant)) per version
     type Version = (bool, Currency, Millis, Option<Name>);
@@ -383,9 +399,9 @@ fn duplicate_results<'scope>(
         .map(|(id, p)| (id, (false, p.currency, p.occurred_at, p.merchant_id)))
         .concat(entries.map(|(id, e)| (id, (true, e.currency, e.booked_at, None))));
     // versions of one id may differ in currency: count them under one scope, "*"
-    checked.push(hourly(&versions, |_| {
+    let versions = hourly(versions, checked, |_| {
         ((DEDUPE, None), Measure::one(Amount::ZERO))
-    }));
+    });
     let rows = versions
         .reduce_named("dedupe results", |id, versions, out| {
             let copies: usize = versions.iter().map(|(_, n)| (*n).max(0) as usize).sum();
@@ -404,15 +420,12 @@ fn duplicate_results<'scope>(
             out.push((row, 1isize));
         })
         .map(|(_, row)| row);
-    produced.push(hourly(&rows, |row| {
+    hourly(rows, produced, |row| {
         let versions = (row.left_ids.len() + row.right_ids.len()) as i64;
-        (
-            (DEDUPE, None),
-            Measure {
-                count: versions,
-                amount: Amount::ZERO,
-            },
-        )
-    }));
-    rows
+        let measure = Measure {
+            count: versions,
+            amount: Amount::ZERO,
+        };
+        ((DEDUPE, None), measure)
+    })
 }

@@ -44,7 +44,8 @@ use differential_dataflow::lattice::Lattice;
 use differential_dataflow::{ExchangeData, Hashable, VecCollection};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::progress::operate::FrontierInterest;
 use timely::progress::Timestamp;
 
 use crate::amount::Amount;
@@ -171,39 +172,57 @@ where
     }
 }
 
-/// Measures `records` for a check: each record's `(key, Measure)` times its multiplicity,
-/// summed per key and coarsened time (`coarsen(t) ≥ t`) within each batch where the records
-/// are, so a check of every record costs one small update per key and coarse time downstream.
-/// The sums are the same whatever the batching; only how many updates carry them differs.
-pub fn measure<'scope, T, D, K>(
-    records: &VecCollection<'scope, T, D>,
+/// What [`measured`] returns: the records, passed on, and their measures.
+pub type Measured<'scope, T, D, K> = (
+    VecCollection<'scope, T, D>,
+    VecCollection<'scope, T, (K, Measure)>,
+);
+
+/// Measures `records` for a check where they are, and passes them on unchanged (the same
+/// batches, not copies): each record's `(key, Measure)` times its multiplicity, summed per key
+/// and coarsened time (`coarsen(t) ≥ t`) within each batch, so a check of every record costs
+/// one small update per key and coarse time downstream. The sums are the same whatever the
+/// batching; only how many updates carry them differs. Returns the records and the measures.
+pub fn measured<'scope, T, D, K>(
+    records: VecCollection<'scope, T, D>,
     name: &str,
     measure: impl Fn(&D) -> (K, Measure) + 'static,
     coarsen: impl Fn(&T) -> T + 'static,
-) -> VecCollection<'scope, T, (K, Measure)>
+) -> Measured<'scope, T, D, K>
 where
     T: Timestamp + Ord,
     D: Clone + 'static,
     K: Ord + Clone + 'static,
 {
-    let stream = records.inner.clone().unary(Pipeline, name, |_, _| {
-        move |input, output| {
+    let mut builder = OperatorBuilder::new(name.to_owned(), records.inner.scope());
+    let mut input = builder.new_input(records.inner, Pipeline);
+    // it acts on data alone: no frontier changes need to schedule it
+    builder.set_notify_for(0, FrontierInterest::Never);
+    let (mut passed, passed_stream) = builder.new_output::<Vec<(D, T, isize)>>();
+    let (mut summed, summed_stream) = builder.new_output::<Vec<((K, Measure), T, isize)>>();
+    builder.build(move |_| {
+        move |_| {
+            let (mut passed, mut summed) = (passed.activate(), summed.activate());
             input.for_each(|cap, data| {
                 let mut sums: BTreeMap<(T, K), Measure> = BTreeMap::new();
-                for (record, time, diff) in data.drain(..) {
-                    let (key, m) = measure(&record);
-                    let sum = sums.entry((coarsen(&time), key)).or_default();
-                    sum.plus_equals(&m.multiply(&diff));
+                for (record, time, diff) in data.iter() {
+                    let (key, m) = measure(record);
+                    let sum = sums.entry((coarsen(time), key)).or_default();
+                    sum.plus_equals(&m.multiply(diff));
                 }
-                // coarsened times are no earlier than the message's: one message at its time
-                let sums = sums.into_iter().filter(|(_, m)| !m.is_zero());
-                output
-                    .session(&cap)
-                    .give_iterator(sums.map(|((time, key), sum)| ((key, sum), time, 1)));
+                // coarsened times are no earlier than the batch's: one message at its time
+                let mut sums: Vec<_> = (sums.into_iter())
+                    .filter(|(_, m)| !m.is_zero())
+                    .map(|((time, key), sum)| ((key, sum), time, 1))
+                    .collect();
+                if !sums.is_empty() {
+                    summed.give(&cap, &mut sums);
+                }
+                passed.give(&cap, data);
             });
         }
     });
-    stream.as_collection()
+    (passed_stream.as_collection(), summed_stream.as_collection())
 }
 
 #[cfg(test)]
@@ -254,6 +273,19 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn measured_passes_records_on_and_sums_what_they_measure(steps in rounds((0u8..3, -2i64..3), Just(0u8))) {
+            let one = |(k, c): &(u8, i64)| (*k, Measure::one(Amount::from_minor(*c, 2)));
+            // the records come out as they went in
+            check(steps.clone(), move |input, _| measured(input, "m", one, |t| t / 2 * 2 + 1).0,
+                  |input, _, _| input.clone());
+            // their sums conserve what each record measures: no violation, ever
+            check(steps, move |input, _| {
+                let (_, sums) = measured(input.clone(), "m", one, |t| t / 2 * 2 + 1);
+                input.map(move |r| one(&r)).delay(|t| t / 2 * 2 + 1).conserved_by(vec![sums])
+            }, |_, _, _| Bag::new());
+        }
+
         #[test]
         fn finds_what_a_lossy_graph_loses(steps in rounds((0u8..3, -2i64..3), Just(0u8))) {
             // the "graph" under check drops every record of exactly 0.01, and keeps zero amounts,

@@ -98,7 +98,7 @@ mod catalog {
 pub use aging::{Aging, AgingOutputs, Phase};
 pub use amount::{Amount, Tolerance};
 pub use balance::{Balance, BalanceGroup, BalanceState, Leg};
-pub use conservation::{measure, Conservation, Measure, Violation};
+pub use conservation::{measured, Conservation, Measure, Violation};
 pub use dedupe::{Dedupe, DedupeOutputs};
 pub use joiner::{Joiner, JoinerOutputs};
 pub use matcher::{Cardinality, Matcher, MatcherConfig, MatcherOutputs};
