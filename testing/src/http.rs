@@ -7,13 +7,18 @@ use std::net::TcpStream;
 /// One HTTP/1.1 GET with these header lines (each ended by CRLF): (status, head, body).
 pub fn exchange(address: &str, path: &str, headers: &str) -> (u16, String, String) {
     let mut stream = TcpStream::connect(address).expect("connect");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Connection: close\r\n\r\n"
-    )
-    .unwrap();
+    // One write of the whole request: written piece by piece, a request the server refuses
+    // early (a bad request line or header) could be answered and closed before the client
+    // has finished, and the client's next piece would fail with a broken pipe.
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Connection: close\r\n\r\n");
+    let sent = stream.write_all(request.as_bytes());
     let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    let read = stream.read_to_string(&mut response);
+    // a server that answers before reading everything may close first: what it sent counts
+    if response.len() < 12 {
+        panic!("GET {path}: no response (write: {sent:?}, read: {read:?})");
+    }
     let status = response[9..12].parse().expect("status code");
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
     // chunked bodies: keep the chunk contents
