@@ -195,6 +195,10 @@ impl Db {
         let conn = rusqlite::Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         if !read_only {
+            // the largest pages SQLite has (a new file only: an existing one keeps its own):
+            // a store is appended to in bulk, and 64 KiB pages cut the pages, B-tree splits and
+            // WAL frames per row against 4 KiB ones (docs/benchmarks.md, the audit store)
+            conn.pragma_update(None, "page_size", 65_536)?;
             // WAL: readers (query, serve, verify) never block the writer, nor it them
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "FULL")?;

@@ -198,7 +198,9 @@ impl Store {
     pub fn open(url: &str) -> Result<Store, StoreError> {
         let mut db = Db::open(url, false)?;
         let schema = match db {
-            Db::Sqlite(_) => SCHEMA.to_string(),
+            // SQLite makes only a column declared `INTEGER PRIMARY KEY` the table's own row
+            // key; any other primary key is a second B-tree every insert also writes
+            Db::Sqlite(_) => SCHEMA.replace("BIGINT PRIMARY KEY", "INTEGER PRIMARY KEY"),
             Db::Postgres(_) => {
                 SCHEMA.replace("CREATE VIEW IF NOT EXISTS", "CREATE OR REPLACE VIEW")
             }
