@@ -117,8 +117,8 @@ pub fn reconcile<'scope>(
     let dedupe_horizon = settings.retention.map(|r| (r.dedupe_hours * HOUR, grid(r)));
     // accepted = unique + redeliveries + conflicts, per stream and currency
     let (mut checked, mut produced) = (Vec::new(), Vec::new());
-    let payments = hourly(payments, &mut checked, measure_payment);
-    let entries = hourly(entries, &mut checked, measure_entry);
+    let payments = measured_hourly(payments, &mut checked, measure_payment);
+    let entries = measured_hourly(entries, &mut checked, measure_entry);
     let p = dedupe_retiring(
         payments.map(|p| (p.event_id, p)),
         "dedupe payments",
@@ -151,7 +151,7 @@ pub fn reconcile<'scope>(
 
     for ((stage, index), rule) in (FIRST_RULE..).zip(DEDUPE_RULE + 1..).zip(rules) {
         let members = rule_members(rule, unique_p.clone(), unique_e.clone());
-        let members = hourly(members, &mut checked, move |((_, ccy), (_, leg, _))| {
+        let members = measured_hourly(members, &mut checked, move |((_, ccy), (_, leg, _))| {
             ((stage, Some(*ccy)), Measure::one(leg.amount))
         });
         let rows = match settings.retention {
@@ -166,7 +166,7 @@ pub fn reconcile<'scope>(
                     .map(|(_, row)| row)
             }
         };
-        results.push(hourly(rows, &mut produced, move |row| {
+        results.push(measured_hourly(rows, &mut produced, move |row| {
             measure_row(stage, row)
         }));
     }
@@ -354,7 +354,7 @@ type Measures<'scope> = Vec<VecCollection<'scope, Time, (Stage, Measure)>>;
 /// summed per stage and event-time hour where they are: every record is measured several
 /// times, and hourly sums cost little to exchange and count, where a measure per record would
 /// not.
-fn hourly<'scope, D: Clone + 'static>(
+fn measured_hourly<'scope, D: Clone + 'static>(
     records: VecCollection<'scope, Time, D>,
     into: &mut Measures<'scope>,
     measure: impl Fn(&D) -> (Stage, Measure) + 'static,
@@ -373,9 +373,9 @@ fn measured_outputs<'scope, R: ExchangeData>(
 ) -> DedupeOutputs<'scope, Time, Name, R> {
     let each = move |(_, r): &(Name, R)| measure(r);
     DedupeOutputs {
-        unique: hourly(out.unique, produced, each),
-        redeliveries: hourly(out.redeliveries, produced, each),
-        conflicts: hourly(out.conflicts, produced, each),
+        unique: measured_hourly(out.unique, produced, each),
+        redeliveries: measured_hourly(out.redeliveries, produced, each),
+        conflicts: measured_hourly(out.conflicts, produced, each),
     }
 }
 
@@ -399,7 +399,7 @@ fn duplicate_results<'scope>(
         .map(|(id, p)| (id, (false, p.currency, p.occurred_at, p.merchant_id)))
         .concat(entries.map(|(id, e)| (id, (true, e.currency, e.booked_at, None))));
     // versions of one id may differ in currency: count them under one scope, "*"
-    let versions = hourly(versions, checked, |_| {
+    let versions = measured_hourly(versions, checked, |_| {
         ((DEDUPE, None), Measure::one(Amount::ZERO))
     });
     let rows = versions
@@ -420,7 +420,7 @@ fn duplicate_results<'scope>(
             out.push((row, 1isize));
         })
         .map(|(_, row)| row);
-    hourly(rows, produced, |row| {
+    measured_hourly(rows, produced, |row| {
         let versions = (row.left_ids.len() + row.right_ids.len()) as i64;
         let measure = Measure {
             count: versions,

@@ -302,10 +302,13 @@ where
             add(&mut state.members, member, *diff);
         }
         let new = logic.standing(key, &state.members, time);
-        state.due = new.as_ref().and_then(|(_, _, ahead)| ahead.clone());
-        if let Some(due) = &state.due {
-            self.due.entry(due.clone()).or_default().push(key.clone());
+        // a key stays scheduled at its deadline until that time completes: schedule it again
+        // only when the deadline moved
+        let due = new.as_ref().and_then(|(_, _, ahead)| ahead.clone());
+        if let Some(moved) = due.as_ref().filter(|&due| state.due.as_ref() != Some(due)) {
+            self.due.entry(moved.clone()).or_default().push(key.clone());
         }
+        state.due = due;
         if state.members.is_empty() {
             self.keys.remove(key);
         }

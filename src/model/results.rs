@@ -232,7 +232,10 @@ impl ChangelogLine<'_> {
             match value {
                 Str(text) | Opt(Some(text)) => json_str(out, text),
                 Opt(None) => out.extend_from_slice(b"null"),
-                Int(n) => out.extend_from_slice(n.to_string().as_bytes()),
+                Int(n) => {
+                    use std::io::Write as _;
+                    write!(out, "{n}").expect("writing to memory");
+                }
                 List(items) => {
                     out.push(b'[');
                     for (i, item) in items.iter().enumerate() {
