@@ -10,6 +10,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use trueup::config::paths::{sqlite_path, SQLITE_FILE_SUFFIXES};
 use trueup::runtime::job::default_config_toml;
 use trueup::store::db::{Db, Value};
 use trueup_testing::http::{exchange, serve};
@@ -384,18 +385,19 @@ fn output_fingerprints(out: &Path) -> Vec<String> {
 /// Removes the store at `url` — a SQLite file with its journal files, or a PostgreSQL
 /// database — so that a long test holds on disk only what it still compares.
 fn discard_store(url: &str) {
-    match url.rsplit_once('/').filter(|_| url.starts_with("postgres")) {
-        Some((_, name)) => {
+    match sqlite_path(url) {
+        Some(path) => {
+            for suffix in SQLITE_FILE_SUFFIXES {
+                let _ = std::fs::remove_file(format!("{path}{suffix}"));
+            }
+        }
+        None => {
+            let (_, name) = url.rsplit_once('/').expect("URL with a database");
             let server = std::env::var("TRUEUP_TEST_POSTGRES").expect("TRUEUP_TEST_POSTGRES");
             postgres::Client::connect(&server, postgres::NoTls)
                 .expect("connect")
                 .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
                 .expect("drop database");
-        }
-        None => {
-            for suffix in ["", "-wal", "-shm", "-journal"] {
-                let _ = std::fs::remove_file(format!("{url}{suffix}"));
-            }
         }
     }
 }
@@ -726,17 +728,11 @@ fn a_finished_run_started_again_changes_nothing_on_both_backends() {
     for url in backends(dir.path()) {
         let out = run_into(dir.path(), 1500, &url);
         let read = |file: &str| std::fs::read(out.join(file)).expect("output file");
-        let first: Vec<Vec<u8>> = ["results.jsonl", "dead_letters.jsonl", "summary.json"]
-            .iter()
-            .map(|f| read(f))
-            .collect();
+        let first: Vec<Vec<u8>> = OUTPUT_FILES.iter().map(|f| read(f)).collect();
         let stored = content(&url);
         // everything is committed: the second run resumes at the end and recomputes only
         run_into(dir.path(), 1500, &url);
-        for (file, before) in ["results.jsonl", "dead_letters.jsonl", "summary.json"]
-            .iter()
-            .zip(&first)
-        {
+        for (file, before) in OUTPUT_FILES.iter().zip(&first) {
             assert!(&read(file) == before, "{url}: {file} changed");
         }
         assert!(content(&url) == stored, "{url}: the store changed");

@@ -72,8 +72,7 @@ impl Config {
         }
         let store = self.store.as_ref().and_then(|s| sqlite_path(&s.url));
         if let Some(path) = store {
-            // SQLite writes the database and, beside it, its write-ahead log and index
-            for suffix in ["", "-wal", "-shm", "-journal"] {
+            for suffix in SQLITE_FILE_SUFFIXES {
                 touched.push(Touched {
                     key: "store.url".into(),
                     path: PathBuf::from(format!("{path}{suffix}")),
@@ -117,6 +116,10 @@ impl Config {
         Ok(())
     }
 }
+
+/// What SQLite appends to a database's path for the files it writes: the database itself and,
+/// beside it, its write-ahead log, its index and its rollback journal.
+pub const SQLITE_FILE_SUFFIXES: [&str; 4] = ["", "-wal", "-shm", "-journal"];
 
 /// The SQLite file a store URL names (`sqlite:PATH` or a plain path); `None` for other URLs.
 pub fn sqlite_path(url: &str) -> Option<&str> {

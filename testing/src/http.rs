@@ -16,9 +16,10 @@ pub fn exchange(address: &str, path: &str, headers: &str) -> (u16, String, Strin
     let mut response = String::new();
     let read = stream.read_to_string(&mut response);
     // a server that answers before reading everything may close first: what it sent counts
-    if response.len() < 12 {
-        panic!("GET {path}: no response (write: {sent:?}, read: {read:?})");
-    }
+    assert!(
+        response.len() >= 12,
+        "GET {path}: no response (write: {sent:?}, read: {read:?})"
+    );
     let status = response[9..12].parse().expect("status code");
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
     // chunked bodies: keep the chunk contents
