@@ -49,6 +49,7 @@ use timely::progress::Timestamp;
 
 use crate::partition::partition;
 use crate::pending::Pending;
+use crate::slots::Slots;
 
 /// The named outputs of [`Dedupe::dedupe`].
 pub struct DedupeOutputs<'scope, T: Timestamp, I: 'static, V: 'static> {
@@ -101,9 +102,9 @@ where
     }
 }
 
-/// Every id's verdicts as a changelog, computed time by time in time order from one hash map
-/// of each id's versions and their delivery counts: every record is held once, with no input
-/// or output arrangement (which is why times must be totally ordered).
+/// Every id's verdicts as a changelog, computed time by time in time order from each id's
+/// versions and their delivery counts: every record is held once, with no input or output
+/// arrangement (which is why times must be totally ordered).
 fn verdicts<'scope, T, I, V>(
     records: VecCollection<'scope, T, (I, V)>,
     name: &str,
@@ -116,7 +117,7 @@ where
     let by_id = Exchange::new(|u: &((I, V), T, isize)| (u.0).0.hashed().into());
     let stream = records.inner.unary_frontier(by_id, name, |_, _| {
         let mut stash: Pending<T, ((I, V), T, isize)> = Pending::new();
-        let mut ids: HashMap<I, Versions<V>, foldhash::fast::FixedState> = HashMap::default();
+        let mut held = Held::new();
         move |(input, frontier), output| {
             input.for_each(|cap, data| stash.hold_all(&cap, data));
             // every complete time in one message, under the earliest one's capability
@@ -124,7 +125,7 @@ where
                 let mut session = output.session(&cap);
                 while let Some((_, updates)) = stash.pop_complete(|t| !frontier.less_equal(t)) {
                     for update in updates {
-                        apply(&mut ids, update, &mut |u| session.give(u));
+                        held.apply(update, &mut |u| session.give(u));
                     }
                 }
             }
@@ -134,28 +135,49 @@ where
     stream.as_collection()
 }
 
-/// The id's versions in `ids`, updated by `update`, and the change to its verdicts given to
-/// `emit` at the update's time.
-fn apply<T: Clone, I: Clone + Eq + std::hash::Hash, V: Clone + PartialEq>(
-    ids: &mut HashMap<I, Versions<V>, foldhash::fast::FixedState>,
-    ((id, version), time, diff): ((I, V), T, isize),
-    emit: &mut impl FnMut(((I, (Verdict, V)), T, isize)),
-) {
-    if diff == 0 {
-        return;
+/// Every id's distinct versions: the map holds each id and an index, the versions themselves
+/// sit in [`Slots`], so neither a map resize nor its spare buckets copy or reserve whole records.
+struct Held<I, V> {
+    ids: HashMap<I, usize, foldhash::fast::FixedState>,
+    versions: Slots<Versions<V>>,
+}
+
+impl<I: Clone + Eq + std::hash::Hash, V: Clone + PartialEq> Held<I, V> {
+    fn new() -> Self {
+        Held {
+            ids: HashMap::default(),
+            versions: Slots::new(),
+        }
     }
-    let mut verdict =
-        |verdict, v: &V, n| emit(((id.clone(), (verdict, v.clone())), time.clone(), n));
-    match ids.entry(id.clone()) {
-        Entry::Vacant(slot) => slot
-            .insert(Versions::One((version, diff)))
-            .verdicts(1, &mut verdict),
-        Entry::Occupied(mut slot) => {
-            slot.get().verdicts(-1, &mut verdict);
-            if slot.get_mut().add(version, diff) {
-                slot.get().verdicts(1, &mut verdict);
-            } else {
-                slot.remove();
+
+    /// The id's versions, updated by `update`, and the change to its verdicts given to `emit`
+    /// at the update's time.
+    fn apply<T: Clone>(
+        &mut self,
+        ((id, version), time, diff): ((I, V), T, isize),
+        emit: &mut impl FnMut(((I, (Verdict, V)), T, isize)),
+    ) {
+        if diff == 0 {
+            return;
+        }
+        let mut verdict =
+            |verdict, v: &V, n| emit(((id.clone(), (verdict, v.clone())), time.clone(), n));
+        match self.ids.entry(id.clone()) {
+            Entry::Vacant(slot) => {
+                let versions = Versions::One((version, diff));
+                versions.verdicts(1, &mut verdict);
+                slot.insert(self.versions.insert(versions));
+            }
+            Entry::Occupied(slot) => {
+                let index = *slot.get();
+                let versions = self.versions.get_mut(index);
+                versions.verdicts(-1, &mut verdict);
+                if versions.add(version, diff) {
+                    versions.verdicts(1, &mut verdict);
+                } else {
+                    self.versions.remove(index);
+                    slot.remove();
+                }
             }
         }
     }

@@ -66,6 +66,7 @@ pub mod matcher;
 mod partition;
 mod pending;
 pub mod retire;
+mod slots;
 pub mod splitter;
 pub mod tally;
 

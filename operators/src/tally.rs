@@ -327,6 +327,11 @@ where
     }
 }
 
+/// Members a key's list grows to one at a time before it doubles: most keys (a journal's
+/// entries, a payment and its ledger lines) have a few members, and a list grown by doubling
+/// would reserve room for four on the first.
+const EXACT_UP_TO: usize = 8;
+
 /// Adds `diff` copies of `member` to the sorted `members`, dropping it when none is left.
 fn add<V: Clone + Ord>(members: &mut Vec<(V, isize)>, member: &V, diff: isize) {
     match members.binary_search_by(|(m, _)| m.cmp(member)) {
@@ -336,7 +341,12 @@ fn add<V: Clone + Ord>(members: &mut Vec<(V, isize)>, member: &V, diff: isize) {
                 members.remove(at);
             }
         }
-        Err(at) if diff != 0 => members.insert(at, (member.clone(), diff)),
+        Err(at) if diff != 0 => {
+            if members.len() == members.capacity() && members.len() < EXACT_UP_TO {
+                members.reserve_exact(1);
+            }
+            members.insert(at, (member.clone(), diff))
+        }
         Err(_) => {}
     }
 }
