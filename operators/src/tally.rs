@@ -12,11 +12,11 @@
 //! its new one asserted at that time; the move from on time to overdue happens at the
 //! deadline itself, as data, so a replay gives the same changes.
 //!
-//! How: every key's members are held once, in a hash map, and each complete time is applied
-//! in time order, so times must be totally ordered. A key's previous row is recomputed from
-//! its members before they change rather than stored, and only its current deadline is kept,
-//! so the state is the members and one time per key — no arrangement of members, summaries or
-//! rows.
+//! How: every key's members are held once (a hash map gives each key's place in fixed-size
+//! chunks that never move as they grow), and each complete time is applied in time order, so
+//! times must be totally ordered. A key's previous row is recomputed from its members before
+//! they change rather than stored, and only its current deadline is kept, so the state is the
+//! members and one time per key — no arrangement of members, summaries or rows.
 //!
 //! # Examples
 //!
@@ -52,6 +52,7 @@ use timely::progress::Timestamp;
 
 use crate::aging::Phase;
 use crate::pending::Pending;
+use crate::slots::Slots;
 
 /// Summarizes and ages each key's members. See the [module documentation](self).
 pub trait Tally<'scope, T: Timestamp, K: 'static, V: 'static> {
@@ -175,7 +176,10 @@ struct Members<T, V> {
 /// capability for the earliest of them and of the deadlines), and the keys whose deadline
 /// falls at a time.
 struct State<T: Timestamp, K, V> {
-    keys: HashMap<K, Members<T, V>, foldhash::fast::FixedState>,
+    /// Each key's index in `members`: the map holds no member lists, so its spare buckets and
+    /// its resizes stay small.
+    keys: HashMap<K, usize, foldhash::fast::FixedState>,
+    members: Slots<Members<T, V>>,
     waiting: Pending<T, (K, V, isize)>,
     due: BTreeMap<T, Vec<K>>,
 }
@@ -184,6 +188,7 @@ impl<T: Timestamp + Ord, K, V> Default for State<T, K, V> {
     fn default() -> Self {
         State {
             keys: HashMap::default(),
+            members: Slots::new(),
             waiting: Pending::new(),
             due: BTreeMap::new(),
         }
@@ -254,9 +259,10 @@ where
         O: Clone,
         R: Clone + 'static,
     {
-        let Some(state) = self.keys.get_mut(key) else {
+        let Some(&index) = self.keys.get(key) else {
             return;
         };
+        let state = self.members.get_mut(index);
         if state.due.as_ref() != Some(time) {
             return;
         }
@@ -290,13 +296,14 @@ where
         O: PartialEq,
         R: Clone + 'static,
     {
-        let state = match self.keys.entry(key.clone()) {
-            Entry::Occupied(slot) => slot.into_mut(),
-            Entry::Vacant(slot) => slot.insert(Members {
+        let index = match self.keys.entry(key.clone()) {
+            Entry::Occupied(slot) => *slot.get(),
+            Entry::Vacant(slot) => *slot.insert(self.members.insert(Members {
                 members: Vec::new(),
                 due: None,
-            }),
+            })),
         };
+        let state = self.members.get_mut(index);
         let old = logic.standing(key, &state.members, time);
         for (_, member, diff) in updates {
             add(&mut state.members, member, *diff);
@@ -310,7 +317,9 @@ where
         }
         state.due = due;
         if state.members.is_empty() {
+            state.members = Vec::new(); // its room freed now, not when the slot is reused
             self.keys.remove(key);
+            self.members.remove(index);
         }
         let same =
             |(o, p, _): &(O, Phase, Option<T>), (n, q, _): &(O, Phase, Option<T>)| p == q && o == n;
