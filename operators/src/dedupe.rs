@@ -36,9 +36,6 @@
 //! });
 //! ```
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
-
 use differential_dataflow::collection::AsCollection;
 use differential_dataflow::{ExchangeData, Hashable, VecCollection};
 use serde::{Deserialize, Serialize};
@@ -49,7 +46,7 @@ use timely::progress::Timestamp;
 
 use crate::partition::partition;
 use crate::pending::Pending;
-use crate::slots::Slots;
+use crate::slots::Keyed;
 
 /// The named outputs of [`Dedupe::dedupe`].
 pub struct DedupeOutputs<'scope, T: Timestamp, I: 'static, V: 'static> {
@@ -117,7 +114,7 @@ where
     let by_id = Exchange::new(|u: &((I, V), T, isize)| (u.0).0.hashed().into());
     let stream = records.inner.unary_frontier(by_id, name, |_, _| {
         let mut stash: Pending<T, ((I, V), T, isize)> = Pending::new();
-        let mut held = Held::new();
+        let mut held = Held(Keyed::new());
         move |(input, frontier), output| {
             input.for_each(|cap, data| stash.hold_all(&cap, data));
             // every complete time in one message, under the earliest one's capability
@@ -135,21 +132,11 @@ where
     stream.as_collection()
 }
 
-/// Every id's distinct versions: the map holds each id and an index, the versions themselves
-/// sit in [`Slots`], so neither a map resize nor its spare buckets copy or reserve whole records.
-struct Held<I, V> {
-    ids: HashMap<I, usize, foldhash::fast::FixedState>,
-    versions: Slots<Versions<V>>,
-}
+/// Every id's distinct versions, held by [`Keyed`] (no map resize or spare bucket copies or
+/// reserves whole records).
+struct Held<I, V>(Keyed<I, Versions<V>>);
 
 impl<I: Clone + Eq + std::hash::Hash, V: Clone + PartialEq> Held<I, V> {
-    fn new() -> Self {
-        Held {
-            ids: HashMap::default(),
-            versions: Slots::new(),
-        }
-    }
-
     /// The id's versions, updated by `update`, and the change to its verdicts given to `emit`
     /// at the update's time.
     fn apply<T: Clone>(
@@ -162,23 +149,19 @@ impl<I: Clone + Eq + std::hash::Hash, V: Clone + PartialEq> Held<I, V> {
         }
         let mut verdict =
             |verdict, v: &V, n| emit(((id.clone(), (verdict, v.clone())), time.clone(), n));
-        match self.ids.entry(id.clone()) {
-            Entry::Vacant(slot) => {
-                let versions = Versions::One((version, diff));
-                versions.verdicts(1, &mut verdict);
-                slot.insert(self.versions.insert(versions));
-            }
-            Entry::Occupied(slot) => {
-                let index = *slot.get();
-                let versions = self.versions.get_mut(index);
-                versions.verdicts(-1, &mut verdict);
-                if versions.add(version, diff) {
-                    versions.verdicts(1, &mut verdict);
-                } else {
-                    self.versions.remove(index);
-                    slot.remove();
-                }
-            }
+        let mut first = false;
+        let versions = self.0.get_or_insert_with(id.clone(), || {
+            first = true;
+            Versions::One((version.clone(), diff))
+        });
+        if first {
+            return versions.verdicts(1, &mut verdict);
+        }
+        versions.verdicts(-1, &mut verdict);
+        if versions.add(version, diff) {
+            versions.verdicts(1, &mut verdict);
+        } else {
+            self.0.remove(&id);
         }
     }
 }

@@ -39,8 +39,7 @@
 //! });
 //! ```
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::Hash;
 
 use differential_dataflow::collection::AsCollection;
@@ -52,7 +51,7 @@ use timely::progress::Timestamp;
 
 use crate::aging::Phase;
 use crate::pending::Pending;
-use crate::slots::Slots;
+use crate::slots::Keyed;
 
 /// Summarizes and ages each key's members. See the [module documentation](self).
 pub trait Tally<'scope, T: Timestamp, K: 'static, V: 'static> {
@@ -176,10 +175,7 @@ struct Members<T, V> {
 /// capability for the earliest of them and of the deadlines), and the keys whose deadline
 /// falls at a time.
 struct State<T: Timestamp, K, V> {
-    /// Each key's index in `members`: the map holds no member lists, so its spare buckets and
-    /// its resizes stay small.
-    keys: HashMap<K, usize, foldhash::fast::FixedState>,
-    members: Slots<Members<T, V>>,
+    keys: Keyed<K, Members<T, V>>,
     waiting: Pending<T, (K, V, isize)>,
     due: BTreeMap<T, Vec<K>>,
 }
@@ -187,8 +183,7 @@ struct State<T: Timestamp, K, V> {
 impl<T: Timestamp + Ord, K, V> Default for State<T, K, V> {
     fn default() -> Self {
         State {
-            keys: HashMap::default(),
-            members: Slots::new(),
+            keys: Keyed::new(),
             waiting: Pending::new(),
             due: BTreeMap::new(),
         }
@@ -259,10 +254,9 @@ where
         O: Clone,
         R: Clone + 'static,
     {
-        let Some(&index) = self.keys.get(key) else {
+        let Some(state) = self.keys.get_mut(key) else {
             return;
         };
-        let state = self.members.get_mut(index);
         if state.due.as_ref() != Some(time) {
             return;
         }
@@ -296,14 +290,10 @@ where
         O: PartialEq,
         R: Clone + 'static,
     {
-        let index = match self.keys.entry(key.clone()) {
-            Entry::Occupied(slot) => *slot.get(),
-            Entry::Vacant(slot) => *slot.insert(self.members.insert(Members {
-                members: Vec::new(),
-                due: None,
-            })),
-        };
-        let state = self.members.get_mut(index);
+        let state = self.keys.get_or_insert_with(key.clone(), || Members {
+            members: Vec::new(),
+            due: None,
+        });
         let old = logic.standing(key, &state.members, time);
         for (_, member, diff) in updates {
             add(&mut state.members, member, *diff);
@@ -317,9 +307,7 @@ where
         }
         state.due = due;
         if state.members.is_empty() {
-            state.members = Vec::new(); // its room freed now, not when the slot is reused
             self.keys.remove(key);
-            self.members.remove(index);
         }
         let same =
             |(o, p, _): &(O, Phase, Option<T>), (n, q, _): &(O, Phase, Option<T>)| p == q && o == n;
