@@ -14,9 +14,11 @@
 //!   - [`model::results`]: result rows, their changes, and their changelog lines.
 //!   - [`model::summary`]: counts, amounts, match rates and aging of a run's results.
 //! - [`config`]: the TOML pipeline configuration, validated with the key named.
+//!   - [`config::key`]: the key a TOML parse error is about, named as refusals name keys.
 //!   - [`config::paths`]: a run never writes over its inputs, its store or another output.
 //! - [`kafka`]: Kafka clients configured from `[kafka]`, shared by sources and sinks.
 //! - [`sources`]: where records come from, and the line limits and dead letters they share.
+//!   - [`sources::canonical`]: unknown fields in one canonical form: one value, one spelling.
 //!   - [`sources::fields`]: named access to one input record's fields, whatever its format.
 //!   - [`sources::object`]: one JSON object read in place, without building a map.
 //!   - [`sources::parse`]: one JSON object or CSV row into a record, or a precise reason.

@@ -249,7 +249,8 @@ fn rule_rows<'scope>(
     };
     let grace = rule.grace_millis();
     let deadline = move |(g, _): &(Group, Option<Name>)| {
-        (g.state != BalanceState::Balanced).then(|| tick.ceil(g.last_at.saturating_add(grace)))
+        (g.state != BalanceState::Balanced)
+            .then(|| break_time(tick, g.last_at.saturating_add(grace)))
     };
     let is_ledger = matches!(rule, RuleConfig::PaymentLedger(_));
     let row = move |&(key, currency): &GroupKey, (g, merchant_id): (Group, Option<Name>), phase| {
@@ -277,6 +278,15 @@ fn rule_rows<'scope>(
         }
     };
     members.tally_named(rule.name(), summarize, deadline, row)
+}
+
+/// The logical time at which a group due at `due_at` becomes a break: the tick boundary after
+/// the tick `due_at` falls in. A logical time `t` holds the records of event times in
+/// `(t − tick, t]`, so only from the next boundary on has every record that time holds
+/// reached `due_at`: a group is never a break before the watermark reaches `due_at` — not
+/// even at the end of the input, where the last tick may end beyond the final watermark.
+pub fn break_time(tick: Tick, due_at: Millis) -> Time {
+    tick.ceil(due_at).saturating_add(tick.0)
 }
 
 /// When a rule's result row retires: matched groups `settled_hours` after their latest event,
@@ -393,28 +403,28 @@ fn duplicate_results<'scope>(
     checked: &mut Measures<'scope>,
     produced: &mut Measures<'scope>,
 ) -> VecCollection<'scope, Time, Outcome> {
-    // (id, (is_entry, currency, event time, merchant)) per version
-    type Version = (bool, Currency, Millis, Option<Name>);
-    let versions: VecCollection<'scope, Time, (Name, Version)> = payments
-        .map(|(id, p)| (id, (false, p.currency, p.occurred_at, p.merchant_id)))
-        .concat(entries.map(|(id, e)| (id, (true, e.currency, e.booked_at, None))));
+    // ((id, is_entry), (currency, event time, merchant)) per version: ids are unique per
+    // stream, so one id text in both streams is two records, and two results
+    type Version = (Currency, Millis, Option<Name>);
+    let versions: VecCollection<'scope, Time, ((Name, bool), Version)> = payments
+        .map(|(id, p)| ((id, false), (p.currency, p.occurred_at, p.merchant_id)))
+        .concat(entries.map(|(id, e)| ((id, true), (e.currency, e.booked_at, None))));
     // versions of one id may differ in currency: count them under one scope, "*"
     let versions = measured_hourly(versions, checked, |_| {
         ((DEDUPE, None), Measure::one(Amount::ZERO))
     });
     let rows = versions
-        .reduce_named("dedupe results", |id, versions, out| {
+        .reduce_named("dedupe results", |&(id, is_entry), versions, out| {
             let copies: usize = versions.iter().map(|(_, n)| (*n).max(0) as usize).sum();
-            let (is_entry, currency, _, _) = versions[0].0;
-            let opened_at = versions.iter().map(|(v, _)| v.2).min().unwrap_or_default();
-            let merchant_id = versions.iter().find_map(|(v, _)| v.3);
-            let versions = (copies, *is_entry);
+            let (currency, _, _) = versions[0].0;
+            let opened_at = versions.iter().map(|(v, _)| v.1).min().unwrap_or_default();
+            let merchant_id = versions.iter().find_map(|(v, _)| v.2);
             let row = Outcome::duplicate(
                 DEDUPE_RULE,
-                *id,
+                id,
                 *currency,
                 opened_at,
-                versions,
+                (copies, is_entry),
                 merchant_id,
             );
             out.push((row, 1isize));

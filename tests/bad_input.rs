@@ -70,7 +70,6 @@ fn every_bad_input_class_is_a_dead_letter_with_reason_and_position() {
         ),
         ([GOOD.as_bytes(), b"\xc3\x28"].concat(), "not valid UTF-8"),
         (huge.into_bytes(), "over the 1 MiB limit"),
-        (b"".to_vec(), "empty line"),
     ];
     let mut file = Vec::new();
     for (line, _) in &lines {
@@ -106,6 +105,34 @@ fn every_bad_input_class_is_a_dead_letter_with_reason_and_position() {
         matches!(items.last(), Some(Polled::Record(..))),
         "the good last line, without newline, is read"
     );
+}
+
+#[test]
+fn blank_and_whitespace_only_lines_are_skipped_and_counted_not_dead_letters() {
+    for format in [Format::Jsonl, Format::Csv] {
+        let (header, good) = match format {
+            Format::Jsonl => ("", GOOD.to_string()),
+            Format::Csv => (
+                "event_id,payment_id,type,amount,currency,occurred_at\n",
+                "e1,p1,capture,1.00,USD,2026-11-01T10:00:00Z".to_string(),
+            ),
+        };
+        let file = format!("{header}\n{good}\n \t \r\n\n{good}\n\n");
+        let mut source = {
+            let mut f = tempfile::NamedTempFile::new().unwrap();
+            f.write_all(file.as_bytes()).unwrap();
+            let path = f.into_temp_path();
+            let source = FileSource::open(Stream::Payments, &path, format, 0, 1).unwrap();
+            (source, path)
+        };
+        let mut items = Vec::new();
+        while source.0.poll(3, &mut items).unwrap() == Progress::More {}
+        assert_eq!(items.len(), 2, "{format:?}: {items:?}");
+        assert!(items.iter().all(|i| matches!(i, Polled::Record(..))));
+        assert_eq!(source.0.blank_lines(), 4, "{format:?}");
+        // the count is part of the position a restart resumes from
+        assert_eq!(source.0.position()["blank"], 4);
+    }
 }
 
 #[test]
@@ -173,6 +200,20 @@ proptest! {
         };
         prop_assert_eq!(items.len(), records);
     }
+}
+
+#[test]
+fn a_csv_header_naming_a_column_twice_is_refused_naming_it() {
+    let csv = b"event_id,payment_id,type,amount,amount,currency,occurred_at\ne1,p1,capture,1.00,2.00,USD,2026-11-01T10:00:00Z\n";
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(csv).unwrap();
+    let mut source = FileSource::open(Stream::Payments, file.path(), Format::Csv, 0, 1).unwrap();
+    let err = source.poll(10, &mut Vec::new()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the CSV header names the column \"amount\" twice"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -233,6 +233,53 @@ fn follow_streams_until_sigterm_then_flushes_and_exits_cleanly() {
     );
 }
 
+#[test]
+fn a_last_line_without_newline_is_taken_at_sigterm_accepted_or_dead() {
+    let tail_record = r#"{"event_id":"evt_tail","payment_id":"pay_tail","type":"capture","amount":"1.00","currency":"USD","occurred_at":"2026-11-01T11:00:00Z"}"#;
+    for (tail, complete) in [(tail_record, true), (&tail_record[..40], false)] {
+        let dir = scenario("late_resolution");
+        let payments = dir.path().join("payments.jsonl");
+        let mut text = std::fs::read_to_string(&payments).unwrap();
+        let lines = text.lines().count();
+        text.push_str(tail);
+        std::fs::write(&payments, text).unwrap();
+        let child = trueup()
+            .args(["run", "--follow", "--config"])
+            .arg(dir.path().join("config.toml"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let results = dir.path().join("out/results.jsonl");
+        let started = std::time::Instant::now();
+        while std::fs::read_to_string(&results).map_or(true, |t| t.is_empty()) {
+            assert!(
+                started.elapsed().as_secs() < 60,
+                "no results while following"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let pid = child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let results = std::fs::read_to_string(&results).unwrap();
+        let dead = std::fs::read_to_string(dir.path().join("out/dead_letters.jsonl")).unwrap();
+        let position = format!("payments.jsonl:{}", lines + 1);
+        assert_eq!(results.contains("pay_tail"), complete, "{results}");
+        assert_eq!(dead.contains(&position), !complete, "{dead}");
+    }
+}
+
 /// Follows the late-resolution scenario for `seconds` (progress speaks every 2 s), then stops
 /// it with SIGTERM; `wrap` puts the command under another (a terminal emulator).
 fn follow_for(seconds: u32, dir: &Path, wrap: Option<&str>) -> std::process::Output {

@@ -207,7 +207,7 @@ fn journal(id: &str, at: &str) -> String {
 }
 
 #[test]
-fn a_group_breaks_exactly_when_the_watermark_passes_due_at_and_a_late_record_resolves_it() {
+fn a_group_breaks_once_the_watermark_passes_due_at_and_a_late_record_resolves_it() {
     let dir = tempfile::tempdir().unwrap();
     let (payments, entries) = (dir.path().join("p.jsonl"), dir.path().join("e.jsonl"));
     std::fs::write(&payments, b"").unwrap();
@@ -255,15 +255,15 @@ fn a_group_breaks_exactly_when_the_watermark_passes_due_at_and_a_late_record_res
         "one second before due_at, still pending"
     );
     advance("fill_3", "2026-11-04T00:00:00Z");
-    advance("fill_4", "2026-11-04T00:00:01Z");
+    advance("fill_4", "2026-11-04T00:00:02Z");
     wait_for("the break", || ledger("pay_a").len() == 3);
     assert_eq!(
         ledger("pay_a")[1..],
         [
-            ("2026-11-04T00:00:00Z".into(), -1, "pending".into()),
-            ("2026-11-04T00:00:00Z".into(), 1, "missing_ledger".into()),
+            ("2026-11-04T00:00:01Z".into(), -1, "pending".into()),
+            ("2026-11-04T00:00:01Z".into(), 1, "missing_ledger".into()),
         ],
-        "the break at exactly due_at"
+        "the break at the tick boundary after due_at's tick (docs/architecture.md, Aging)"
     );
     // the ledger journal, booked at 00:00 on day 1, arrives three days late
     append(
@@ -276,8 +276,8 @@ fn a_group_breaks_exactly_when_the_watermark_passes_due_at_and_a_late_record_res
     assert_eq!(
         ledger("pay_a")[3..],
         [
-            ("2026-11-04T00:00:01Z".into(), -1, "missing_ledger".into()),
-            ("2026-11-04T00:00:01Z".into(), 1, "matched".into()),
+            ("2026-11-04T00:00:02Z".into(), -1, "missing_ledger".into()),
+            ("2026-11-04T00:00:02Z".into(), 1, "matched".into()),
         ],
         "retraction and new assertion at one time: the input time the late entries met"
     );

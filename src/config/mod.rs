@@ -8,10 +8,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+pub mod key;
 pub mod paths;
 
 use serde::{Deserialize, Serialize};
-use trueup_operators::{Amount, Tolerance};
+use trueup_operators::Tolerance;
 
 use crate::model::currency::Currency;
 use crate::model::Stream;
@@ -387,9 +388,12 @@ impl Default for JournalBalanceRule {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ToleranceConfig {
-    /// Absolute tolerance per currency, e.g. `{ USD = "0.01", JPY = "1" }`; other currencies 0.
-    pub absolute: BTreeMap<String, Amount>,
-    /// Relative tolerance in basis points of |expected|. Default 0.
+    /// Absolute tolerance per currency, e.g. `{ USD = "0.01", JPY = "1" }`, each a decimal
+    /// string read as input amounts are (no sign, no exponent, at most the currency's
+    /// minor-unit digits); other currencies 0.
+    pub absolute: BTreeMap<String, String>,
+    /// Relative tolerance in basis points of |expected|, at most [`MAX_RELATIVE_BPS`] (100 %).
+    /// Default 0.
     pub relative_bps: u32,
 }
 
@@ -397,10 +401,9 @@ impl ToleranceConfig {
     /// The tolerance for one currency.
     pub fn for_currency(&self, currency: Currency) -> Tolerance {
         Tolerance {
-            absolute: self
-                .absolute
-                .get(currency.code())
-                .copied()
+            // validated at load: every listed amount parses
+            absolute: (self.absolute.get(currency.code()))
+                .and_then(|text| currency.parse_amount(text, text).ok())
                 .unwrap_or_default(),
             relative_bps: self.relative_bps,
         }
@@ -449,6 +452,33 @@ pub fn default_rules() -> Vec<RuleConfig> {
     ]
 }
 
+/// The longest duration any `_hours` key may give: 87,600 hours (ten years).
+pub const MAX_HOURS: u64 = 87_600;
+
+/// The largest relative tolerance: 10,000 basis points (100 %).
+pub const MAX_RELATIVE_BPS: u32 = 10_000;
+
+/// Refuses `value` beyond `max` (in `unit`), naming `key`.
+fn within(key: &str, value: u64, max: u64, unit: &str) -> Result<(), ConfigError> {
+    match value <= max {
+        true => Ok(()),
+        false => Err(ConfigError::Invalid {
+            key: key.to_string(),
+            message: format!("must be at most {max} {unit} (ten years)"),
+        }),
+    }
+}
+
+/// Refuses hours beyond [`MAX_HOURS`], naming `key`.
+fn within_hours(key: &str, hours: u64) -> Result<(), ConfigError> {
+    within(key, hours, MAX_HOURS, "hours")
+}
+
+/// Refuses seconds beyond [`MAX_HOURS`] in seconds, naming `key`.
+fn within_seconds(key: &str, seconds: u64) -> Result<(), ConfigError> {
+    within(key, seconds, MAX_HOURS * 3600, "seconds")
+}
+
 /// A configuration that cannot be used, with the key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -482,13 +512,30 @@ impl RuleConfig {
         }
     }
 
-    /// The grace period in milliseconds.
-    pub fn grace_millis(&self) -> u64 {
-        let hours = match self {
+    /// The grace period in hours.
+    pub fn grace_hours(&self) -> u64 {
+        match self {
             RuleConfig::PaymentLedger(r) => r.grace_hours,
             RuleConfig::JournalBalance(r) => r.grace_hours,
-        };
-        hours.saturating_mul(crate::model::time::HOUR)
+        }
+    }
+
+    /// The grace period in milliseconds.
+    pub fn grace_millis(&self) -> u64 {
+        self.grace_hours().saturating_mul(crate::model::time::HOUR)
+    }
+
+    /// Refuses this rule's (the `i`-th) grace and relative tolerance beyond their bounds.
+    fn validate_bounds(&self, i: usize) -> Result<(), ConfigError> {
+        within_hours(&format!("rules[{i}].grace_hours"), self.grace_hours())?;
+        let bps = self.tolerance().relative_bps;
+        match bps <= MAX_RELATIVE_BPS {
+            true => Ok(()),
+            false => Err(ConfigError::Invalid {
+                key: format!("rules[{i}].tolerance.relative_bps"),
+                message: format!("must be at most {MAX_RELATIVE_BPS} (100 %)"),
+            }),
+        }
     }
 
     /// The tolerance settings.
@@ -500,11 +547,44 @@ impl RuleConfig {
     }
 }
 
+/// The key within rule `rules[i]` that its refusal is about: a rule's kind decides its
+/// fields, so the parser refuses a rule as a whole (at its header); the rule's fields alone,
+/// parsed as its kind's, name the key.
+fn rule_key(text: &str, key: &str) -> Option<String> {
+    let index: usize = key
+        .strip_prefix("rules[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()?;
+    let doc: toml::Table = toml::from_str(text).ok()?;
+    let mut rule = doc
+        .get("rules")?
+        .as_array()?
+        .get(index)?
+        .as_table()?
+        .clone();
+    let kind = rule.remove("kind")?;
+    let body = toml::to_string(&rule).ok()?;
+    let error = match kind.as_str()? {
+        "payment_ledger" => toml::from_str::<PaymentLedgerRule>(&body).err()?,
+        "journal_balance" => toml::from_str::<JournalBalanceRule>(&body).err()?,
+        _ => return None,
+    };
+    let inner = key::key_at(&body, error.span()?.start)?;
+    Some(format!("{key}.{inner}"))
+}
+
 impl Config {
     /// Parses and validates TOML text; relative paths are taken relative to `base`.
     pub fn from_toml(text: &str, base: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config =
-            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let mut config: Config = toml::from_str(text).map_err(|e| {
+            let key = e.span().and_then(|span| key::key_at(text, span.start));
+            let key = key.map(|key| rule_key(text, &key).unwrap_or(key));
+            ConfigError::Parse(match key {
+                Some(key) => format!("`{key}`: {e}"),
+                None => e.to_string(),
+            })
+        })?;
         config.validate()?;
         let rebase = |path: &mut Option<PathBuf>| {
             if let Some(p) = path.as_mut() {
@@ -552,6 +632,57 @@ impl Config {
         })
     }
 
+    /// Refuses retention horizons out of their bounds or order, naming the key.
+    fn validate_retention(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| {
+            Err(ConfigError::Invalid {
+                key: key.to_string(),
+                message: message.to_string(),
+            })
+        };
+        let Some(retention) = &self.retention else {
+            return Ok(());
+        };
+        for (name, hours) in [
+            ("settled_hours", retention.settled_hours),
+            ("breaks_hours", retention.breaks_hours),
+            ("dedupe_hours", retention.dedupe_hours),
+        ] {
+            within_hours(&format!("retention.{name}"), hours)?;
+        }
+        within(
+            "retention.granularity_minutes",
+            retention.granularity_minutes,
+            MAX_HOURS * 60,
+            "minutes",
+        )?;
+        if retention.breaks_hours < retention.settled_hours {
+            return invalid(
+                "retention.breaks_hours",
+                "must be at least retention.settled_hours",
+            );
+        }
+        if retention.dedupe_hours < retention.breaks_hours {
+            return invalid(
+                "retention.dedupe_hours",
+                "must be at least retention.breaks_hours",
+            );
+        }
+        if retention.granularity_minutes == 0 {
+            return invalid("retention.granularity_minutes", "must be at least 1");
+        }
+        if self.pipeline.tick_millis < 2
+            || (retention.granularity_minutes * 60_000) % self.pipeline.tick_millis != 0
+        {
+            return invalid(
+                "pipeline.tick_millis",
+                "with retention, must be at least 2 and divide retention.granularity_minutes \
+                 (retirements take effect 1 ms after a grid point, never at an input time)",
+            );
+        }
+        Ok(())
+    }
+
     /// Refuses values that parse but cannot be used, naming the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: String, message: &str| {
@@ -578,32 +709,18 @@ impl Config {
             }
         }
         self.validate_sinks()?;
-        if let Some(retention) = &self.retention {
-            if retention.breaks_hours < retention.settled_hours {
-                return invalid(
-                    "retention.breaks_hours".into(),
-                    "must be at least retention.settled_hours",
-                );
-            }
-            if retention.dedupe_hours < retention.breaks_hours {
-                return invalid(
-                    "retention.dedupe_hours".into(),
-                    "must be at least retention.breaks_hours",
-                );
-            }
-            if retention.granularity_minutes == 0 {
-                return invalid("retention.granularity_minutes".into(), "must be at least 1");
-            }
-            if self.pipeline.tick_millis < 2
-                || (retention.granularity_minutes * 60_000) % self.pipeline.tick_millis != 0
-            {
-                return invalid(
-                    "pipeline.tick_millis".into(),
-                    "with retention, must be at least 2 and divide retention.granularity_minutes \
-                     (retirements take effect 1 ms after a grid point, never at an input time)",
-                );
-            }
+        for (i, source) in self.sources.iter().enumerate() {
+            let key = |name: &str| format!("sources[{i}].{name}");
+            within_seconds(
+                &key("allowed_lateness_seconds"),
+                source.allowed_lateness_seconds,
+            )?;
+            within_seconds(&key("idle_timeout_seconds"), source.idle_timeout_seconds)?;
         }
+        if let Some(kafka) = &self.kafka {
+            within_seconds("kafka.timeout_seconds", kafka.timeout_seconds)?;
+        }
+        self.validate_retention()?;
         let mut names = BTreeSet::new();
         for (i, rule) in self.rules.iter().enumerate() {
             if rule.name().is_empty() || rule.name() == "dedupe" || !names.insert(rule.name()) {
@@ -620,15 +737,16 @@ impl Config {
                     );
                 }
             }
+            rule.validate_bounds(i)?;
             for (code, amount) in &rule.tolerance().absolute {
                 let key = format!("rules[{i}].tolerance.absolute.{code}");
                 let Some(currency) = Currency::from_code(code) else {
                     return invalid(key, "unknown currency (not an ISO 4217 code)");
                 };
-                if *amount < Amount::ZERO || amount.0.scale() > currency.minor_units() {
+                if let Err(reason) = currency.parse_amount(amount, amount) {
                     return invalid(
                         key,
-                        "must be ≥ 0 with no more fraction digits than the currency allows",
+                        &format!("{reason}: must be a decimal ≥ 0 written as input amounts are"),
                     );
                 }
             }
@@ -688,6 +806,76 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("pipeline.workers"), "{err}");
+    }
+
+    #[test]
+    fn every_refusal_names_its_key() {
+        let rule =
+            |body: &str| format!("{MINIMAL}\n[[rules]]\nkind = \"payment_ledger\"\n{body}\n");
+        let retention = |body: &str| format!("{MINIMAL}\n[retention]\n{body}\n");
+        let source = |body: &str| {
+            MINIMAL.replace("path = \"p.jsonl\"", &format!("path = \"p.jsonl\"\n{body}"))
+        };
+        for (text, key) in [
+            (
+                rule("tolerance = { relative_bps = -1 }"),
+                "rules[0].tolerance.relative_bps",
+            ),
+            (
+                rule("tolerance = { relative_bps = 100000000 }"),
+                "rules[0].tolerance.relative_bps",
+            ),
+            (
+                rule("tolerance = { absolute = { USD = 0.01 } }"),
+                "rules[0].tolerance.absolute.USD",
+            ),
+            (
+                rule("tolerance = { absolute = { USD = \"1e-2\" } }"),
+                "rules[0].tolerance.absolute.USD",
+            ),
+            (
+                rule("tolerance = { absolute = { USD = \"+0.01\" } }"),
+                "rules[0].tolerance.absolute.USD",
+            ),
+            (
+                rule("tolerance = { absolute = { USD = \"-0.01\" } }"),
+                "rules[0].tolerance.absolute.USD",
+            ),
+            (rule("grace_hours = 100000000"), "rules[0].grace_hours"),
+            (rule("grace_hours = -3"), "rules[0].grace_hours"),
+            (
+                retention("settled_hours = 90000\nbreaks_hours = 90000\ndedupe_hours = 90000"),
+                "retention.settled_hours",
+            ),
+            (
+                retention("granularity_minutes = 6000000"),
+                "retention.granularity_minutes",
+            ),
+            (
+                source("allowed_lateness_seconds = 999999999999"),
+                "sources[0].allowed_lateness_seconds",
+            ),
+            (
+                source("idle_timeout_seconds = \"soon\""),
+                "sources[0].idle_timeout_seconds",
+            ),
+        ] {
+            let err = Config::from_toml(&text, Path::new("."))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("`{key}`")), "{key}: {err}");
+        }
+        let tolerated = rule("tolerance = { absolute = { USD = \"0.01\", JPY = \"20\" }, relative_bps = 10000 }\ngrace_hours = 87600");
+        let config = Config::from_toml(&tolerated, Path::new(".")).unwrap();
+        let usd = Currency::from_code("USD").unwrap();
+        assert_eq!(
+            config.rules[0]
+                .tolerance()
+                .for_currency(usd)
+                .absolute
+                .to_string(),
+            "0.01"
+        );
     }
 
     #[test]

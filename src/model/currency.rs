@@ -3,6 +3,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use trueup_operators::Amount;
 
 /// Active ISO 4217 alphabetic codes with their number of minor-unit digits.
 const TABLE: &[(&str, u32)] = &[
@@ -197,7 +198,43 @@ impl Currency {
             .filter(|scale| *scale != UNLISTED)
             .map_or(2, u32::from)
     }
+
+    /// Parses an unsigned plain decimal (`100`, `0.25`) of this currency, as every amount is
+    /// read — input amounts and configured tolerances alike: digits with an optional fraction,
+    /// at most [`MAX_INTEGER_DIGITS`] integer digits, at most the currency's minor-unit digits.
+    /// Reasons quote `written`, the amount as the input or config wrote it.
+    pub fn parse_amount(self, plain: &str, written: &str) -> Result<Amount, String> {
+        let (int, frac) = plain.split_once('.').unwrap_or((plain, ""));
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(int) || (plain.contains('.') && !digits(frac)) {
+            return Err(format!("amount {written:?} is not a decimal number"));
+        }
+        if int.trim_start_matches('0').len() > MAX_INTEGER_DIGITS {
+            return Err(format!(
+                "amount {written} is beyond the supported range (at most {MAX_INTEGER_DIGITS} integer digits)"
+            ));
+        }
+        let allowed = self.minor_units() as usize;
+        if frac.len() > allowed {
+            return Err(format!(
+                "amount has {} fraction digits; {self} allows {allowed}",
+                frac.len()
+            ));
+        }
+        Amount::parse(plain).ok_or_else(|| format!("amount {written:?} is not a decimal number"))
+    }
+
+    /// `amount` written with exactly this currency's minor-unit digits (`0` → `0.00` in USD).
+    pub fn scaled(self, amount: Amount) -> Amount {
+        let mut decimal = amount.0;
+        decimal.rescale(self.minor_units());
+        Amount(decimal)
+    }
 }
+
+/// The most integer digits an amount may have (15: up to 999 trillion major units), which
+/// keeps every sum of any realistic group far inside the exact decimal range.
+pub const MAX_INTEGER_DIGITS: usize = 15;
 
 /// [`SCALES`]' mark for a code ISO 4217 does not list.
 const UNLISTED: u8 = u8::MAX;

@@ -117,6 +117,10 @@ pub struct Payment {
     pub currency: Currency,
     /// Event time.
     pub occurred_at: Millis,
+    /// Nanoseconds of the event time below the millisecond (kept for identity only; always
+    /// serialized, as timely's binary exchange between processes cannot skip a field).
+    #[serde(default)]
+    pub time_nanos: u32,
     /// The merchant, carried into results.
     pub merchant_id: Option<String>,
     /// Unknown input fields as canonical JSON (`""` when there were none).
@@ -149,6 +153,10 @@ pub struct Entry {
     pub currency: Currency,
     /// Event time.
     pub booked_at: Millis,
+    /// Nanoseconds of the event time below the millisecond (kept for identity only; always
+    /// serialized, as timely's binary exchange between processes cannot skip a field).
+    #[serde(default)]
+    pub time_nanos: u32,
     /// Unknown input fields as canonical JSON (`""` when there were none).
     pub attributes: String,
 }

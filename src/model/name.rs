@@ -160,17 +160,19 @@ fn register(hash: u64, text: &str) -> Result<bool, NameCollision> {
     }
 }
 
-/// A 128-bit fingerprint of `text`: two SipHash digests under different prefixes; `[0, 0]`
-/// for the empty string. Two deliveries of one id are told apart by the fields the dataflow
-/// carries plus this fingerprint of the rest (their unknown fields).
-pub fn fingerprint(text: &str) -> [u64; 2] {
-    if text.is_empty() {
+/// A 128-bit fingerprint of `text` and `nanos`: two SipHash digests under different
+/// prefixes; `[0, 0]` for the empty string and 0. Two deliveries of one id are told apart by
+/// the fields the dataflow carries plus this fingerprint of the rest (their unknown fields,
+/// canonical, and the event time below the millisecond).
+pub fn fingerprint(text: &str, nanos: u32) -> [u64; 2] {
+    if text.is_empty() && nanos == 0 {
         return [0, 0];
     }
     let half = |prefix: u8| {
         let mut hasher = std::hash::DefaultHasher::new();
         prefix.hash(&mut hasher);
         text.hash(&mut hasher);
+        nanos.hash(&mut hasher);
         hasher.finish()
     };
     [half(1), half(2)]

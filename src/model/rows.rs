@@ -28,7 +28,7 @@ pub struct PaymentRow {
     pub currency: Currency,
     /// See [`Payment::occurred_at`].
     pub occurred_at: Millis,
-    /// The fingerprint of [`Payment::attributes`].
+    /// The fingerprint of [`Payment::attributes`] and [`Payment::time_nanos`].
     pub attributes: [u64; 2],
 }
 
@@ -44,7 +44,7 @@ impl PaymentRow {
             amount: p.amount,
             currency: p.currency,
             occurred_at: p.occurred_at,
-            attributes: fingerprint(&p.attributes),
+            attributes: fingerprint(&p.attributes, p.time_nanos),
         })
     }
 
@@ -73,7 +73,7 @@ pub struct EntryRow {
     pub currency: Currency,
     /// See [`Entry::booked_at`].
     pub booked_at: Millis,
-    /// The fingerprint of [`Entry::attributes`].
+    /// The fingerprint of [`Entry::attributes`] and [`Entry::time_nanos`].
     pub attributes: [u64; 2],
 }
 
@@ -91,7 +91,7 @@ impl EntryRow {
             amount: e.amount,
             currency: e.currency,
             booked_at: e.booked_at,
-            attributes: fingerprint(&e.attributes),
+            attributes: fingerprint(&e.attributes, e.time_nanos),
         })
     }
 

@@ -20,6 +20,8 @@ pub struct Counters {
     pub late: u64,
     /// Identical redeliveries absorbed, per stream.
     pub redeliveries: BTreeMap<Stream, i64>,
+    /// Blank and whitespace-only input lines skipped (not dead letters).
+    pub blank_lines: u64,
     /// Match accounts that no entry was booked on (a misspelling matches nothing).
     pub unseen_match_accounts: Vec<String>,
 }
@@ -51,6 +53,9 @@ pub struct Summary {
     pub redeliveries: BTreeMap<String, i64>,
     /// Records processed late (behind the watermark).
     pub late: u64,
+    /// Blank and whitespace-only input lines skipped (not dead letters; absent when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub blank_lines_skipped: u64,
     /// rule → status → currency → cell.
     pub cells: BTreeMap<String, BTreeMap<String, BTreeMap<String, Cell>>>,
     /// rule → matched groups / all groups, as a percentage with two decimals (not for `dedupe`).
@@ -60,6 +65,10 @@ pub struct Summary {
     /// What the run found doubtful without refusing it (absent when nothing was).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The consolidated final state of a changelog: each row with its net multiplicity.
@@ -140,6 +149,7 @@ impl Tally {
                 .map(|(s, n)| (s.name().to_string(), *n))
                 .collect(),
             late: counters.late,
+            blank_lines_skipped: counters.blank_lines,
             warnings: (counters.unseen_match_accounts.iter())
                 .map(|a| format!("match account {a:?} is on no entry: no entry matched through it"))
                 .collect(),
@@ -183,8 +193,8 @@ impl Tally {
                             currency.code().to_string(),
                             Cell {
                                 groups,
-                                expected: *expected,
-                                difference: *difference,
+                                expected: currency.scaled(*expected),
+                                difference: currency.scaled(*difference),
                             },
                         );
                 }
@@ -224,6 +234,10 @@ pub fn render_table(summary: &Summary) -> String {
     }
     push(&mut out, format!("dead letters   {}", summary.dead_letters));
     push(&mut out, format!("late records   {}", summary.late));
+    if summary.blank_lines_skipped > 0 {
+        let blank = summary.blank_lines_skipped;
+        push(&mut out, format!("blank lines skipped {blank}"));
+    }
     push(&mut out, String::new());
     push(
         &mut out,

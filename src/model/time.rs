@@ -16,6 +16,12 @@ pub const HOUR: Millis = 3_600_000;
 /// Parses an RFC 3339 timestamp (`2026-11-01T10:00:00Z`, `…+02:00`, fractional seconds)
 /// to Unix milliseconds, truncating below the millisecond. Times before 1970 are refused.
 pub fn parse_rfc3339(text: &str) -> Result<Millis, String> {
+    parse_rfc3339_nanos(text).map(|(millis, _)| millis)
+}
+
+/// As [`parse_rfc3339`], with the nanoseconds below the millisecond it truncates (the time
+/// the dataflow uses is milliseconds; a record's identity keeps the instant whole).
+pub fn parse_rfc3339_nanos(text: &str) -> Result<(Millis, u32), String> {
     // the `time` parser takes any byte between date and time; RFC 3339 allows `T`, `t` or a space
     if !matches!(text.as_bytes().get(10), Some(b'T' | b't' | b' ')) {
         return Err(format!(
@@ -23,12 +29,15 @@ pub fn parse_rfc3339(text: &str) -> Result<Millis, String> {
         ));
     }
     if let Some(millis) = parse_plain_utc(text.as_bytes()) {
-        return Ok(millis);
+        return Ok((millis, 0));
     }
     let parsed = OffsetDateTime::parse(text, &Rfc3339)
         .map_err(|e| format!("{text:?} is not an RFC 3339 timestamp ({e})"))?;
-    let millis = parsed.unix_timestamp_nanos().div_euclid(1_000_000);
-    u64::try_from(millis).map_err(|_| format!("{text:?} is before 1970-01-01T00:00:00Z"))
+    let nanos = parsed.unix_timestamp_nanos();
+    let (millis, below) = (nanos.div_euclid(1_000_000), nanos.rem_euclid(1_000_000));
+    let millis =
+        u64::try_from(millis).map_err(|_| format!("{text:?} is before 1970-01-01T00:00:00Z"))?;
+    Ok((millis, below as u32))
 }
 
 /// The most common form, `YYYY-MM-DDTHH:MM:SSZ`, read directly; `None` for any other form

@@ -84,6 +84,7 @@ pub fn run<O: Output>(
     let mut counters = Counters {
         accepted: totals.accepted.into_iter().collect(),
         late: totals.late,
+        blank_lines: totals.blank_lines,
         unseen_match_accounts: unseen.map(|(_, account)| account).collect(),
         ..Counters::default()
     };

@@ -48,6 +48,8 @@ pub(crate) struct Totals {
     pub accepted: Vec<(Stream, u64)>,
     /// Records that arrived late.
     pub late: u64,
+    /// Blank and whitespace-only lines skipped.
+    pub blank_lines: u64,
     /// The largest event time seen.
     pub max_event: Option<Millis>,
     /// Entries read on each of [`Config::match_accounts`], in its order.
@@ -63,6 +65,7 @@ impl Totals {
             }
         }
         self.late += other.late;
+        self.blank_lines += other.blank_lines;
         self.max_event = self.max_event.max(other.max_event);
         let longest = self.match_entries.len().max(other.match_entries.len());
         self.match_entries.resize(longest, 0);
@@ -112,6 +115,7 @@ fn work<O: Output>(
         probe: &probe,
     };
     worker_loop.read_until_done(&mut reader, &mut pace, control)?;
+    reader.finish_tails(worker_loop.inputs)?;
     drop(pace);
     let totals = agreement.agree(worker_loop.worker, reader.totals());
     worker_loop.complete(&mut reader, totals.max_event)?;
@@ -326,6 +330,31 @@ impl Reader {
         }
     }
 
+    /// At a stop while following, takes each source's held-back tail (see
+    /// [`Source::finish`](crate::sources::Source::finish)): nothing read is left unaccounted.
+    fn finish_tails(&mut self, inputs: &mut Inputs) -> Result<(), RunError> {
+        if !self.follow {
+            return Ok(());
+        }
+        for i in 0..self.sources.len() {
+            let reading = &mut self.sources[i];
+            let mut polled = std::mem::take(&mut self.polled);
+            reading
+                .source
+                .finish(&mut polled)
+                .map_err(|e| RunError::Source {
+                    path: reading.path.clone(),
+                    source: e,
+                })?;
+            for item in polled.drain(..) {
+                self.take(i, item, inputs)?;
+            }
+            self.polled = polled;
+        }
+        inputs.flush();
+        Ok(())
+    }
+
     /// Whether any source may still yield.
     fn reading(&self) -> bool {
         self.sources.iter().any(|s| !s.finished)
@@ -450,6 +479,7 @@ impl Reader {
         Totals {
             accepted: self.accepted.iter().map(|(s, n)| (*s, *n)).collect(),
             late: self.late,
+            blank_lines: self.sources.iter().map(|s| s.source.blank_lines()).sum(),
             max_event: self.sources.iter().filter_map(|s| s.newest).max(),
             match_entries: self.match_accounts.iter().map(|(_, n)| *n).collect(),
         }

@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::sources::canonical::{self, Member};
+
 /// One field's value as found in the input.
 #[derive(Clone, Copy, Debug)]
 pub enum FieldValue<'a> {
@@ -18,7 +20,8 @@ pub enum FieldValue<'a> {
 pub trait Fields {
     /// The value of `name`; `None` when absent (or null, or an empty CSV cell).
     fn get(&self, name: &str) -> Option<FieldValue<'_>>;
-    /// The fields not in `known`, as canonical (key-sorted) JSON; `""` when there are none.
+    /// The fields not in `known`, as canonical JSON ([`canonical::object`]); `""` when there
+    /// are none.
     fn attributes(&self, known: &[&str]) -> String;
 }
 
@@ -35,15 +38,9 @@ impl Fields for Map<String, Value> {
     }
 
     fn attributes(&self, known: &[&str]) -> String {
-        let extra: Map<String, Value> = self
-            .iter()
-            .filter(|(k, _)| !known.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if extra.is_empty() {
-            String::new()
-        } else {
-            Value::Object(extra).to_string()
-        }
+        let unknown = self.iter().filter(|(k, _)| !known.contains(&k.as_str()));
+        let texts: Vec<(&str, String)> =
+            unknown.map(|(k, v)| (k.as_str(), v.to_string())).collect();
+        canonical::object(texts.iter().map(|(k, v)| (*k, Member::Json(v))))
     }
 }

@@ -120,6 +120,8 @@ pub struct FileSource {
     index: u64,
     peers: u64,
     seen: u64,
+    /// Blank and whitespace-only lines of this worker's share, skipped.
+    blank: u64,
     horizon: Horizon,
 }
 
@@ -147,6 +149,7 @@ impl FileSource {
             index: index as u64,
             peers: peers as u64,
             seen: 0,
+            blank: 0,
             horizon: Horizon::default(),
         })
     }
@@ -198,8 +201,14 @@ impl FileSource {
 impl FileSource {
     /// Takes the CSV header from the first line; an unreadable one becomes a dead letter
     /// (reported by worker 0 only) and an empty header, so every row is then rejected for its
-    /// column count rather than silently dropped.
-    fn read_header(&mut self, line_no: u64, line: &Line, out: &mut Vec<Polled>) {
+    /// column count rather than silently dropped. A header naming a column twice is refused:
+    /// which of the two cells a field means would be a guess.
+    fn read_header(
+        &mut self,
+        line_no: u64,
+        line: &Line,
+        out: &mut Vec<Polled>,
+    ) -> std::io::Result<()> {
         let bytes = match line {
             Line::Text(bytes) => bytes,
             Line::Refused { head, .. } => head,
@@ -219,7 +228,17 @@ impl FileSource {
                 bytes,
             )));
         }
+        if let Some(twice) = header.as_deref().and_then(repeated_column) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{}: the CSV header names the column {twice:?} twice; rename one of them",
+                    self.name
+                ),
+            ));
+        }
         self.header = Some(header.unwrap_or_default());
+        Ok(())
     }
 }
 
@@ -255,6 +274,15 @@ impl FileSource {
         }
         Ok(Line::Text(bytes))
     }
+}
+
+/// The first column name `header` holds twice, if any.
+fn repeated_column(header: &[String]) -> Option<&str> {
+    let mut seen = std::collections::HashSet::new();
+    header
+        .iter()
+        .find(|name| !seen.insert(name.as_str()))
+        .map(String::as_str)
 }
 
 /// Whether a quoted CSV field is still open at the end of `bytes`, as the `csv` crate's own
@@ -297,6 +325,7 @@ impl Source for FileSource {
             "offset": self.lines.line_start,
             "line": self.lines.line,
             "seen": self.seen,
+            "blank": self.blank,
         })
     }
 
@@ -315,7 +344,7 @@ impl Source for FileSource {
             // the header comes first: read it again, then jump
             let mut ignored = Vec::new();
             if let Some((line_no, header)) = self.lines.next()? {
-                self.read_header(line_no, &header, &mut ignored);
+                self.read_header(line_no, &header, &mut ignored)?;
             }
         }
         let length = self.lines.reader.get_ref().metadata()?.len();
@@ -333,7 +362,22 @@ impl Source for FileSource {
         self.lines.line_start = offset;
         self.lines.line = line;
         self.seen = seen;
+        // positions committed before blank lines were counted lack the count
+        self.blank = position["blank"].as_u64().unwrap_or(0);
         Ok(())
+    }
+
+    fn blank_lines(&self) -> u64 {
+        self.blank
+    }
+
+    fn finish(&mut self, out: &mut Vec<Polled>) -> std::io::Result<()> {
+        if !(self.lines.follow && self.lines.started) {
+            return Ok(());
+        }
+        // the line begun is now the last one: one more poll reads it as a batch run would
+        self.lines.follow = false;
+        self.poll(1, out).map(|_| ())
     }
 
     fn poll(&mut self, max: usize, out: &mut Vec<Polled>) -> std::io::Result<Progress> {
@@ -349,7 +393,7 @@ impl Source for FileSource {
             };
             read += 1;
             if self.format == Format::Csv && self.header.is_none() {
-                self.read_header(line_no, &line, out);
+                self.read_header(line_no, &line, out)?;
                 continue;
             }
             let line = match self.format {
@@ -368,12 +412,10 @@ impl Source for FileSource {
                 }
                 Line::Text(bytes) => match text("line", &bytes) {
                     Err(reason) => Polled::Dead(dead_letter(self.stream, position, reason, &bytes)),
-                    Ok(text) if text.trim().is_empty() => Polled::Dead(dead_letter(
-                        self.stream,
-                        position,
-                        "empty line".into(),
-                        &bytes,
-                    )),
+                    Ok(text) if text.trim().is_empty() => {
+                        self.blank += 1;
+                        continue;
+                    }
                     Ok(text) => match self.parse(text) {
                         Ok(record) => Polled::Record(
                             record,

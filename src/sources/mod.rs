@@ -4,6 +4,7 @@
 //! instance per configured source and takes its share of the input (for files: every
 //! `peers`-th record, so parsing is spread over all workers).
 
+pub mod canonical;
 pub mod fields;
 pub mod file;
 pub mod kafka;
@@ -69,6 +70,19 @@ pub trait Source {
     /// share of any source keeps pace with the others.
     fn absent(&self) -> bool {
         false
+    }
+
+    /// Blank and whitespace-only lines this source skipped (SPEC §2: counted, not dead
+    /// letters), since the start of the input, across restarts.
+    fn blank_lines(&self) -> u64 {
+        0
+    }
+
+    /// At a stop while following: appends what the source holds back waiting for more (a
+    /// file's last line without its newline), read as the end of the input reads it — a
+    /// complete record accepted, an incomplete one a dead letter.
+    fn finish(&mut self, _out: &mut Vec<Polled>) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

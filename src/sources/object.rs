@@ -1,8 +1,8 @@
 //! One JSON object read without building a `serde_json` map: keys and escape-free string
-//! values are borrowed from the line; other values (rare in input: numbers, booleans, nested
-//! values) are read as `serde_json` values. A line this cannot read (not an object, not JSON) is read again as a
-//! `serde_json::Value`, whose errors name what is wrong: both readings agree on every field
-//! of every object, so the validated record is the same either way.
+//! values are borrowed from the line; other values are kept as their text as written (a
+//! number's literal exactly as it stands, a nested value whole at any depth). A line this
+//! cannot read (not an object, not JSON) is read again as a `serde_json::Value`, whose errors
+//! name what is wrong.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -10,8 +10,8 @@ use std::fmt;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
+use crate::sources::canonical::{self, Member};
 use crate::sources::fields::{FieldValue, Fields};
 
 /// The fields of one JSON object, in input order (a repeated key: the last one counts, as in a
@@ -20,12 +20,11 @@ pub struct JsonObject<'a> {
     fields: Vec<(Cow<'a, str>, Field<'a>)>,
 }
 
-/// One field's value: a string's text, or any other value as `serde_json` reads it (numbers
-/// too: it writes some literals its own way, `1e5` as `1e+5`, and amounts are checked on
-/// exactly that text).
+/// One field's value: a string's text, or any other value's text as written (amounts are
+/// checked, and quoted in reasons, exactly as they stand in the input).
 enum Field<'a> {
     Str(Cow<'a, str>),
-    Other(Value),
+    Other(&'a str),
 }
 
 impl<'a> JsonObject<'a> {
@@ -46,30 +45,28 @@ impl Fields for JsonObject<'_> {
     fn get(&self, name: &str) -> Option<FieldValue<'_>> {
         Some(match self.field(name)? {
             Field::Str(text) => FieldValue::Str(text),
-            Field::Other(Value::Null) => return None,
-            Field::Other(Value::Number(n)) => FieldValue::Number(n.as_str()),
-            Field::Other(Value::Bool(_)) => FieldValue::Other("boolean"),
-            Field::Other(Value::Array(_)) => FieldValue::Other("array"),
-            Field::Other(_) => FieldValue::Other("object"),
+            Field::Other(text) => match text.as_bytes()[0] {
+                b'n' => return None,
+                b't' | b'f' => FieldValue::Other("boolean"),
+                b'[' => FieldValue::Other("array"),
+                b'{' => FieldValue::Other("object"),
+                _ => FieldValue::Number(text),
+            },
         })
     }
 
     fn attributes(&self, known: &[&str]) -> String {
-        let mut extra = Map::new();
-        for (key, field) in &self.fields {
-            if !known.contains(&key.as_ref()) {
-                let value = match field {
-                    Field::Str(text) => Value::String(text.to_string()),
-                    Field::Other(value) => value.clone(),
-                };
-                extra.insert(key.to_string(), value);
-            }
-        }
-        if extra.is_empty() {
-            String::new()
-        } else {
-            Value::Object(extra).to_string()
-        }
+        let unknown = self
+            .fields
+            .iter()
+            .filter(|(key, _)| !known.contains(&&**key));
+        canonical::object(unknown.map(|(key, field)| {
+            let member = match field {
+                Field::Str(text) => Member::Str(text),
+                Field::Other(text) => Member::Json(text),
+            };
+            (&**key, member)
+        }))
     }
 }
 
@@ -104,13 +101,15 @@ fn plain_string(text: &str) -> Option<(&str, &str)> {
 }
 
 /// A value's field: a string literal's text — borrowed when it holds no escape, else decoded
-/// — or any other value, read whole.
+/// — or any other value's text (already checked to be JSON, at any depth, but for the pairing
+/// of surrogate escapes in its strings, checked here).
 fn field<E: serde::de::Error>(raw: &RawValue) -> Result<Field<'_>, E> {
     let text = raw.get();
     let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) else {
-        return serde_json::from_str(text)
-            .map(Field::Other)
-            .map_err(E::custom);
+        return match surrogates_paired(text) {
+            true => Ok(Field::Other(text)),
+            false => Err(E::custom("a lone surrogate in a \\u escape")),
+        };
     };
     match inner.contains('\\') {
         false => Ok(Field::Str(Cow::Borrowed(inner))),
@@ -145,6 +144,39 @@ impl<'de> Visitor<'de> for ObjectVisitor {
     }
 }
 
+/// Whether every UTF-16 surrogate escape in the strings of the JSON text `text` is a high
+/// one followed at once by a low one, as decoding them to text requires.
+fn surrogates_paired(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let unit = |at: usize| -> Option<u16> {
+        let hex = std::str::from_utf8(bytes.get(at..at + 4)?).ok()?;
+        u16::from_str_radix(hex, 16).ok()
+    };
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        if bytes.get(i + 1) != Some(&b'u') {
+            i += 2; // any other escape (outside strings there is no backslash)
+            continue;
+        }
+        match unit(i + 2) {
+            Some(0xD800..=0xDBFF) => {
+                let low = (bytes.get(i + 6..i + 8) == Some(&b"\\u"[..])).then(|| unit(i + 8));
+                if !matches!(low, Some(Some(0xDC00..=0xDFFF))) {
+                    return false;
+                }
+                i += 12;
+            }
+            Some(0xDC00..=0xDFFF) | None => return false,
+            Some(_) => i += 6,
+        }
+    }
+    true
+}
+
 /// A key, borrowed when it holds no escape.
 struct Key<'a>(Cow<'a, str>);
 
@@ -174,36 +206,57 @@ impl<'de> Visitor<'de> for KeyVisitor {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
     use super::*;
 
-    /// Every field, and the attributes, as a `serde_json` map gives them.
-    fn as_map(line: &str, names: &[&str]) -> (Vec<String>, String) {
-        let Ok(Value::Object(map)) = serde_json::from_str::<Value>(line) else {
-            panic!("{line} is an object");
+    /// A field as `serde_json` reads it, in the form [`JsonObject::get`] gives: strings by
+    /// their text, numbers by exact value, other values by their type.
+    fn expected(value: Option<&Value>) -> Option<String> {
+        Some(match value? {
+            Value::Null => return None,
+            Value::String(s) => format!("str {s}"),
+            Value::Number(n) => format!("number {}", canonical::number(n.as_str())),
+            Value::Bool(_) => "boolean".into(),
+            Value::Array(_) => "array".into(),
+            Value::Object(_) => "object".into(),
+        })
+    }
+
+    fn got(value: Option<FieldValue<'_>>) -> Option<String> {
+        Some(match value? {
+            FieldValue::Str(s) => format!("str {s}"),
+            FieldValue::Number(n) => format!("number {}", canonical::number(n)),
+            FieldValue::Other(kind) => kind.into(),
+        })
+    }
+
+    /// Checks the in-place reading of `line` against `serde_json`'s: every key's value, and
+    /// the attributes (every field unknown) as the canonical form of `serde_json`'s map.
+    fn agrees_with_serde_json(line: &str) -> Result<(), TestCaseError> {
+        let library = serde_json::from_str::<Value>(line);
+        let object = JsonObject::read(line);
+        let Ok(Value::Object(map)) = library else {
+            prop_assert!(object.is_none(), "{line} is not an object");
+            return Ok(());
         };
-        let fields = names.iter().map(|n| format!("{:?}", map.get_field(n)));
-        (fields.collect(), map.attributes(&names[..2]))
-    }
-
-    fn as_object(line: &str, names: &[&str]) -> (Vec<String>, String) {
-        let object = JsonObject::read(line).expect("an object");
-        let fields = names.iter().map(|n| format!("{:?}", object.get(n)));
-        (fields.collect(), object.attributes(&names[..2]))
-    }
-
-    trait GetField {
-        fn get_field(&self, name: &str) -> Option<FieldValue<'_>>;
-    }
-
-    impl GetField for Map<String, Value> {
-        fn get_field(&self, name: &str) -> Option<FieldValue<'_>> {
-            Fields::get(self, name)
+        let object = object.expect("an object serde_json reads");
+        for key in map.keys().map(String::as_str).chain(["absent"]) {
+            prop_assert_eq!(
+                got(object.get(key)),
+                expected(map.get(key)),
+                "{} in {}",
+                key,
+                line
+            );
         }
+        prop_assert_eq!(object.attributes(&[]), map.attributes(&[]), "{}", line);
+        Ok(())
     }
 
     #[test]
-    fn reads_every_field_as_a_serde_json_map_does() {
-        let names = ["a", "b", "c", "d", "é"];
+    fn reads_every_field_as_serde_json_does() {
         let lines = [
             r#"{"a":"x","b":"1.50","c":1.50,"d":null}"#,
             r#"{"a":"q\"uote\\d","b":"\u00e9\n","c":-0,"d":1e5,"é":"ü"}"#,
@@ -212,11 +265,28 @@ mod tests {
             r#"{"x":"\ud83d\ude00","a\u0062":"escaped key","d":"\u0000"}"#,
             r#"{}"#,
             r#"{"a":"x","b":"1.50","d":"","a":"again"}"#,
-            r#"{"é":"ü","a":"{\"x\":1}"}"#,
+            r#"{"é":"ü","a":"{\"x\":1}","e":1E+1,"f":-2.50e-3}"#,
         ];
         for line in lines {
-            assert_eq!(as_object(line, &names), as_map(line, &names), "{line}");
+            agrees_with_serde_json(line).unwrap();
         }
+    }
+
+    #[test]
+    fn keeps_a_number_as_written_and_a_value_of_any_depth() {
+        let object = JsonObject::read(r#"{"amount":1E+1}"#).unwrap();
+        assert!(matches!(
+            object.get("amount"),
+            Some(FieldValue::Number("1E+1"))
+        ));
+        let deep = format!(
+            r#"{{"a":"x","deep":{}1{}}}"#,
+            "[".repeat(5000),
+            "]".repeat(5000)
+        );
+        let object = JsonObject::read(&deep).expect("read at any depth");
+        assert!(matches!(object.get("a"), Some(FieldValue::Str("x"))));
+        assert!(object.attributes(&["a"]).starts_with(r#"{"deep":[[[["#));
     }
 
     #[test]
@@ -236,8 +306,104 @@ mod tests {
             "{\"a\":\"x\"",
             "{\"a\"}",
             "{\"a\":\"x\",\"b\"}",
+            "{\"a\":01}",
+            "{\"a\":1.}",
+            "{\"a\":[1,]}",
         ] {
             assert!(JsonObject::read(line).is_none(), "{line}");
+        }
+    }
+
+    /// Whitespace JSON allows between tokens: none mostly, sometimes some.
+    fn space() -> impl Strategy<Value = String> {
+        prop_oneof![4 => Just(String::new()), 1 => "[ \t\r\n]{1,3}"]
+    }
+
+    /// A string literal: plain text, or text with escapes of every kind (surrogate pairs too).
+    fn string_literal() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            "[a-z0-9_ ]{0,6}",
+            "[é€😀ü]{1,2}",
+            Just(r#"\""#.to_string()),
+            Just(r"\\".to_string()),
+            Just(r"\/".to_string()),
+            Just(r"\n\t\r\b\f".to_string()),
+            Just(r"\u0041\u00e9\u20ac".to_string()),
+            Just(r"\ud83d\ude00".to_string()),
+            Just(r"\u0000".to_string()),
+        ];
+        prop::collection::vec(piece, 0..4).prop_map(|p| format!("\"{}\"", p.concat()))
+    }
+
+    /// A number literal in any form JSON allows.
+    fn number_literal() -> impl Strategy<Value = String> {
+        (
+            "-?",
+            "(0|[1-9][0-9]{0,20})",
+            "(\\.[0-9]{1,12})?",
+            "([eE][+-]?[0-9]{1,3})?",
+        )
+            .prop_map(|(sign, int, frac, exp)| format!("{sign}{int}{frac}{exp}"))
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            string_literal(),
+            number_literal(),
+            Just("true".to_string()),
+            Just("false".to_string()),
+            Just("null".to_string()),
+        ];
+        leaf.prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec((space(), inner.clone()), 0..4).prop_map(|items| {
+                    let items: Vec<String> = items.into_iter().map(|(s, v)| s + &v).collect();
+                    format!("[{}]", items.join(","))
+                }),
+                prop::collection::vec((string_literal(), inner), 0..4).prop_map(|members| {
+                    let members: Vec<String> = members
+                        .into_iter()
+                        .map(|(k, v)| format!("{k}:{v}"))
+                        .collect();
+                    format!("{{{}}}", members.join(","))
+                }),
+            ]
+        })
+    }
+
+    /// An object line, keys often repeated, with whitespace between tokens.
+    fn object_line() -> impl Strategy<Value = String> {
+        let key = prop_oneof![3 => Just("\"a\"".to_string()), 1 => Just("\"\\u0061\"".to_string()), 3 => string_literal()];
+        let member = (space(), key, space(), space(), value(), space());
+        prop::collection::vec(member, 0..8).prop_map(|members| {
+            let members: Vec<String> = members
+                .into_iter()
+                .map(|(s1, k, s2, s3, v, s4)| format!("{s1}{k}{s2}:{s3}{v}{s4}"))
+                .collect();
+            format!("{{{}}}", members.join(","))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn generated_objects_read_as_serde_json_reads_them(line in object_line()) {
+            agrees_with_serde_json(&line)?;
+        }
+
+        #[test]
+        fn damaged_objects_are_refused_exactly_when_serde_json_refuses(
+            line in object_line(),
+            cut in any::<prop::sample::Index>(),
+            byte in prop::sample::select(vec![b'"', b'\\', b',', b':', b'{', b'}', b'1', b' ', b'e']),
+        ) {
+            let mut bytes = line.into_bytes();
+            let at = cut.index(bytes.len());
+            bytes[at] = byte;
+            if let Ok(line) = String::from_utf8(bytes) {
+                agrees_with_serde_json(&line)?;
+            }
         }
     }
 }

@@ -1,19 +1,20 @@
 //! Validation of one input record (a JSON object or a CSV row) into a [`Payment`] or an
 //! [`Entry`], or a precise reason for rejecting it.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use serde_json::Value;
 
 use crate::sources::fields::{FieldValue, Fields};
 use trueup_operators::Amount;
 
 use crate::model::currency::Currency;
-use crate::model::time::parse_rfc3339;
+use crate::model::time::parse_rfc3339_nanos;
 use crate::model::{Direction, Entry, Payment, PaymentKind, Record, Stream};
+use crate::sources::canonical::{self, Member};
 use crate::sources::object::JsonObject;
 
-/// The most integer digits an amount may have (15: up to 999 trillion major units), which
-/// keeps every sum of any realistic group far inside the exact decimal range.
-pub const MAX_INTEGER_DIGITS: usize = 15;
+pub use crate::model::currency::MAX_INTEGER_DIGITS;
 
 /// The fields of a payment event, in the order of SPEC §2.1 (also the CSV column order).
 pub const PAYMENT_FIELDS: &[&str] = &[
@@ -53,18 +54,9 @@ impl Fields for CsvRow<'_> {
     }
 
     fn attributes(&self, known: &[&str]) -> String {
-        let extra: Map<String, Value> = self
-            .header
-            .iter()
-            .zip(self.cells)
-            .filter(|(h, c)| !known.contains(&h.as_str()) && !c.is_empty())
-            .map(|(h, c)| (h.clone(), Value::String(c.clone())))
-            .collect();
-        if extra.is_empty() {
-            String::new()
-        } else {
-            Value::Object(extra).to_string()
-        }
+        let unknown = (self.header.iter().zip(self.cells))
+            .filter(|(h, c)| !known.contains(&h.as_str()) && !c.is_empty());
+        canonical::object(unknown.map(|(h, c)| (h.as_str(), Member::Str(c))))
     }
 }
 
@@ -116,12 +108,14 @@ fn currency(fields: &dyn Fields) -> Result<Currency, String> {
         .ok_or_else(|| format!("unknown currency {code:?} (not an ISO 4217 code)"))
 }
 
-/// Parses and checks an amount: a plain decimal (string or JSON number), > 0, with at most
-/// the currency's minor-unit digits and at most [`MAX_INTEGER_DIGITS`] integer digits.
+/// Parses and checks an amount: a plain decimal (string or JSON number, or a JSON number in
+/// exponent form by its exact value), > 0, with at most the currency's minor-unit digits and
+/// at most [`MAX_INTEGER_DIGITS`] integer digits. Reasons quote the amount as written.
 pub fn amount(fields: &dyn Fields, currency: Currency) -> Result<Amount, String> {
-    let text = match fields.get("amount") {
+    let (text, plain) = match fields.get("amount") {
         None => return Err("missing required field `amount`".into()),
-        Some(FieldValue::Str(s) | FieldValue::Number(s)) => s,
+        Some(FieldValue::Str(s)) => (s, Cow::Borrowed(s)),
+        Some(FieldValue::Number(s)) => (s, exponent_free(s)),
         Some(other) => {
             return Err(format!(
                 "field `amount` must be a decimal string or number, got {}",
@@ -129,32 +123,47 @@ pub fn amount(fields: &dyn Fields, currency: Currency) -> Result<Amount, String>
             ))
         }
     };
-    let unsigned = text.strip_prefix('-').unwrap_or(text);
-    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(int) || (unsigned.contains('.') && !digits(frac)) {
-        return Err(format!("amount {text:?} is not a decimal number"));
-    }
-    if text.starts_with('-') || int.bytes().chain(frac.bytes()).all(|b| b == b'0') {
+    let unsigned = plain.strip_prefix('-').unwrap_or(&plain);
+    let amount = currency.parse_amount(unsigned, text)?;
+    if plain.starts_with('-') || amount.is_zero() {
         return Err(format!("amount must be greater than zero, got {text}"));
     }
-    if int.trim_start_matches('0').len() > MAX_INTEGER_DIGITS {
-        return Err(format!(
-            "amount {text} is beyond the supported range (at most {MAX_INTEGER_DIGITS} integer digits)"
-        ));
-    }
-    let allowed = currency.minor_units() as usize;
-    if frac.len() > allowed {
-        return Err(format!(
-            "amount has {} fraction digits; {currency} allows {allowed}",
-            frac.len()
-        ));
-    }
-    Amount::parse(unsigned).ok_or_else(|| format!("amount {text:?} is not a decimal number"))
+    Ok(amount)
 }
 
-fn timestamp(fields: &dyn Fields, name: &str) -> Result<u64, String> {
-    parse_rfc3339(required(fields, name)?).map_err(|e| format!("field `{name}`: {e}"))
+/// A JSON number in exponent form written as the plain decimal of its exact value, without
+/// trailing fraction zeros (`1E+1` → `10`, `1.250e1` → `12.5`); any other text as it is. An
+/// exponent that would write more than 64 digits leaves the text as it is (it is then
+/// refused as not a decimal number, or as beyond the range).
+fn exponent_free(text: &str) -> Cow<'_, str> {
+    if !text.contains(['e', 'E']) {
+        return Cow::Borrowed(text);
+    }
+    let Some((negative, digits, exponent)) = canonical::decimal_parts(text) else {
+        return Cow::Borrowed(text);
+    };
+    let digits = digits.trim_start_matches('0');
+    let sign = if negative { "-" } else { "" };
+    let plain = match exponent {
+        _ if digits.is_empty() => "0".to_string(),
+        e if e.unsigned_abs() as usize + digits.len() > 64 => return Cow::Borrowed(text),
+        e if e >= 0 => format!("{sign}{digits}{}", "0".repeat(e as usize)),
+        e => {
+            let point = e.unsigned_abs() as usize;
+            let padded = format!("{:0>width$}", digits, width = point + 1);
+            let (int, frac) = padded.split_at(padded.len() - point);
+            let frac = frac.trim_end_matches('0');
+            match frac.is_empty() {
+                true => format!("{sign}{int}"),
+                false => format!("{sign}{int}.{frac}"),
+            }
+        }
+    };
+    Cow::Owned(plain)
+}
+
+fn timestamp(fields: &dyn Fields, name: &str) -> Result<(u64, u32), String> {
+    parse_rfc3339_nanos(required(fields, name)?).map_err(|e| format!("field `{name}`: {e}"))
 }
 
 /// Validates a payment event.
@@ -167,7 +176,7 @@ pub fn payment(fields: &dyn Fields) -> Result<Payment, String> {
     })?;
     let currency = currency(fields)?;
     let amount = amount(fields, currency)?;
-    let occurred_at = timestamp(fields, "occurred_at")?;
+    let (occurred_at, time_nanos) = timestamp(fields, "occurred_at")?;
     let merchant_id = optional(fields, "merchant_id")?.map(str::to_owned);
     Ok(Payment {
         event_id,
@@ -176,6 +185,7 @@ pub fn payment(fields: &dyn Fields) -> Result<Payment, String> {
         amount,
         currency,
         occurred_at,
+        time_nanos,
         merchant_id,
         attributes: fields.attributes(PAYMENT_FIELDS),
     })
@@ -192,7 +202,7 @@ pub fn entry(fields: &dyn Fields) -> Result<Entry, String> {
         .ok_or_else(|| format!("unknown direction {direction_text:?}; expected debit or credit"))?;
     let currency = currency(fields)?;
     let amount = amount(fields, currency)?;
-    let booked_at = timestamp(fields, "booked_at")?;
+    let (booked_at, time_nanos) = timestamp(fields, "booked_at")?;
     Ok(Entry {
         entry_id,
         journal_id,
@@ -202,6 +212,7 @@ pub fn entry(fields: &dyn Fields) -> Result<Entry, String> {
         amount,
         currency,
         booked_at,
+        time_nanos,
         attributes: fields.attributes(ENTRY_FIELDS),
     })
 }

@@ -107,7 +107,7 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
             let ledger = matches!(rule, RuleConfig::PaymentLedger(_));
             let status = if !left.is_empty() && !right.is_empty() && difference.abs() <= bound {
                 Status::Matched
-            } else if tick.ceil(due_at) > tick.ceil(watermark) {
+            } else if trueup::rules::break_time(tick, due_at) > tick.ceil(watermark) {
                 Status::Pending
             } else if !ledger {
                 Status::UnbalancedJournal
