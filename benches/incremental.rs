@@ -20,6 +20,7 @@ use differential_dataflow::input::{Input, InputSession};
 use timely::dataflow::operators::core::Probe;
 use timely::dataflow::ProbeHandle;
 use trueup::config::{default_rules, PipelineConfig};
+use trueup::model::name::Names;
 use trueup::model::rows::{EntryRow, PaymentRow};
 use trueup::model::time::Tick;
 use trueup::model::time::Time;
@@ -70,10 +71,12 @@ enum Row {
 }
 
 impl Row {
+    /// The row of `record` (the generator's ids are short: no dictionary holds them).
     fn of(record: &Record) -> Row {
+        let names = (&Names::default(), 0);
         match record {
-            Record::Payment(p) => Row::Payment(PaymentRow::of(p, &mut None).expect("ids")),
-            Record::Entry(e) => Row::Entry(EntryRow::of(e, &mut None).expect("ids")),
+            Record::Payment(p) => Row::Payment(PaymentRow::of(p, names, &mut None).expect("ids")),
+            Record::Entry(e) => Row::Entry(EntryRow::of(e, names, &mut None).expect("ids")),
         }
     }
 }

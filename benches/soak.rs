@@ -6,7 +6,10 @@
 //! per simulated day; 4 workers, whose arrangements are a quarter of the state each, so that
 //! merging one of them briefly doubles less memory than with 2 — see `docs/benchmarks.md`).
 //! Settings come from the environment: `SOAK_WARMUP_MINUTES`, `SOAK_WARMUP_SPEED`,
-//! `SOAK_MINUTES`, `SOAK_SPEED`, `SOAK_PAYMENTS_PER_DAY`, `SOAK_WORKERS`, `SOAK_DIR`. Writes
+//! `SOAK_MINUTES`, `SOAK_SPEED`, `SOAK_PAYMENTS_PER_DAY`, `SOAK_WORKERS`, `SOAK_DIR`, and
+//! `SOAK_LONG_IDS=1`, which lengthens every event, payment, journal and entry id to 36 bytes
+//! or more (UUID-like, as real PSP and ledger ids are), so that every id is held by hash and in
+//! the run's dictionary of long names, which retention must then keep bounded too. Writes
 //! `SOAK_DIR/rss.csv` (one sample every 10 s) and prints a report: resident memory over the
 //! measured minutes — mean, minimum, maximum, the spread around the mean, and the mean of each
 //! fifth.
@@ -38,16 +41,33 @@ struct Replay {
     out: File,
     field: &'static str,
     written: u64,
+    long_ids: bool,
 }
 
+/// The generator's id prefixes, and what `SOAK_LONG_IDS` makes of them: 24 more bytes.
+const LONG_IDS: [(&str, &str); 3] = [
+    (r#":"evt_"#, r#":"evt_9f0a2f1c-6d8e-4b37-0b9f-"#),
+    (r#":"pay_"#, r#":"pay_3e6a41d7-9f0a-4c2e-8b1d-"#),
+    (r#":"j_"#, r#":"j_2c3e6a41-4d7e-9f0a-2f1c-6d8e-"#),
+];
+
 impl Replay {
-    fn open(from: &Path, to: &Path, field: &'static str) -> Replay {
+    fn open(from: &Path, to: &Path, field: &'static str, long_ids: bool) -> Replay {
         Replay {
             lines: BufReader::new(File::open(from).expect("generated file")).lines(),
             next: None,
             out: File::create(to).expect("followed file"),
             field,
             written: 0,
+            long_ids,
+        }
+    }
+
+    /// `line` as fed: with long ids, every id lengthened.
+    fn fed(&self, line: String) -> String {
+        match self.long_ids {
+            false => line,
+            true => (LONG_IDS.iter()).fold(line, |line, (from, to)| line.replace(from, to)),
         }
     }
 
@@ -67,7 +87,7 @@ impl Replay {
                 let Some(Ok(line)) = self.lines.next() else {
                     break;
                 };
-                self.next = Some((self.time_of(&line), line));
+                self.next = Some((self.time_of(&line), self.fed(line)));
             }
             let (at, line) = self.next.as_ref().expect("filled above");
             if at.is_some_and(|at| at > now) {
@@ -116,6 +136,7 @@ fn main() {
     let speed = setting("SOAK_SPEED", 480);
     let warmup_speed = setting("SOAK_WARMUP_SPEED", speed);
     let workers = setting("SOAK_WORKERS", 4);
+    let long_ids = setting("SOAK_LONG_IDS", 0) == 1;
     // payments for every simulated day of the run, and one more
     let days = (warmup * warmup_speed + minutes * speed) * 60 / 86_400 + 2;
     let payments = (per_day * days) as usize;
@@ -139,11 +160,13 @@ fn main() {
             &generated.payments,
             &dir.join("live/payments.jsonl"),
             "occurred_at",
+            long_ids,
         ),
         Replay::open(
             &generated.entries,
             &dir.join("live/entries.jsonl"),
             "booked_at",
+            long_ids,
         ),
     ];
 
@@ -223,7 +246,13 @@ fn main() {
     let lines: u64 = feeds.iter().map(|f| f.written).sum();
     println!(
         "\nsoak: {warmup} min warm-up at {warmup_speed}x + {minutes} min measured at {speed}x, \
-         {workers} workers, {lines} lines fed, {payments} payments over {days} days generated"
+         {workers} workers, {lines} lines fed, {payments} payments over {days} days generated, \
+         {} ids",
+        if long_ids {
+            "long (36+ byte)"
+        } else {
+            "short (under 16 byte)"
+        }
     );
     println!(
         "after warm-up ({} samples): RSS mean {} MiB, min {} MiB ({}), max {} MiB ({})",

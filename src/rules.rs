@@ -76,6 +76,9 @@ pub struct Reconciliation<'scope> {
     pub violations: VecCollection<'scope, Time, Violation<Stage>>,
     /// One element per absorbed identical redelivery, by stream.
     pub redeliveries: VecCollection<'scope, Time, Stream>,
+    /// With retention: the long names some record in the working state holds, each once — a
+    /// name's retraction is the time from which the run's dictionary may forget it.
+    pub live_names: Option<VecCollection<'scope, Time, Name>>,
 }
 
 fn measure_payment(p: &PaymentRow) -> (Stage, Measure) {
@@ -119,18 +122,29 @@ pub fn reconcile<'scope>(
     let (mut checked, mut produced) = (Vec::new(), Vec::new());
     let payments = measured_hourly(payments, &mut checked, measure_payment);
     let entries = measured_hourly(entries, &mut checked, measure_entry);
-    let p = dedupe_retiring(
+    let (p, p_working) = dedupe_retiring(
         payments.map(|p| (p.event_id, p)),
         "dedupe payments",
         dedupe_horizon
             .map(|(h, grid)| move |p: &PaymentRow| grid.ceil(p.occurred_at.saturating_add(h))),
     );
-    let e = dedupe_retiring(
+    let (e, e_working) = dedupe_retiring(
         entries.map(|e| (e.entry_id, e)),
         "dedupe entries",
         dedupe_horizon
             .map(|(h, grid)| move |e: &EntryRow| grid.ceil(e.booked_at.saturating_add(h))),
     );
+    // the names the working state holds: every record's until deduplication forgets it, and
+    // every member's until its group retires
+    let mut held: Vec<VecCollection<'scope, Time, Name>> = Vec::new();
+    if let (Some(p), Some(e)) = (p_working, e_working) {
+        held.push(
+            p.flat_map(|(_, p)| long_names([Some(p.event_id), Some(p.payment_id), p.merchant_id])),
+        );
+        held.push(
+            e.flat_map(|(_, e)| long_names([Some(e.entry_id), Some(e.journal_id), e.payment_id])),
+        );
+    }
 
     let p = measured_outputs(p, &mut produced, measure_payment);
     let e = measured_outputs(e, &mut produced, measure_entry);
@@ -158,6 +172,13 @@ pub fn reconcile<'scope>(
             None => rule_rows(rule, index, members, tick),
             Some(retention) => {
                 let retiring = members.retiring(RETIRE_STEP);
+                held.push(
+                    retiring
+                        .working()
+                        .flat_map(|((key, _), (_, leg, merchant))| {
+                            long_names([Some(key), Some(leg.id), merchant])
+                        }),
+                );
                 let rows = rule_rows(rule, index, retiring.working(), tick)
                     .map(|row| ((row.key, row.currency), row));
                 let retire_at = rule_retire_at(rule, retention);
@@ -173,11 +194,18 @@ pub fn reconcile<'scope>(
 
     let produced = vec![concatenate(scope, produced)];
     let violations = concatenate(scope, checked).conserved_by_named("conservation", produced);
+    let live_names = (!held.is_empty()).then(|| concatenate(scope, held).distinct());
     Reconciliation {
         results: concatenate(scope, results),
         violations,
         redeliveries,
+        live_names,
     }
+}
+
+/// The long names among `names` (short ones need no dictionary).
+fn long_names(names: [Option<Name>; 3]) -> impl Iterator<Item = Name> {
+    names.into_iter().flatten().filter(Name::is_long)
 }
 
 /// One member of a rule's group: its side (`true` for the expected side), its leg, and the
@@ -192,11 +220,10 @@ fn rule_members<'scope>(
 ) -> VecCollection<'scope, Time, (GroupKey, Member)> {
     match rule {
         RuleConfig::PaymentLedger(r) => {
-            // an account name that cannot be interned cannot match any entry's account
             let accounts: Vec<Name> = r
                 .match_accounts
                 .iter()
-                .filter_map(|a| Name::intern(a).ok())
+                .map(|a| Name::unregistered(a))
                 .collect();
             let left = payments.map(|p| {
                 let amount = p.signed_amount();
@@ -317,23 +344,30 @@ fn grid(retention: &RetentionConfig) -> Tick {
     Tick(retention.granularity_minutes * 60_000)
 }
 
+/// What deduplication keeps: its outputs and, with a horizon, the records it still holds.
+type Deduped<'scope, R> = (
+    DedupeOutputs<'scope, Time, Name, R>,
+    Option<VecCollection<'scope, Time, (Name, R)>>,
+);
+
 /// Deduplicates `records` by id; with a horizon, an id leaves the working state at the time
 /// `forget_at` gives for its earliest version, without its outputs changing.
 fn dedupe_retiring<'scope, R, F>(
     records: VecCollection<'scope, Time, (Name, R)>,
     name: &str,
     forget_at: Option<F>,
-) -> DedupeOutputs<'scope, Time, Name, R>
+) -> Deduped<'scope, R>
 where
     R: ExchangeData + Hashable,
     F: Fn(&R) -> Time + 'static,
 {
     let Some(forget_at) = forget_at else {
-        return records.dedupe_named(name);
+        return (records.dedupe_named(name), None);
     };
     // the three outputs, tagged 0 unique, 1 redelivery, 2 conflict, retired together per id
     let retiring = records.retiring(RETIRE_STEP);
-    let out = retiring.working().dedupe_named(name);
+    let working = retiring.working();
+    let out = working.clone().dedupe_named(name);
     let tagged = out
         .unique
         .map(|(id, r)| (id, (0u8, r)))
@@ -350,11 +384,12 @@ where
     );
     let untag = |(id, (_, r)): (Name, (u8, R))| (id, r);
     let mut part = |route: &str| parts.take(route).expect("route declared above").map(untag);
-    DedupeOutputs {
+    let outputs = DedupeOutputs {
         unique: part("unique"),
         redeliveries: part("redeliveries"),
         conflicts: parts.rest.map(untag),
-    }
+    };
+    (outputs, Some(working))
 }
 
 /// Measures for the conservation check, one collection per measured stage.

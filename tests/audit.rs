@@ -679,6 +679,7 @@ fn serve_answers_over_a_real_socket_only_with_the_token_on_both_backends() {
         );
         for name in [
             "trueup_dead_letters_total",
+            "trueup_blank_lines_skipped_total 0\n",
             "trueup_open_breaks{status=\"missing_ledger\"}",
             "trueup_watermark_lag_seconds",
             "trueup_commit_latency_milliseconds",

@@ -169,7 +169,8 @@ fn row_of(line: &str) -> trueup::model::rows::PaymentRow {
     let trueup::model::Record::Payment(payment) = record else {
         panic!("a payment")
     };
-    trueup::model::rows::PaymentRow::of(&payment, &mut None).unwrap()
+    let names = trueup::model::name::Names::default();
+    trueup::model::rows::PaymentRow::of(&payment, (&names, 0), &mut None).unwrap()
 }
 
 proptest::proptest! {
@@ -271,4 +272,113 @@ fn a_group_is_a_break_only_once_the_watermark_reaches_its_due_time() {
         let row = rows.iter().find(|r| r.key == "p_cap").unwrap();
         assert_eq!(row.status, status, "last event {last}");
     }
+}
+
+/// A hash under which every id starting `collide-` is one: a collision, forced.
+fn colliding(text: &str) -> trueup::model::name::NameHash {
+    match text.starts_with("collide-") {
+        true => [7; 15],
+        false => trueup::model::name::hash_of(text),
+    }
+}
+
+#[test]
+fn a_hash_collision_never_stops_the_run_nor_merges_two_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, e) = (
+        dir.path().join("payments.jsonl"),
+        dir.path().join("entries.jsonl"),
+    );
+    let first = "collide-0b9f2c3e-6a41-4d7e-9f0a-2f1c6d8e4b37";
+    let second = "collide-7d2e1b6a-93c4-4f08-b5e2-8a1c0f6d3e59";
+    let lines = [
+        payment(first, r#""1.00""#, T, ""),
+        payment(second, r#""2.00""#, T, ""),
+    ];
+    std::fs::write(&p, lines.concat()).unwrap();
+    std::fs::write(&e, "").unwrap();
+    let config = default_config(&p, &e, &dir.path().join("out"), 2);
+    let names = std::sync::Arc::new(trueup::model::name::Names::with_hash(colliding));
+    let control = trueup::runtime::Control::default();
+    let collected = trueup::sinks::Collected::default();
+    let (report, collected) =
+        trueup::runtime::run_with_names(&config, collected, &control, names).unwrap();
+    assert_eq!(report.counters.accepted.values().sum::<u64>(), 1);
+    let [dead] = &collected.dead_letters[..] else {
+        panic!("one dead letter: {:?}", collected.dead_letters)
+    };
+    // which of the two came first depends on the workers' pace; the other is refused, naming both
+    assert!(
+        dead.reason.contains(first) && dead.reason.contains(second),
+        "{}",
+        dead.reason
+    );
+    assert!(
+        dead.reason.contains("cannot tell them apart"),
+        "{}",
+        dead.reason
+    );
+    let state = final_state(&collected.changelog);
+    let keys: Vec<&str> = state.keys().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0] == format!("p_{first}") || keys[0] == format!("p_{second}"));
+    assert!(state.keys().all(|r| r.left_ids.len() == 1), "never merged");
+}
+
+#[test]
+fn retention_releases_the_long_names_of_retired_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, e) = (
+        dir.path().join("payments.jsonl"),
+        dir.path().join("entries.jsonl"),
+    );
+    let (mut payments, mut entries) = (String::new(), String::new());
+    let hours = 200;
+    for h in 0..hours {
+        let id = format!("{h:04}-0b9f2c3e-6a41-4d7e-9f0a-2f1c6d8e");
+        let at = format!("2026-11-{:02}T{:02}:00:00Z", 1 + h / 24, h % 24);
+        payments += &format!(
+            r#"{{"event_id":"evt-{id}","payment_id":"pay-{id}","type":"capture","amount":"10.00","currency":"USD","occurred_at":"{at}"}}"#
+        );
+        payments.push('\n');
+        for (n, account, direction) in [(1, "psp_receivable", "debit"), (2, "sales", "credit")] {
+            entries += &format!(
+                r#"{{"entry_id":"ent-{id}-{n}","journal_id":"jnl-{id}","payment_id":"pay-{id}","account":"{account}","direction":"{direction}","amount":"10.00","currency":"USD","booked_at":"{at}"}}"#
+            );
+            entries.push('\n');
+        }
+    }
+    std::fs::write(&p, payments).unwrap();
+    std::fs::write(&e, entries).unwrap();
+    let mut config = default_config(&p, &e, &dir.path().join("out"), 2);
+    config.retention = Some(trueup::config::RetentionConfig {
+        settled_hours: 1,
+        breaks_hours: 1,
+        dedupe_hours: 1,
+        granularity_minutes: 60,
+    });
+    config.validate().unwrap();
+    let names = std::sync::Arc::new(trueup::model::name::Names::default());
+    let (_, collected) = trueup::runtime::run_with_names(
+        &config,
+        trueup::sinks::Collected::default(),
+        &trueup::runtime::Control::default(),
+        names.clone(),
+    )
+    .unwrap();
+    let state = final_state(&collected.changelog);
+    let matched = state.keys().filter(|r| r.status == Status::Matched).count();
+    assert_eq!(
+        matched,
+        2 * hours,
+        "every group matched, its names written back"
+    );
+    // 5 long names a payment (event, payment, journal, two entries): 1,000 registered in all;
+    // those of the last hours' records are still held
+    assert!(
+        names.len() <= 5 * 4,
+        "{} long names still held",
+        names.len()
+    );
+    assert!(!names.is_empty());
 }

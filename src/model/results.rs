@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use trueup_operators::Amount;
 
 use crate::model::currency::Currency;
-use crate::model::name::{Name, UnknownName};
+use crate::model::name::{Name, Names, UnknownName};
 use crate::model::time::{format_rfc3339, Millis, Time};
 
 /// Where a group stands (SPEC §3.1).
@@ -143,20 +143,18 @@ impl<R, N: Clone> GroupResult<R, N> {
 }
 
 impl Outcome {
-    /// The row as written: names read back, ids sorted as strings, the rule named from
-    /// `rules` (indexed by [`Outcome::rule`]).
-    pub fn to_row(&self, rules: &[String]) -> Result<ResultRow, UnknownName> {
-        let ids = |names: &[Name]| -> Result<Vec<String>, UnknownName> {
-            let mut ids = names
-                .iter()
-                .map(Name::text)
-                .collect::<Result<Vec<_>, _>>()?;
+    /// The row as written: names read back from the run's `names`, ids sorted as strings, the
+    /// rule named from `rules` (indexed by [`Outcome::rule`]).
+    pub fn to_row(&self, rules: &[String], names: &Names) -> Result<ResultRow, UnknownName> {
+        let text = |name: &Name| names.text(name);
+        let ids = |list: &[Name]| -> Result<Vec<String>, UnknownName> {
+            let mut ids = list.iter().map(text).collect::<Result<Vec<_>, _>>()?;
             ids.sort();
             Ok(ids)
         };
         Ok(GroupResult {
             rule: rules[usize::from(self.rule)].clone(),
-            key: self.key.text()?,
+            key: text(&self.key)?,
             currency: self.currency,
             status: self.status,
             expected: self.expected,
@@ -166,7 +164,7 @@ impl Outcome {
             due_at: self.due_at,
             left_ids: ids(&self.left_ids)?,
             right_ids: ids(&self.right_ids)?,
-            merchant_id: self.merchant_id.as_ref().map(Name::text).transpose()?,
+            merchant_id: self.merchant_id.as_ref().map(text).transpose()?,
         })
     }
 }
@@ -326,6 +324,54 @@ mod tests {
             line.write_json(&mut direct);
             let serde = serde_json::to_vec(&line).expect("serializable");
             assert_eq!(String::from_utf8(direct), String::from_utf8(serde));
+        }
+    }
+
+    /// Any text: plain, quotes, backslashes, controls, non-ASCII, astral characters.
+    fn text() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::string::string_regex(
+            "([a-z_0-9]|[\"\\\\/]|[\\x00-\\x1f]|[é€😀\\u{7f}\\u{2028}])*",
+        )
+        .expect("a regex")
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_line_written_parses_with_serde_json_to_the_values_written(
+            key in text(),
+            ids in proptest::collection::vec(text(), 0..4),
+            merchant in proptest::option::of(text()),
+            minor in proptest::prelude::any::<i64>(),
+            diff in proptest::prelude::any::<bool>(),
+        ) {
+            let currency = Currency::from_code("USD").expect("a currency");
+            let amount = Amount::from_minor(minor, 2);
+            let row = ResultRow {
+                rule: "payment_ledger".into(),
+                key: key.clone(),
+                currency,
+                status: Status::Matched,
+                expected: Some(amount),
+                actual: None,
+                difference: Some(-amount),
+                opened_at: 1_700_000_000_000,
+                due_at: 1_700_000_000_250,
+                left_ids: ids.clone(),
+                right_ids: Vec::new(),
+                merchant_id: merchant.clone(),
+            };
+            let diff = if diff { 1 } else { -1 };
+            let mut line = Vec::new();
+            ChangelogLine::new(&row, 1_700_000_000_001, diff).write_json(&mut line);
+            let parsed: serde_json::Value = serde_json::from_slice(&line).expect("valid JSON");
+            proptest::prop_assert_eq!(&parsed["key"], &serde_json::json!(key));
+            proptest::prop_assert_eq!(&parsed["left_ids"], &serde_json::json!(ids));
+            proptest::prop_assert_eq!(&parsed["merchant_id"], &serde_json::json!(merchant));
+            proptest::prop_assert_eq!(&parsed["diff"], &serde_json::json!(diff));
+            let expected = amount.to_string_scaled(2);
+            proptest::prop_assert_eq!(&parsed["expected"], &serde_json::json!(expected));
+            proptest::prop_assert_eq!(&parsed["actual"], &serde_json::Value::Null);
+            proptest::prop_assert_eq!(&parsed["time"], &serde_json::json!("2023-11-14T22:13:20.001Z"));
         }
     }
 }

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use trueup_operators::Amount;
 
 use crate::model::currency::Currency;
-use crate::model::name::{fingerprint, Name, NameCollision, NewNames};
-use crate::model::time::Millis;
+use crate::model::name::{fingerprint, Name, NameCollision, Names, NewNames};
+use crate::model::time::{Millis, Time};
 use crate::model::{Direction, Entry, Payment, PaymentKind};
 
 /// A [`Payment`] inside the dataflow.
@@ -33,9 +33,14 @@ pub struct PaymentRow {
 }
 
 impl PaymentRow {
-    /// The row of `p`, registering its long names (noting the new ones in `new`).
-    pub fn of(p: &Payment, new: &mut NewNames) -> Result<PaymentRow, NameCollision> {
-        let mut name = |text: &str| Name::intern_noting(text, new);
+    /// The row of `p`, entering the dataflow at `at`, its long names registered in `names`
+    /// (the new ones noted in `new`).
+    pub fn of(
+        p: &Payment,
+        (names, at): (&Names, Time),
+        new: &mut NewNames,
+    ) -> Result<PaymentRow, NameCollision> {
+        let mut name = |text: &str| names.intern(text, at, new);
         Ok(PaymentRow {
             event_id: name(&p.event_id)?,
             payment_id: name(&p.payment_id)?,
@@ -78,15 +83,19 @@ pub struct EntryRow {
 }
 
 impl EntryRow {
-    /// The row of `e`, registering its long names (noting the new ones in `new`, all but the
-    /// account, which no result shows).
-    pub fn of(e: &Entry, new: &mut NewNames) -> Result<EntryRow, NameCollision> {
-        let mut name = |text: &str| Name::intern_noting(text, new);
+    /// The row of `e`, entering the dataflow at `at`, its long names registered in `names`
+    /// (the new ones noted in `new`) — all but the account, which no result shows.
+    pub fn of(
+        e: &Entry,
+        (names, at): (&Names, Time),
+        new: &mut NewNames,
+    ) -> Result<EntryRow, NameCollision> {
+        let mut name = |text: &str| names.intern(text, at, new);
         Ok(EntryRow {
             entry_id: name(&e.entry_id)?,
             journal_id: name(&e.journal_id)?,
             payment_id: e.payment_id.as_deref().map(&mut name).transpose()?,
-            account: Name::intern(&e.account)?,
+            account: Name::unregistered(&e.account),
             direction: e.direction,
             amount: e.amount,
             currency: e.currency,

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use differential_dataflow::consolidation::consolidate_updates;
 use trueup_operators::Violation;
 
-use crate::model::name::NameCollision;
+use crate::model::name::{Name, NameCollision};
 use crate::model::results::Outcome;
 use crate::model::time::Time;
 use crate::model::{DeadLetter, Stream};
@@ -31,6 +31,9 @@ pub(crate) struct Captures {
     pub violations: Captured<Violation<Stage>>,
     pub redeliveries: Captured<Stream>,
     pub dead_letters: Captured<DeadLetter>,
+    /// With retention: the long names the working state holds (retracted when it no longer
+    /// does).
+    pub live_names: Captured<Name>,
     pub journal: JournalQueues,
     /// Long names another process registered that clash with one registered here.
     pub collisions: Rc<RefCell<Vec<NameCollision>>>,
@@ -110,13 +113,22 @@ impl<O: Output> Delivery<O> {
             _ => None,
         };
         let dead_letters = ready(&captures.dead_letters, frontier);
-        if outcomes.is_empty() && dead_letters.is_empty() && journal.is_none() {
-            return Ok(()); // nothing to write, count or commit
+        let released = (ready(&captures.live_names, frontier).into_iter())
+            .filter(|(_, _, diff)| *diff < 0)
+            .map(|(name, time, _)| (name, time))
+            .collect::<Vec<_>>();
+        if outcomes.is_empty()
+            && dead_letters.is_empty()
+            && journal.is_none()
+            && released.is_empty()
+        {
+            return Ok(()); // nothing to write, count, commit or release
         }
         self.writer.ship(Shipment {
             frontier,
             outcomes,
             dead_letters,
+            released,
             settled,
             journal,
         })

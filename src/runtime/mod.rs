@@ -28,4 +28,4 @@ pub mod worker;
 pub mod writer;
 
 pub use control::{Control, LostOrCreated, RunError, RunOutput, RunReport};
-pub use run::{run, run_collect, run_collect_until};
+pub use run::{run, run_collect, run_collect_until, run_with_names};

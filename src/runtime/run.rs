@@ -13,6 +13,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
+use crate::model::name::Names;
 use crate::model::summary::{Counters, Tally};
 use crate::model::time::Time;
 use crate::rules::{result_rules, stage_names};
@@ -21,7 +22,7 @@ use crate::runtime::control::{spell_out, Control, RunError, RunOutput, RunReport
 use crate::runtime::delivery::Delivery;
 use crate::runtime::merge_policy::compact_when_behind;
 use crate::runtime::resume::open_store;
-use crate::runtime::worker::{run_worker, Totals};
+use crate::runtime::worker::{run_worker, RunShared, Totals};
 use crate::runtime::writer::Start;
 use crate::sinks::{Collected, Output};
 use crate::store::Store;
@@ -32,6 +33,23 @@ pub fn run<O: Output>(
     config: &Config,
     output: O,
     control: &Control,
+) -> Result<(RunReport, O), RunError> {
+    // a process of a cluster that writes no results passes its long names on to the one that does
+    let names = match config.pipeline.writes_outputs() {
+        true => Names::default(),
+        false => Names::passing_on(),
+    };
+    run_with_names(config, output, control, Arc::new(names))
+}
+
+/// As [`run`], with `long_names` as the run's dictionary of long names (one made with
+/// [`Names::with_hash`], say, to see what a hash collision does to a run, or one to look at
+/// after it).
+pub fn run_with_names<O: Output>(
+    config: &Config,
+    output: O,
+    control: &Control,
+    long_names: Arc<Names>,
 ) -> Result<(RunReport, O), RunError> {
     let names = stage_names(&config.rules);
     let match_accounts = config.match_accounts();
@@ -56,15 +74,19 @@ pub fn run<O: Output>(
             .ok()
             .and_then(|mut r| r.get_mut(worker.index()).map(std::mem::take))
             .unwrap_or_default();
+        let shared = RunShared {
+            config: &config,
+            names: long_names.clone(),
+        };
         let delivery = output
             .map(|(output, store)| {
-                let rules = result_rules(&config.rules);
+                let rules = (result_rules(&config.rules), shared.names.clone());
                 start_delivery(output, store, (resume_from, dead_committed), rules)
             })
             .transpose();
         let result = delivery
             .map_err(RunError::Output)
-            .and_then(|delivery| run_worker(worker, &config, delivery, &worker_control, resume));
+            .and_then(|delivery| run_worker(worker, &shared, delivery, &worker_control, resume));
         if result.is_err() {
             // let the other workers wind down rather than wait for this one
             worker_control.request_stop();
@@ -79,16 +101,8 @@ pub fn run<O: Output>(
         totals = part.totals; // the same on every worker
         delivery = delivery.or(part.delivery);
     }
-    let unseen = (match_accounts.into_iter().enumerate())
-        .filter(|(i, _)| totals.match_entries.get(*i).is_none_or(|n| *n == 0));
-    let mut counters = Counters {
-        accepted: totals.accepted.into_iter().collect(),
-        late: totals.late,
-        blank_lines: totals.blank_lines,
-        unseen_match_accounts: unseen.map(|(_, account)| account).collect(),
-        ..Counters::default()
-    };
     let final_watermark = totals.max_event;
+    let mut counters = counters_of(totals, match_accounts);
     let Some(mut delivery) = delivery else {
         // a process other than the first: process 0 delivers, counts and summarizes
         let summary = Tally::default().summary(&counters, 0, final_watermark);
@@ -129,13 +143,26 @@ pub fn run<O: Output>(
     Ok((report, written.output))
 }
 
+/// The counters of what all workers read, with the match accounts no entry was booked on.
+fn counters_of(totals: Totals, match_accounts: Vec<String>) -> Counters {
+    let unseen = (match_accounts.into_iter().enumerate())
+        .filter(|(i, _)| totals.match_entries.get(*i).is_none_or(|n| *n == 0));
+    Counters {
+        accepted: totals.accepted.into_iter().collect(),
+        late: totals.late,
+        blank_lines: totals.blank_lines,
+        unseen_match_accounts: unseen.map(|(_, account)| account).collect(),
+        ..Counters::default()
+    }
+}
+
 /// Worker 0's delivery to `output` — with a store, committing to it — resuming from
 /// `(resume_from, dead_letters)` of an earlier run.
 fn start_delivery<O: Output>(
     output: O,
     store: Option<(Store, Committer)>,
     (resume_from, dead_letters): (Time, u64),
-    rules: Vec<String>,
+    (rules, names): (Vec<String>, Arc<Names>),
 ) -> std::io::Result<Delivery<O>> {
     let (store, committer) = store.unzip();
     let start = Start {
@@ -144,6 +171,7 @@ fn start_delivery<O: Output>(
         resume_from,
         dead_letters,
         rules,
+        names,
     };
     Delivery::new(start, committer)
 }

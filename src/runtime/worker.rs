@@ -6,6 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use differential_dataflow::input::{Input, InputSession};
@@ -14,7 +15,7 @@ use timely::dataflow::operators::vec::{Broadcast, Input as _};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 use crate::config::Config;
-use crate::model::name::{Name, NewNames};
+use crate::model::name::{NameCollision, NameHash, Names, NewNames};
 use crate::model::rows::{EntryRow, PaymentRow};
 use crate::model::time::{Millis, Tick, Time};
 use crate::model::{DeadLetter, Record, Stream};
@@ -26,7 +27,7 @@ use crate::runtime::progress::ProgressLine;
 use crate::runtime::reading::{open_sources, Reading};
 use crate::runtime::resume::WorkerResume;
 use crate::sinks::Output;
-use crate::sources::{Polled, Progress};
+use crate::sources::{dead_letter, Polled, Progress};
 use crate::store::StoredInput;
 
 /// How long a worker waiting for its peers (or the writer) parks at most between steps: parked,
@@ -75,15 +76,24 @@ impl Totals {
     }
 }
 
-/// Runs one worker of `config` to the end of its input (or until `control` stops it).
+/// What a worker of a run shares with the others: the configuration, and the run's dictionary
+/// of long names.
+pub(crate) struct RunShared<'a> {
+    /// The run's configuration.
+    pub config: &'a Config,
+    /// The run's long names (in a cluster: this process's).
+    pub names: Arc<Names>,
+}
+
+/// Runs one worker of a run to the end of its input (or until `control` stops it).
 pub(crate) fn run_worker<O: Output>(
     worker: &mut timely::worker::Worker,
-    config: &Config,
+    shared: &RunShared<'_>,
     delivery: Option<Delivery<O>>,
     control: &Control,
     resume: WorkerResume,
 ) -> Result<WorkerOutput<O>, RunError> {
-    let result = work(worker, config, delivery, control, resume);
+    let result = work(worker, shared, delivery, control, resume);
     // failed or not: timely steps a worker's dataflows after it returns, and a failed
     // worker's would wait for its peers forever instead of letting the process end
     for dataflow in worker.installed_dataflows() {
@@ -94,14 +104,15 @@ pub(crate) fn run_worker<O: Output>(
 
 fn work<O: Output>(
     worker: &mut timely::worker::Worker,
-    config: &Config,
+    shared: &RunShared<'_>,
     delivery: Option<Delivery<O>>,
     control: &Control,
     resume: WorkerResume,
 ) -> Result<WorkerOutput<O>, RunError> {
+    let config = shared.config;
     let probe = ProbeHandle::new();
     let captures = Captures::for_peers(worker.peers());
-    let mut inputs = build_reconciliation(worker, config, &captures, &probe);
+    let mut inputs = build_reconciliation(worker, shared, &captures, &probe);
     let mut agreement = Agreement::build(worker);
     let mut pace = Pace::build(worker);
     let mut reader = Reader::open(config, worker.index(), worker.peers())?;
@@ -126,10 +137,11 @@ fn work<O: Output>(
 /// of what the workers read) are gathered on worker 0 in `captures`, complete up to `probe`.
 fn build_reconciliation(
     worker: &mut timely::worker::Worker,
-    config: &Config,
+    shared: &RunShared<'_>,
     captures: &Captures,
     probe: &ProbeHandle<Time>,
 ) -> Inputs {
+    let config = shared.config;
     let tick = Tick(config.pipeline.tick_millis);
     let rules = config.rules.clone();
     let retention = config.retention.clone();
@@ -142,12 +154,13 @@ fn build_reconciliation(
                 queues.borrow_mut()[item.worker].add(item.clone());
             })
             .probe_with(probe);
-        let (names_in, names) = scope.new_input::<(u64, String)>();
+        let (names_in, names) = scope.new_input::<(NameHash, String, Time)>();
         let collisions = captures.collisions.clone();
+        let dictionary = shared.names.clone();
         names
             .exchange(|_| 0)
-            .inspect(move |(hash, text): &(u64, String)| {
-                if let Err(collision) = Name::register(*hash, text) {
+            .inspect(move |(hash, text, at): &(NameHash, String, Time)| {
+                if let Err(collision) = dictionary.register(*hash, text, *at) {
                     collisions.borrow_mut().push(collision);
                 }
             })
@@ -165,12 +178,16 @@ fn build_reconciliation(
         collect_on_worker_zero(rec.violations.inner, &captures.violations, probe);
         collect_on_worker_zero(rec.redeliveries.inner, &captures.redeliveries, probe);
         collect_on_worker_zero(dead.inner, &captures.dead_letters, probe);
+        if let Some(live) = rec.live_names {
+            collect_on_worker_zero(live.inner, &captures.live_names, probe);
+        }
         Inputs {
             payments: payments_in,
             entries: entries_in,
             dead: dead_in,
             journal: journal_in,
             names: names_in,
+            dictionary: shared.names.clone(),
             new_names: config.pipeline.cluster.as_ref().map(|_| Vec::new()),
         }
     })
@@ -307,6 +324,7 @@ impl Reader {
             self.input_time = position.input_time;
         }
         for input in resume.inputs {
+            // accepted by the run that committed it, so its names were held apart then
             let stream = inputs.insert(&input.record, input.time)?;
             self.count(stream, &input.record);
             self.late += u64::from(input.late);
@@ -410,18 +428,21 @@ impl Reader {
             }
             Polled::Record(record, position) => (record, position),
         };
-        let reading = &mut self.sources[i];
         let event_time = record.event_time();
-        reading.newest = reading.newest.max(Some(event_time));
-        let mut time = self.tick.ceil(event_time);
-        let is_late = time < self.input_time;
-        if is_late {
-            time = self.input_time;
-            self.late += 1;
+        let time = self.tick.ceil(event_time).max(self.input_time);
+        let is_late = time > self.tick.ceil(event_time);
+        let stream = self.sources[i].source.stream();
+        if let Err(collision) = inputs.insert(&record, time) {
+            // two ids are never merged: the one that came second is refused, naming both
+            let raw = serde_json::to_string(&record).unwrap_or_default();
+            let reason = collision.to_string();
+            let dead = dead_letter(stream, position.to_string(), reason, raw.as_bytes());
+            return self.take(i, Polled::Dead(dead), inputs);
         }
-        let stream = reading.source.stream();
+        let reading = &mut self.sources[i];
+        reading.newest = reading.newest.max(Some(event_time));
+        self.late += u64::from(is_late);
         self.count(stream, &record);
-        inputs.insert(&record, time)?;
         if self.journaling {
             inputs
                 .journal
@@ -621,35 +642,36 @@ struct Inputs {
     dead: InputSession<Time, DeadLetter, isize>,
     /// What the worker read, for the audit store (see [`crate::commit`]).
     journal: InputHandleVec<Time, Journaled>,
-    /// Long names new to this process, for worker 0 when it is in another process.
-    names: InputHandleVec<Time, (u64, String)>,
+    /// Long names new to this process (with the time of the record that brought them), for
+    /// worker 0 when it is in another process.
+    names: InputHandleVec<Time, (NameHash, String, Time)>,
+    /// The run's (this process's) dictionary of long names.
+    dictionary: Arc<Names>,
     /// Where new long names are noted: only in a cluster of processes.
     new_names: NewNames,
 }
 
 impl Inputs {
     /// Hands `record` to the dataflow at `time`, in the dataflow's form; returns its stream.
-    fn insert(&mut self, record: &Record, time: Time) -> Result<Stream, RunError> {
-        let stream = match record {
-            Record::Payment(p) => {
-                let row = PaymentRow::of(p, &mut self.new_names)?;
-                self.payments.update_at(row, time, 1);
-                Stream::Payments
-            }
-            Record::Entry(e) => {
-                let row = EntryRow::of(e, &mut self.new_names)?;
-                self.entries.update_at(row, time, 1);
-                Stream::Entries
-            }
+    /// A long id whose hash another id of the run holds is refused (nothing is inserted).
+    fn insert(&mut self, record: &Record, time: Time) -> Result<Stream, NameCollision> {
+        let names = (&*self.dictionary, time);
+        let inserted = match record {
+            Record::Payment(p) => PaymentRow::of(p, names, &mut self.new_names)
+                .map(|row| self.payments.update_at(row, time, 1))
+                .map(|_| Stream::Payments),
+            Record::Entry(e) => EntryRow::of(e, names, &mut self.new_names)
+                .map(|row| self.entries.update_at(row, time, 1))
+                .map(|_| Stream::Entries),
         };
         // sent now, at the input's time or before it: worker 0 has every name a result at a
         // time refers to by the time that time completes
         if let Some(new) = self.new_names.as_mut() {
-            for name in new.drain(..) {
-                self.names.send(name);
+            for (hash, text) in new.drain(..) {
+                self.names.send((hash, text, time));
             }
         }
-        Ok(stream)
+        inserted
     }
 
     fn advance_to(&mut self, time: Time) {

@@ -12,7 +12,7 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crate::model::name::UnknownName;
+use crate::model::name::{Name, Names, UnknownName};
 use crate::model::results::{Change, Outcome};
 use crate::model::summary::Tally;
 use crate::model::time::Time;
@@ -33,6 +33,9 @@ pub(crate) struct Shipment {
     pub outcomes: Vec<(Outcome, Time, isize)>,
     /// The dead letters, in no particular order.
     pub dead_letters: Vec<(DeadLetter, Time, isize)>,
+    /// Long names no record in the working state holds from the given time on: forgotten once
+    /// the results before it are written.
+    pub released: Vec<(Name, Time)>,
     /// Nothing new since the last shipment: counted for the summary, not delivered or committed.
     pub settled: bool,
     /// With a store, the journal committed with the shipment.
@@ -64,6 +67,8 @@ pub(crate) struct Start<O> {
     pub dead_letters: u64,
     /// The result rules' names, indexed by [`Outcome::rule`].
     pub rules: Vec<String>,
+    /// The run's long names, read back as results are written.
+    pub names: Arc<Names>,
 }
 
 /// Worker 0's handle on the writer thread.
@@ -88,6 +93,7 @@ impl<O: Output> Writer<O> {
             store: start.store.map(Store::pipelined).transpose()?,
             resume_from: start.resume_from,
             rules: start.rules,
+            names: start.names,
             open_breaks: open_breaks.clone(),
         };
         let thread = std::thread::Builder::new()
@@ -165,6 +171,7 @@ struct State<O> {
     store: Option<Pipelined>,
     resume_from: Time,
     rules: Vec<String>,
+    names: Arc<Names>,
     open_breaks: Arc<AtomicI64>,
 }
 
@@ -172,6 +179,11 @@ impl<O: Output> State<O> {
     /// Orders, counts, delivers and (with a store) commits one shipment.
     fn write(&mut self, shipment: Shipment) -> std::io::Result<()> {
         let mut changes = self.rows(shipment.outcomes)?;
+        // every change before the frontier has its names read back: those no record holds any
+        // more may go
+        for (name, at) in &shipment.released {
+            self.names.release(name, *at);
+        }
         // equal changes are identical: an unstable sort gives the same order
         changes.sort_unstable_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
         let mut dead = shipment.dead_letters;
@@ -212,7 +224,9 @@ impl<O: Output> State<O> {
     fn rows(&self, outcomes: Vec<(Outcome, Time, isize)>) -> std::io::Result<Vec<Change>> {
         outcomes
             .into_iter()
-            .map(|(outcome, time, diff)| Ok((outcome.to_row(&self.rules)?, time, diff)))
+            .map(|(outcome, time, diff)| {
+                Ok((outcome.to_row(&self.rules, &self.names)?, time, diff))
+            })
             .collect::<Result<_, UnknownName>>()
             .map_err(std::io::Error::other)
     }

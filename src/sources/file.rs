@@ -61,7 +61,7 @@ impl<R: Read> Lines<R> {
                 break;
             }
             self.started = true;
-            let (take, done) = match memchr(chunk) {
+            let (take, done) = match memchr::memchr(b'\n', chunk) {
                 Some(i) => (i, true),
                 None => (chunk.len(), false),
             };
@@ -104,10 +104,6 @@ impl<R: Read> Lines<R> {
 
 /// The UTF-8 byte-order mark, skipped at the start of a file.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
-
-fn memchr(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
-}
 
 /// A file of one stream, read by one worker of `peers`, which takes records `index`,
 /// `index + peers`, … (counting non-header lines from 0). Positions are `file-name:line`.

@@ -415,13 +415,15 @@ impl Store {
             .map(|r| Ok((text(&r[0])?, r[1].int().unwrap_or(0))))
             .collect::<Result<_, StoreError>>()?;
         let last = self.db.query(
-            "SELECT frontier_ms, commit_ms, batch FROM commits ORDER BY batch DESC LIMIT 1",
+            "SELECT frontier_ms, commit_ms, batch, positions FROM commits \
+             ORDER BY batch DESC LIMIT 1",
             &[],
         )?;
         let last = last.first();
         Ok(Metrics {
             inputs,
             dead_letters,
+            blank_lines: last.and_then(|r| r[3].str()).map_or(0, blank_lines),
             open_breaks: breaks,
             frontier: last.and_then(|r| r[0].int()),
             commit_ms: last.and_then(|r| r[1].int()),
@@ -437,6 +439,8 @@ pub struct Metrics {
     pub inputs: i64,
     /// Dead letters committed.
     pub dead_letters: i64,
+    /// Blank and whitespace-only input lines skipped, up to the committed positions.
+    pub blank_lines: i64,
     /// Open breaks by status.
     pub open_breaks: Vec<(String, i64)>,
     /// The last committed frontier (Unix ms).
@@ -445,6 +449,20 @@ pub struct Metrics {
     pub commit_ms: Option<i64>,
     /// Commits so far.
     pub batches: i64,
+}
+
+/// The blank lines skipped up to committed `positions` (one entry per worker, each with its
+/// sources' own positions as JSON text, a file's with its count of blank lines).
+fn blank_lines(positions: &str) -> i64 {
+    let workers: serde_json::Value = serde_json::from_str(positions).unwrap_or_default();
+    let sources = (workers.as_array().into_iter().flatten())
+        .filter_map(|w| w["sources"].as_array())
+        .flatten();
+    let counts = sources.filter_map(|s| {
+        let position: serde_json::Value = serde_json::from_str(s["position"].as_str()?).ok()?;
+        position["blank"].as_i64()
+    });
+    counts.sum()
 }
 
 fn text(v: &Value) -> Result<String, StoreError> {
@@ -504,5 +522,17 @@ impl Store {
             )));
         }
         Ok(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_lines_are_summed_over_every_workers_committed_sources() {
+        let positions = r#"[{"sources":[{"position":"{\"offset\":10,\"blank\":2}"},{"position":"{\"offset\":3}"}]},null,{"sources":[{"position":"{\"blank\":5}"}]}]"#;
+        assert_eq!(blank_lines(positions), 7);
+        assert_eq!(blank_lines("not json"), 0);
     }
 }

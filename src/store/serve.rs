@@ -307,6 +307,11 @@ fn registry(metrics: &Metrics) -> Registry {
         "Rejected input lines committed",
         counter(metrics.dead_letters),
     );
+    registry.register(
+        "trueup_blank_lines_skipped",
+        "Blank and whitespace-only input lines skipped (not dead letters)",
+        counter(metrics.blank_lines),
+    );
     let breaks = Family::<Vec<(String, String)>, Gauge>::default();
     for (status, n) in &metrics.open_breaks {
         breaks
