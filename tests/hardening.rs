@@ -527,3 +527,110 @@ fn random_configs_are_refused_or_accepted_never_a_panic() {
     // the generator reaches valid configs too, not only refusals
     assert!(accepted > 0, "no random config was accepted");
 }
+
+/// Runs `config` (in `dir`) with the debug binary; the exit status and stderr, which must come
+/// within `limit`.
+fn run_within(dir: &Path, config: &Path, limit: std::time::Duration) -> (i32, String) {
+    let mut child = trueup()
+        .args(["run", "--config"])
+        .arg(config)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            return (status.code().unwrap_or(-1), stderr);
+        }
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("still running after {limit:?}: a failed write must end the run");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Generated traffic and a config with a SQLite store in `dir`, `workers` workers.
+fn store_run(dir: &Path, workers: usize, extra: &str) -> PathBuf {
+    if !dir.join("data").exists() {
+        let options = trueup::generate::GenerateOptions {
+            seed: 3,
+            payments: 20000,
+            ..trueup::generate::GenerateOptions::default()
+        };
+        trueup::generate::generate(&dir.join("data"), &options).unwrap();
+    }
+    let _ = std::fs::remove_dir_all(dir.join("out"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("store.db{suffix}")));
+    }
+    let config = dir.join(format!("store-{workers}.toml"));
+    let text = format!(
+        "[pipeline]\nworkers = {workers}\nbatch_size = 500\n\n[[sources]]\nstream = \"payments\"\npath = \"data/payments.jsonl\"\n\n[[sources]]\nstream = \"entries\"\npath = \"data/entries.jsonl\"\n\n[sinks]\nresults = \"out/results.jsonl\"\ndead_letters = \"out/dead.jsonl\"\n\n[store]\nurl = \"{}\"\ncommit_interval_millis = 50\n{extra}\n",
+        dir.join("store.db").display()
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+#[test]
+fn a_failed_head_log_write_ends_the_run_with_the_error_on_any_number_of_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    for workers in [1, 2, 4] {
+        let config = store_run(dir.path(), workers, "head_log = \"/dev/full\"");
+        let limit = std::time::Duration::from_secs(60);
+        let (code, stderr) = run_within(dir.path(), &config, limit);
+        assert_eq!(code, 1, "{workers} workers: {stderr}");
+        assert!(stderr.contains("/dev/full"), "{workers} workers: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_store_locked_by_another_connection_ends_the_run_with_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for workers in [1, 2, 4] {
+        let config = store_run(dir.path(), workers, "");
+        let url = dir.path().join("store.db").display().to_string();
+        let mut child = trueup()
+            .args(["run", "--config"])
+            .arg(&config)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // once the run has committed, another connection takes the store and holds it
+        let started = std::time::Instant::now();
+        while common::commits(&url) < 1 {
+            assert!(started.elapsed().as_secs() < 60, "no commit");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let mut lock = trueup::store::db::Db::open(&url, false).unwrap();
+        lock.batch("BEGIN EXCLUSIVE").unwrap();
+        let locked = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                locked.elapsed().as_secs() < 90,
+                "{workers} workers: still running"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        drop(lock);
+        assert!(
+            !status.success(),
+            "{workers} workers: finished before the lock: {stderr}"
+        );
+        assert!(stderr.contains("locked"), "{workers} workers: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

@@ -52,6 +52,8 @@ pub struct Control {
     pub stop: Arc<AtomicBool>,
     /// Input lines taken so far (accepted and dead), summed over workers.
     pub lines_read: Arc<AtomicU64>,
+    /// Set when a worker of this process failed: the others stop waiting for it.
+    pub failed: Arc<AtomicBool>,
 }
 
 impl Control {
@@ -63,6 +65,22 @@ impl Control {
     /// Whether a stop was requested.
     pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Notes that a worker failed (and asks the others to stop): a worker waiting for its
+    /// peers — to agree on the end, or for the frontier — gives up instead of waiting forever
+    /// for one that has gone.
+    pub fn fail(&self) {
+        self.failed.store(true, Ordering::SeqCst);
+        self.request_stop();
+    }
+
+    /// `Err` once a worker has failed: what a waiting worker returns.
+    pub fn check_peers(&self) -> Result<(), RunError> {
+        match self.failed.load(Ordering::SeqCst) {
+            false => Ok(()),
+            true => Err(RunError::Worker("another worker failed".into())),
+        }
     }
 }
 

@@ -89,17 +89,27 @@ pub fn run_with_names<O: Output>(
             .and_then(|delivery| run_worker(worker, &shared, delivery, &worker_control, resume));
         if result.is_err() {
             // let the other workers wind down rather than wait for this one
-            worker_control.request_stop();
+            worker_control.fail();
         }
         result
     })
     .map_err(RunError::Worker)?;
     let mut totals = Totals::default();
     let mut delivery = None;
+    let mut failure = None;
     for result in guards.join() {
-        let part = result.map_err(RunError::Worker)??;
-        totals = part.totals; // the same on every worker
-        delivery = delivery.or(part.delivery);
+        match result.map_err(RunError::Worker).and_then(|r| r) {
+            Ok(part) => {
+                totals = part.totals; // the same on every worker
+                delivery = delivery.or(part.delivery);
+            }
+            // the failure that made the others give up, rather than their giving up
+            Err(e) if failure.as_ref().is_none_or(gave_up_for_a_peer) => failure = Some(e),
+            Err(_) => {}
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
     }
     let final_watermark = totals.max_event;
     let mut counters = counters_of(totals, match_accounts);
@@ -141,6 +151,11 @@ pub fn run_with_names<O: Output>(
         dead_letters: written.dead_letters,
     };
     Ok((report, written.output))
+}
+
+/// Whether `e` is a worker's giving up because another failed (see [`Control::fail`]).
+fn gave_up_for_a_peer(e: &RunError) -> bool {
+    matches!(e, RunError::Worker(why) if why == "another worker failed")
 }
 
 /// The counters of what all workers read, with the match accounts no entry was booked on.

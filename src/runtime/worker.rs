@@ -128,8 +128,8 @@ fn work<O: Output>(
     worker_loop.read_until_done(&mut reader, &mut pace, control)?;
     reader.finish_tails(worker_loop.inputs)?;
     drop(pace);
-    let totals = agreement.agree(worker_loop.worker, reader.totals());
-    worker_loop.complete(&mut reader, totals.max_event)?;
+    let totals = agreement.agree(worker_loop.worker, reader.totals(), control)?;
+    worker_loop.complete(&mut reader, totals.max_event, control)?;
     Ok(WorkerOutput { delivery, totals })
 }
 
@@ -217,14 +217,21 @@ impl Agreement {
         Agreement { input, probe, seen }
     }
 
-    /// Sends this worker's `mine` and returns the sum over all workers.
-    fn agree(&mut self, worker: &mut timely::worker::Worker, mine: Totals) -> Totals {
+    /// Sends this worker's `mine` and returns the sum over all workers (an error if one of
+    /// them failed instead).
+    fn agree(
+        &mut self,
+        worker: &mut timely::worker::Worker,
+        mine: Totals,
+        control: &Control,
+    ) -> Result<Totals, RunError> {
         self.input.send(mine);
         self.input.advance_to(1);
         while self.probe.less_than(&1) {
+            control.check_peers()?;
             worker.step_or_park(Some(WAIT)); // a worker done early waits for the others
         }
-        self.seen.borrow().clone()
+        Ok(self.seen.borrow().clone())
     }
 }
 
@@ -581,6 +588,7 @@ impl<O: Output> Loop<'_, O> {
         &mut self,
         reader: &mut Reader,
         final_watermark: Option<Millis>,
+        control: &Control,
     ) -> Result<(), RunError> {
         let input_time = reader.input_time;
         let end = final_watermark
@@ -593,6 +601,7 @@ impl<O: Output> Loop<'_, O> {
         self.inputs.advance_to(end);
         self.inputs.flush();
         while self.probe.less_than(&end) {
+            control.check_peers()?;
             self.worker.step_or_park(Some(WAIT));
             self.deliver(Some(end), false)?;
         }
