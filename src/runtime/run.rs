@@ -22,7 +22,7 @@ use crate::runtime::control::{spell_out, Control, RunError, RunOutput, RunReport
 use crate::runtime::delivery::Delivery;
 use crate::runtime::merge_policy::compact_when_behind;
 use crate::runtime::resume::open_store;
-use crate::runtime::worker::{run_worker, RunShared, Totals};
+use crate::runtime::worker::{run_worker, RunShared, Totals, WorkerOutput};
 use crate::runtime::writer::Start;
 use crate::sinks::{Collected, Output};
 use crate::store::Store;
@@ -94,23 +94,7 @@ pub fn run_with_names<O: Output>(
         result
     })
     .map_err(RunError::Worker)?;
-    let mut totals = Totals::default();
-    let mut delivery = None;
-    let mut failure = None;
-    for result in guards.join() {
-        match result.map_err(RunError::Worker).and_then(|r| r) {
-            Ok(part) => {
-                totals = part.totals; // the same on every worker
-                delivery = delivery.or(part.delivery);
-            }
-            // the failure that made the others give up, rather than their giving up
-            Err(e) if failure.as_ref().is_none_or(gave_up_for_a_peer) => failure = Some(e),
-            Err(_) => {}
-        }
-    }
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    let (totals, delivery) = joined(guards.join())?;
     let final_watermark = totals.max_event;
     let mut counters = counters_of(totals, match_accounts);
     let Some(mut delivery) = delivery else {
@@ -151,6 +135,25 @@ pub fn run_with_names<O: Output>(
         dead_letters: written.dead_letters,
     };
     Ok((report, written.output))
+}
+
+/// What the workers handed back: the totals (the same on every worker) and worker 0's
+/// delivery — or the failure that ended the run, rather than the others' giving up on it.
+fn joined<O>(
+    results: Vec<Result<Result<WorkerOutput<O>, RunError>, String>>,
+) -> Result<(Totals, Option<Delivery<O>>), RunError> {
+    let (mut totals, mut delivery, mut failure) = (Totals::default(), None, None);
+    for result in results {
+        match result.map_err(RunError::Worker).and_then(|r| r) {
+            Ok(part) => {
+                totals = part.totals;
+                delivery = delivery.or(part.delivery);
+            }
+            Err(e) if failure.as_ref().is_none_or(gave_up_for_a_peer) => failure = Some(e),
+            Err(_) => {}
+        }
+    }
+    failure.map_or(Ok((totals, delivery)), Err)
 }
 
 /// Whether `e` is a worker's giving up because another failed (see [`Control::fail`]).
