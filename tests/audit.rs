@@ -975,6 +975,35 @@ fn verify_covers_the_config_commit_times_schema_types_and_output_files_on_both_b
             &["DROP INDEX intruder"],
         );
         if !url.starts_with("postgres") {
+            // an index B-tree that is not the index its catalog text describes (two indexes'
+            // pages swapped, every line of the catalog as trueup wrote it): queries would read
+            // through it
+            let root = |name: &str| {
+                let sql = format!("SELECT rootpage FROM sqlite_master WHERE name = '{name}'");
+                rows(&url, &sql)[0][0].int().unwrap()
+            };
+            let (key, time) = (root("results_key"), root("results_time"));
+            let swap = |(to_key, to_time): (i64, i64)| {
+                format!(
+                    "UPDATE sqlite_master SET rootpage = CASE name WHEN 'results_key' \
+                     THEN {to_key} ELSE {to_time} END WHERE name IN ('results_key', 'results_time')"
+                )
+            };
+            let (forge, restore) = (swap((time, key)), swap((key, time)));
+            tampered(
+                &url,
+                &[
+                    "PRAGMA writable_schema = ON",
+                    &forge,
+                    "PRAGMA writable_schema = OFF",
+                ],
+                "the database file is not consistent (SQLite integrity_check:",
+                &[
+                    "PRAGMA writable_schema = ON",
+                    &restore,
+                    "PRAGMA writable_schema = OFF",
+                ],
+            );
             // SQLite keeps text in an integer column; PostgreSQL's column types refuse it
             let diff = rows(&url, "SELECT diff FROM results WHERE seq = 1")[0][0].int();
             tampered(
