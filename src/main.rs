@@ -408,6 +408,9 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
 fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let data = args.out.join("data");
+    // refused before anything is generated, as `run` refuses it: `--workers 0`, say
+    let (payments, entries) = (data.join("payments.jsonl"), data.join("entries.jsonl"));
+    default_config(&payments, &entries, &args.out, args.workers).validate()?;
     let options = GenerateOptions {
         seed: args.seed,
         payments: args.payments,

@@ -197,6 +197,22 @@ fn workers_and_processes_beyond_their_bounds_are_refused_by_key() {
         !output.status.success() && stderr.contains("--processes must be from 1 to 64"),
         "{stderr}"
     );
+    // `demo` refuses what `run` refuses, before generating anything
+    for workers in ["0", "1000"] {
+        let out = dir.path().join(format!("demo-{workers}"));
+        let output = trueup()
+            .args(["demo", "--payments", "10", "--workers", workers, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("`pipeline.workers`: must be from 1 to 128"),
+            "{stderr}"
+        );
+        assert!(!out.join("data").exists(), "nothing generated");
+    }
 }
 
 /// A run stopped by SIGTERM completes what it read before exiting; a second SIGTERM during that

@@ -878,6 +878,66 @@ mod tests {
         );
     }
 
+    /// The dotted keys of `value`, arrays of tables as `[]`, down to values that are not tables
+    /// (an empty table — a map such as `tolerance.absolute` — and a list of values are values).
+    fn keys(prefix: &str, value: &serde_json::Value, out: &mut BTreeSet<String>) {
+        match value {
+            serde_json::Value::Object(map) if !map.is_empty() => {
+                for (key, item) in map {
+                    let dotted = match prefix {
+                        "" => key.clone(),
+                        _ => format!("{prefix}.{key}"),
+                    };
+                    keys(&dotted, item, out);
+                }
+            }
+            serde_json::Value::Array(items) if items.iter().all(|i| i.is_object()) => {
+                for item in items {
+                    keys(&format!("{prefix}[]"), item, out);
+                }
+            }
+            _ => {
+                out.insert(prefix.to_string());
+            }
+        }
+    }
+
+    #[test]
+    fn every_config_key_is_in_the_reference_table_of_docs_config() {
+        let text = format!(
+            "{}\n[retention]\n[store]\nurl = \"s.db\"\nhead_log = \"h\"\n\
+             [kafka]\nbrokers = \"b\"\n[[rules]]\nkind = \"payment_ledger\"\n\
+             [[rules]]\nkind = \"journal_balance\"\n",
+            MINIMAL
+                .replace(
+                    "path = \"p.jsonl\"",
+                    "path = \"p.jsonl\"\nformat = \"jsonl\""
+                )
+                .replace("[sinks]", "[sinks]\nsummary = \"s.json\"")
+        );
+        let config = Config::from_toml(&text, Path::new(".")).unwrap();
+        let mut all = BTreeSet::new();
+        keys("", &serde_json::to_value(&config).unwrap(), &mut all);
+        for topic in [
+            "sources[].topic",
+            "sinks.results_topic",
+            "sinks.dead_letters_topic",
+        ] {
+            all.insert(topic.to_string()); // the alternatives to paths, never both at once
+        }
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/config.md"))
+            .unwrap();
+        let documented: BTreeSet<String> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `")?.split('`').next().map(String::from))
+            .collect();
+        let missing: Vec<&String> = all.iter().filter(|k| !documented.contains(*k)).collect();
+        assert!(
+            missing.is_empty(),
+            "not in docs/config.md's table: {missing:?}"
+        );
+    }
+
     #[test]
     fn kafka_sources_and_sinks_are_checked_and_secrets_never_shown() {
         let text = r#"

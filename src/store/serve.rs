@@ -124,15 +124,18 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Accepts connections on `listener` and serves `router` on each, at most
 /// [`MAX_CONNECTIONS`] at once, each closed if its headers do not arrive within
 /// [`HEADER_TIMEOUT`]. When accept fails (out of file descriptors), it waits a little and
-/// accepts again.
+/// accepts again, logging the failure at most once a second (with how many it did not log).
 async fn accept(listener: tokio::net::TcpListener, router: Router) -> anyhow::Result<()> {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut throttle = Throttle::default();
     loop {
         let slot = slots.clone().acquire_owned().await?;
         let socket = match listener.accept().await {
             Ok((socket, _)) => socket,
             Err(e) => {
-                tracing::warn!(error = %e, "accepting a connection");
+                if let Some(unlogged) = throttle.admit(std::time::Instant::now()) {
+                    tracing::warn!(error = %e, unlogged, "accepting a connection");
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -148,6 +151,28 @@ async fn accept(listener: tokio::net::TcpListener, router: Router) -> anyhow::Re
             }
             drop(slot);
         });
+    }
+}
+
+/// Lets a repeated event be logged at most once a second.
+#[derive(Default)]
+struct Throttle {
+    last: Option<std::time::Instant>,
+    unlogged: u64,
+}
+
+impl Throttle {
+    /// At `now`: `Some(how many went unlogged since the last)` if this one may be logged.
+    fn admit(&mut self, now: std::time::Instant) -> Option<u64> {
+        let due = self
+            .last
+            .is_none_or(|last| now >= last + Duration::from_secs(1));
+        if !due {
+            self.unlogged += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
     }
 }
 
@@ -342,4 +367,22 @@ fn registry(metrics: &Metrics) -> Registry {
         );
     }
     registry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_failure_is_logged_at_most_once_a_second() {
+        let start = std::time::Instant::now();
+        let mut throttle = Throttle::default();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let logged: Vec<(u64, Option<u64>)> = (0..=2100)
+            .step_by(50)
+            .map(|ms| (ms, throttle.admit(at(ms))))
+            .filter(|(_, admitted)| admitted.is_some())
+            .collect();
+        assert_eq!(logged, [(0, Some(0)), (1000, Some(19)), (2000, Some(19))]);
+    }
 }
