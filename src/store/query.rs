@@ -86,14 +86,17 @@ fn cursor<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cursor>, D::E
         .map_err(|e| serde::de::Error::custom(format!("after: {e}")))
 }
 
-/// Where a page ends: its last group (rule, key, currency), written as the hex digits of
-/// a JSON array so that it passes through URLs and shells untouched.
+/// Where a page ends: its last row — (rule, key, currency, seq): a key can have two current
+/// rows (a retired generation and a new one), told apart by the change that first asserted
+/// each — written as the hex digits of a JSON array so that it passes through URLs and shells
+/// untouched.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Cursor(String, String, String);
+pub struct Cursor(String, String, String, i64);
 
 impl Cursor {
     fn of(row: &CurrentRow) -> Cursor {
-        Cursor(row.rule.clone(), row.key.clone(), row.currency.clone())
+        let (rule, key, currency) = (row.rule.clone(), row.key.clone(), row.currency.clone());
+        Cursor(rule, key, currency, row.seq)
     }
 
     /// Reads a cursor written by [`Cursor`]'s `Display`.
@@ -108,15 +111,15 @@ impl Cursor {
                     .map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
                     .collect()
             });
-        let (rule, key, currency) =
+        let (rule, key, currency, seq) =
             serde_json::from_slice(&bytes.ok_or_else(bad)?).map_err(|_| bad())?;
-        Ok(Cursor(rule, key, currency))
+        Ok(Cursor(rule, key, currency, seq))
     }
 }
 
 impl std::fmt::Display for Cursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let json = serde_json::json!([self.0, self.1, self.2]).to_string();
+        let json = serde_json::json!([self.0, self.1, self.2, self.3]).to_string();
         f.write_str(&super::db::hex(json.as_bytes()))
     }
 }
@@ -163,6 +166,9 @@ pub struct CurrentRow {
     pub merchant_id: Option<String>,
     /// The logical time this row was (last) asserted, RFC 3339.
     pub since: String,
+    /// The change (the store's `seq`) that first asserted this row: two current rows of one
+    /// key — a retired generation and a new one — are told apart and ordered by it.
+    pub seq: i64,
 }
 
 /// One line of the summary: a rule × status × currency cell.
@@ -246,16 +252,19 @@ impl Store {
         bind("rule", &filter.rule);
         bind("status", &filter.status);
         bind("currency", &filter.currency);
-        if let Some(Cursor(rule, key, currency)) = &filter.after {
+        let mut after = String::new();
+        if let Some(Cursor(rule, key, currency, seq)) = &filter.after {
             let first = params.len() + 1;
             for value in [rule, key, currency] {
                 params.push(Value::text(value.clone()));
             }
-            conditions.push(format!(
-                "(rule, key, currency) > (${first}, ${}, ${})",
+            params.push(Value::Int(*seq));
+            after = format!(
+                " AND (rule, key, currency, MIN(seq)) > (${first}, ${}, ${}, ${})",
                 first + 1,
-                first + 2
-            ));
+                first + 2,
+                first + 3
+            );
         }
         if filter.breaks_only {
             conditions.push("status NOT IN ('matched', 'pending')".into());
@@ -268,9 +277,12 @@ impl Store {
             params.push(Value::Int((as_of as i64).saturating_sub(span)));
             conditions.push(format!("opened_at_ms <= ${}", params.len()));
         }
+        // ordered by (rule, key, currency, first seq): unique, so every sequence of pages
+        // holds every current row exactly once
         let sql = format!(
-            "SELECT {GROUPED}, CAST(MAX(time_ms) AS BIGINT) FROM results WHERE {} \
-             GROUP BY {GROUPED} HAVING SUM(diff) > 0 ORDER BY rule, key, currency",
+            "SELECT {GROUPED}, CAST(MAX(time_ms) AS BIGINT), CAST(MIN(seq) AS BIGINT) \
+             FROM results WHERE {} GROUP BY {GROUPED} HAVING SUM(diff) > 0{after} \
+             ORDER BY rule, key, currency, MIN(seq)",
             conditions.join(" AND ")
         );
         let limit = usize::try_from(filter.limit.unwrap_or(DEFAULT_LIMIT)).unwrap_or(usize::MAX);
@@ -489,6 +501,7 @@ fn current_row(r: &[Value]) -> Result<CurrentRow, StoreError> {
         right_ids: ids(&r[12]),
         merchant_id: r[13].str().map(str::to_string),
         since: crate::model::time::format_rfc3339(r[14].int().unwrap_or(0) as Time),
+        seq: r.get(15).and_then(Value::int).unwrap_or(0),
     })
 }
 
