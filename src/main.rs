@@ -87,7 +87,7 @@ enum Question {
         rule: Option<String>,
     },
     /// Open breaks, filtered.
-    Breaks(Filter),
+    Breaks(Box<Filter>),
     /// Groups and Σ difference by rule, status and currency.
     Summary,
     /// A key's results with every input record behind them and its source position.
@@ -328,7 +328,7 @@ fn query(args: QueryArgs) -> anyhow::Result<()> {
         Question::Breaks(filter) => {
             let filter = Filter {
                 breaks_only: true,
-                ..filter
+                ..*filter
             };
             let page = store.page_as_of(as_of, &filter)?;
             if let Some(after) = &page.next_after {
