@@ -199,6 +199,6 @@ pub struct DeadLetter {
     pub position: String,
     /// What was wrong, precisely.
     pub reason: String,
-    /// The input as read (lossy UTF-8, cut at 4 KiB).
+    /// The input as read (lossy UTF-8, kept whole up to the 1 MiB line limit).
     pub raw: String,
 }

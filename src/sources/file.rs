@@ -118,6 +118,8 @@ pub struct FileSource {
     seen: u64,
     /// Blank and whitespace-only lines of this worker's share, skipped.
     blank: u64,
+    /// Lines read ahead for a CSV record that turned out not to be one, to be read again.
+    pending: std::collections::VecDeque<(u64, Line)>,
     horizon: Horizon,
 }
 
@@ -146,6 +148,7 @@ impl FileSource {
             peers: peers as u64,
             seen: 0,
             blank: 0,
+            pending: std::collections::VecDeque::new(),
             horizon: Horizon::default(),
         })
     }
@@ -241,34 +244,69 @@ impl FileSource {
 impl FileSource {
     /// A CSV record whose quotes are not balanced at the end of its line has a quoted newline:
     /// it goes on over the following lines until they balance (every worker reads them all,
-    /// so the records stay the same on every worker), up to the 1 MiB limit; a quote still
-    /// open at the end of the file refuses it.
+    /// so the records stay the same on every worker). It is taken whole only if its quote
+    /// closes within the 1 MiB record limit and before the end of the file, and the record
+    /// then has the header's column count; otherwise the quote was a stray one: the first
+    /// line alone is a dead letter, and the lines after it are read again as records of their
+    /// own — one stray quote never swallows the rows that follow it.
     fn csv_record(&mut self, line: Line) -> std::io::Result<Line> {
-        let Line::Text(mut bytes) = line else {
+        let Line::Text(first) = line else {
             return Ok(line);
         };
-        let refused = |reason: String, mut head: Vec<u8>| {
-            head.truncate(super::MAX_RAW_BYTES);
-            Ok(Line::Refused { reason, head })
-        };
-        while open_quote(&bytes) {
-            match self.lines.next()? {
-                Some((_, Line::Text(more))) => {
-                    bytes.push(b'\n');
-                    bytes.extend_from_slice(&more);
-                    if let Some(reason) = too_long("record", bytes.len()) {
-                        return refused(reason, bytes);
+        if !open_quote(&first) {
+            return Ok(Line::Text(first));
+        }
+        let (mut bytes, mut taken) = (first.clone(), Vec::new());
+        let failed = loop {
+            let Some((line_no, next)) = self.next_line()? else {
+                break "a quoted field is not closed before the end of the file".to_string();
+            };
+            let Line::Text(more) = &next else {
+                taken.push((line_no, next));
+                break "a quoted field is not closed within the 1 MiB record limit".to_string();
+            };
+            bytes.push(b'\n');
+            bytes.extend_from_slice(more);
+            // inside a quoted field, a line without a quote cannot close it
+            let may_close = more.contains(&b'"');
+            taken.push((line_no, next));
+            if too_long("record", bytes.len()).is_some() {
+                break "a quoted field is not closed within the 1 MiB record limit".to_string();
+            }
+            if may_close && !open_quote(&bytes) {
+                let columns = std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|t| csv_cells(t).ok());
+                let expected = self.header.as_ref().map_or(0, Vec::len);
+                match columns.map(|c| c.len()) {
+                    Some(n) if n == expected => return Ok(Line::Text(bytes)),
+                    n => {
+                        break format!(
+                            "a quoted field runs over {} lines into a record of {} columns; \
+                             the header has {expected}",
+                            taken.len() + 1,
+                            n.map_or("unreadable".into(), |n| n.to_string())
+                        )
                     }
                 }
-                Some((_, Line::Refused { reason, .. })) => return refused(reason, bytes),
-                None => {
-                    let reason = "not a valid CSV row: a quoted field is not closed before the \
-                                  end of the file";
-                    return refused(reason.into(), bytes);
-                }
             }
+        };
+        // the lines taken in are records of their own, read next
+        for item in taken.into_iter().rev() {
+            self.pending.push_front(item);
         }
-        Ok(Line::Text(bytes))
+        Ok(Line::Refused {
+            reason: format!("not a valid CSV row: {failed}: this line alone is refused"),
+            head: first,
+        })
+    }
+
+    /// The next line: one taken back after a stray quote, else the file's next.
+    fn next_line(&mut self) -> std::io::Result<Option<(u64, Line)>> {
+        match self.pending.pop_front() {
+            Some(item) => Ok(Some(item)),
+            None => self.lines.next(),
+        }
     }
 }
 
@@ -379,8 +417,9 @@ impl Source for FileSource {
     fn poll(&mut self, max: usize, out: &mut Vec<Polled>) -> std::io::Result<Progress> {
         self.horizon.refresh();
         let mut read = 0;
-        while read < max {
-            let Some((line_no, line)) = self.lines.next()? else {
+        // lines taken back are read in the same poll: a position never lies beyond them
+        while read < max || !self.pending.is_empty() {
+            let Some((line_no, line)) = self.next_line()? else {
                 return Ok(if self.lines.follow {
                     Progress::More
                 } else {
@@ -483,6 +522,50 @@ mod tests {
                 _ => None,
             });
             assert_eq!(merchant.as_deref(), Some("merchant\nof \"two\" lines"));
+        }
+    }
+
+    #[test]
+    fn a_stray_quote_costs_its_own_line_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.csv");
+        let mut text = String::from("event_id,payment_id,type,amount,currency,occurred_at\n");
+        for i in 0..20_000 {
+            let quote = if i == 7 { "\"" } else { "" };
+            text += &format!("e{i},{quote}p{i},capture,1.00,USD,2026-11-01T00:00:00Z\n");
+        }
+        // and a quote that closes a line later, into a record of the wrong width: the second
+        // line is then a record of its own (its quote, inside a field, is a character)
+        text += "x1,\"p,capture\nx2\",p2,capture,1.00,USD,2026-11-01T00:00:00Z\n";
+        std::fs::write(&path, text).expect("write");
+        for peers in [1, 2] {
+            let mut all = Vec::new();
+            for index in 0..peers {
+                let mut source =
+                    FileSource::open(Stream::Payments, &path, Format::Csv, index, peers).unwrap();
+                all.extend(drain(&mut source, 333));
+            }
+            let dead: Vec<&crate::model::DeadLetter> = (all.iter())
+                .filter_map(|i| match i {
+                    Polled::Dead(d) => Some(d),
+                    Polled::Record(..) => None,
+                })
+                .collect();
+            let accepted = all.len() - dead.len();
+            assert_eq!(accepted, 19_999 + 1, "{peers} peers");
+            let mut positions: Vec<&str> = dead.iter().map(|d| d.position.as_str()).collect();
+            positions.sort();
+            assert_eq!(positions, ["p.csv:20002", "p.csv:9"]);
+            let stray = dead.iter().find(|d| d.position == "p.csv:9").unwrap();
+            assert_eq!(
+                stray.raw, "e7,\"p7,capture,1.00,USD,2026-11-01T00:00:00Z",
+                "whole"
+            );
+            assert!(
+                stray.reason.contains("this line alone is refused"),
+                "{}",
+                stray.reason
+            );
         }
     }
 

@@ -18,7 +18,7 @@ use crate::model::{DeadLetter, Record, Stream};
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// Longest `raw` kept in a dead letter, in bytes.
-pub const MAX_RAW_BYTES: usize = 4096;
+pub const MAX_RAW_BYTES: usize = MAX_LINE_BYTES;
 
 /// Where a record was read: the source's name (a file name) and the line (or offset) in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
