@@ -1064,6 +1064,22 @@ fn the_head_log_holds_each_commit_head_and_verify_checks_against_the_last() {
         ],
     );
     assert_eq!(code, Some(0), "{text}");
+    // heads lost from the log (a crash between a commit and its head's line): the next run
+    // of the same config appends them at its start, before anything else
+    let full = std::fs::read_to_string(&log).unwrap();
+    let kept: String = (full.lines().take(heads.len() - 1))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&log, kept).unwrap();
+    run_config(&config);
+    let again = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        again.starts_with(&full),
+        "the lost heads appended, in order:\n{full}\n---\n{again}"
+    );
+    let last = again.lines().last().unwrap();
+    let store_head = rows(&url, "SELECT hash FROM commits ORDER BY batch DESC LIMIT 1");
+    assert!(last.contains(store_head[0][0].str().unwrap()), "{last}");
 }
 
 #[test]

@@ -510,15 +510,30 @@ impl Prepared {
 
     /// The head this batch makes, as [`Store::log_heads_to`] writes it: a JSON line.
     fn head(&self) -> String {
-        let text = |i: usize| self.commit[i].str().unwrap_or_default().to_string();
-        let head = serde_json::json!({
-            "batch": self.commit[0].int(),
-            "hash": text(HASH),
-            "frontier": text(2),
-            "committed_at": text(HASH + 1),
-        });
-        format!("{head}\n")
+        head_line(&self.commit)
     }
+}
+
+/// The head a `commits` row (its [`COMMIT_COLUMNS`]) records, as the head log holds it: a
+/// JSON line.
+pub(crate) fn head_line(commit: &[Value]) -> String {
+    let text = |i: usize| commit[i].str().unwrap_or_default().to_string();
+    let head = serde_json::json!({
+        "batch": commit[0].int(),
+        "hash": text(HASH),
+        "frontier": text(2),
+        "committed_at": text(HASH + 1),
+    });
+    format!("{head}\n")
+}
+
+/// The `commits` rows after batch `after`, in batch order, as [`head_line`] takes them.
+pub(crate) fn commits_after(db: &mut Db, after: i64) -> Result<Vec<Vec<Value>>, DbError> {
+    let sql = format!(
+        "SELECT {} FROM commits WHERE batch > $1 ORDER BY batch",
+        COMMIT_COLUMNS.join(", ")
+    );
+    db.query(&sql, &[Value::Int(after)])
 }
 
 fn input_row(seq: i64, batch: i64, input: &StoredInput) -> Vec<Value> {

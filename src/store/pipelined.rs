@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
-use super::{Batch, Chain, Prepared, Store, StoreError};
+use super::{Batch, Chain, Db, Prepared, Store, StoreError};
 
 /// Batches that may wait for the append thread before [`Pipelined::commit`] waits for it.
 const QUEUED: usize = 1;
@@ -44,6 +44,9 @@ impl Pipelined {
             head_log,
         } = store;
         let mut heads = head_log.map(|path| HeadLog::open(&path)).transpose()?;
+        if let Some(heads) = heads.as_mut() {
+            heads.catch_up(&mut db).map_err(std::io::Error::other)?;
+        }
         let (sender, batches) = sync_channel::<Prepared>(QUEUED);
         let (report, appended) = channel();
         let thread = std::thread::Builder::new()
@@ -131,6 +134,21 @@ impl HeadLog {
             path: path.to_owned(),
             file,
         })
+    }
+
+    /// Appends the heads of the committed batches the log lacks — those after its last line's
+    /// batch: a commit made durable just before a crash, whose head never reached the log.
+    fn catch_up(&mut self, db: &mut Db) -> Result<(), StoreError> {
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let last = text.lines().rev().find(|l| !l.trim().is_empty());
+        let logged = last
+            .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .and_then(|head| head["batch"].as_i64())
+            .unwrap_or(0);
+        for commit in super::commits_after(db, logged)? {
+            self.append(&super::head_line(&commit))?;
+        }
+        Ok(())
     }
 
     fn append(&mut self, line: &str) -> Result<(), StoreError> {
