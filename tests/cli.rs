@@ -191,19 +191,18 @@ fn a_missing_input_file_is_a_clear_error_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-#[test]
-fn follow_streams_until_sigterm_then_flushes_and_exits_cleanly() {
-    let dir = scenario("late_resolution");
+/// `run --follow` of the scenario in `dir`, once results have appeared (and a moment more):
+/// the process is following its (finished) files.
+fn following(dir: &Path) -> std::process::Child {
     let child = trueup()
         .args(["run", "--follow", "--config"])
-        .arg(dir.path().join("config.toml"))
+        .arg(dir.join("config.toml"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let results = dir.path().join("out/results.jsonl");
+    let results = dir.join("out/results.jsonl");
     let started = std::time::Instant::now();
-    // results appear while the process is still following its (finished) files
     while std::fs::read_to_string(&results).map_or(true, |t| t.is_empty()) {
         assert!(
             started.elapsed().as_secs() < 60,
@@ -212,6 +211,14 @@ fn follow_streams_until_sigterm_then_flushes_and_exits_cleanly() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
+    child
+}
+
+#[test]
+fn follow_streams_until_sigterm_then_flushes_and_exits_cleanly() {
+    let dir = scenario("late_resolution");
+    let child = following(dir.path());
+    let results = dir.path().join("out/results.jsonl");
     let stop = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -243,23 +250,8 @@ fn a_last_line_without_newline_is_taken_at_sigterm_accepted_or_dead() {
         let lines = text.lines().count();
         text.push_str(tail);
         std::fs::write(&payments, text).unwrap();
-        let child = trueup()
-            .args(["run", "--follow", "--config"])
-            .arg(dir.path().join("config.toml"))
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = following(dir.path());
         let results = dir.path().join("out/results.jsonl");
-        let started = std::time::Instant::now();
-        while std::fs::read_to_string(&results).map_or(true, |t| t.is_empty()) {
-            assert!(
-                started.elapsed().as_secs() < 60,
-                "no results while following"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(300));
         let pid = child.id().to_string();
         assert!(Command::new("kill")
             .args(["-TERM", &pid])

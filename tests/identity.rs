@@ -63,6 +63,9 @@ fn one_id_text_in_two_streams_with_conflicts_is_two_dedupe_results() {
     }
     let dedupe = &output.summary.cells["dedupe"]["conflicting_duplicate"]["USD"];
     assert_eq!(dedupe.groups, 2, "{:#?}", output.summary);
+    // a zero sum is written at the currency's scale
+    let written = serde_json::to_value(dedupe).unwrap();
+    assert_eq!(written["expected"], "0.00", "{written}");
 }
 
 /// Spellings of values of one field, by class: spellings in one class are one value, spellings

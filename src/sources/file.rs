@@ -492,6 +492,17 @@ mod tests {
         out
     }
 
+    /// Every item of the CSV payments file `path`, read by `peers` workers, `max` at a time.
+    fn drain_all(path: &Path, peers: usize, max: usize) -> Vec<Polled> {
+        let mut all = Vec::new();
+        for index in 0..peers {
+            let mut source =
+                FileSource::open(Stream::Payments, path, Format::Csv, index, peers).unwrap();
+            all.extend(drain(&mut source, max));
+        }
+        all
+    }
+
     #[test]
     fn a_quoted_newline_in_a_csv_record_is_read_whole_and_an_unclosed_quote_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -502,12 +513,7 @@ mod tests {
             e3,p3,capture,3.00,USD,2026-11-01T00:00:02Z,\"never closed\n";
         std::fs::write(&path, text).expect("write");
         for peers in [1, 2] {
-            let mut all = Vec::new();
-            for index in 0..peers {
-                let mut source =
-                    FileSource::open(Stream::Payments, &path, Format::Csv, index, peers).unwrap();
-                all.extend(drain(&mut source, 10));
-            }
+            let all = drain_all(&path, peers, 10);
             let mut seen = describe(&all);
             seen.sort();
             assert_eq!(
@@ -539,12 +545,7 @@ mod tests {
         text += "x1,\"p,capture\nx2\",p2,capture,1.00,USD,2026-11-01T00:00:00Z\n";
         std::fs::write(&path, text).expect("write");
         for peers in [1, 2] {
-            let mut all = Vec::new();
-            for index in 0..peers {
-                let mut source =
-                    FileSource::open(Stream::Payments, &path, Format::Csv, index, peers).unwrap();
-                all.extend(drain(&mut source, 333));
-            }
+            let all = drain_all(&path, peers, 333);
             let dead: Vec<&crate::model::DeadLetter> = (all.iter())
                 .filter_map(|i| match i {
                     Polled::Dead(d) => Some(d),

@@ -221,7 +221,13 @@ impl Store {
             return Ok(None);
         }
         let mut db = Db::open(url, true)?;
-        if !db.has_table("commits")? {
+        // a store whose first process is still creating it (its tables one by one, then the
+        // run's rows, schema last) has nothing committed yet
+        if !db.has_table("run")? {
+            return Ok(None);
+        }
+        let bound = db.query("SELECT value FROM run WHERE name = 'schema'", &[])?;
+        if bound.is_empty() {
             return Ok(None);
         }
         Store::resume(db).map(Some)
