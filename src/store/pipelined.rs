@@ -138,7 +138,13 @@ impl HeadLog {
 
     /// Appends the heads of the committed batches the log lacks — those after its last line's
     /// batch: a commit made durable just before a crash, whose head never reached the log.
+    /// Only a regular file is read back: a device (`/dev/full` reads as endless zeros) or a
+    /// pipe is written to, never read.
     fn catch_up(&mut self, db: &mut Db) -> Result<(), StoreError> {
+        let regular = std::fs::metadata(&self.path).is_ok_and(|m| m.is_file());
+        if !regular {
+            return Ok(());
+        }
         let text = std::fs::read_to_string(&self.path).unwrap_or_default();
         let last = text.lines().rev().find(|l| !l.trim().is_empty());
         let logged = last
