@@ -436,8 +436,8 @@ impl Reader {
             Polled::Record(record, position) => (record, position),
         };
         let event_time = record.event_time();
-        let time = self.tick.ceil(event_time).max(self.input_time);
-        let is_late = time > self.tick.ceil(event_time);
+        let on_time = self.tick.ceil(event_time);
+        let (time, is_late) = (on_time.max(self.input_time), on_time < self.input_time);
         let stream = self.sources[i].source.stream();
         if let Err(collision) = inputs.insert(&record, time) {
             // two ids are never merged: the one that came second is refused, naming both
