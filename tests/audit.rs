@@ -1357,3 +1357,176 @@ fn pages_hold_every_current_row_once_with_retention_generations_on_both_backends
         std::fs::remove_dir_all(dir.path().join("out")).unwrap();
     }
 }
+
+/// Changes the declared type of `table`'s `column` in a SQLite store's catalog from `from` to
+/// `to` (as a hostile user can, with `writable_schema`), on a connection of its own.
+fn redeclare_sqlite_column(url: &str, table: &str, column: &str, from: &str, to: &str) {
+    let mut db = Db::open(url, false).unwrap();
+    let version = db.query("PRAGMA schema_version", &[]).unwrap()[0][0].int();
+    for sql in [
+        "PRAGMA writable_schema = ON".to_string(),
+        format!(
+            "UPDATE sqlite_master SET sql = replace(sql, '{column} {from}', '{column} {to}') \
+             WHERE name = '{table}'"
+        ),
+        // the connections that open the file next read the changed catalog
+        format!("PRAGMA schema_version = {}", version.unwrap() + 1),
+        "PRAGMA writable_schema = OFF".to_string(),
+    ] {
+        db.query(&sql, &[]).unwrap();
+    }
+}
+
+/// Stores `value` (SQL) in `table.column` of the row `seq` with the column's affinity lifted
+/// for the write (so a REAL stays a REAL in a TEXT column), the catalog restored after: every
+/// line of the schema as trueup wrote it.
+fn store_with_any_class(url: &str, table: &str, column: &str, declared: &str, value: &str) {
+    redeclare_sqlite_column(url, table, column, declared, "BLOB");
+    let sql = format!("UPDATE {table} SET {column} = {value} WHERE seq = 1");
+    Db::open(url, false).unwrap().query(&sql, &[]).unwrap();
+    redeclare_sqlite_column(url, table, column, "BLOB", declared);
+}
+
+#[test]
+fn verify_reads_values_by_storage_class_and_bytes_as_stored_on_both_backends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for url in backends(dir.path()) {
+        let config = scenario(dir.path(), 200, &url);
+        // a line with an invalid byte: its dead letter's raw text holds U+FFFD in its place
+        let payments = dir.path().join("data/payments.jsonl");
+        let bad = b"{\"event_id\":\"bad\xff\"}\n";
+        if !std::fs::read(&payments).unwrap().ends_with(bad) {
+            let mut file = std::fs::OpenOptions::new().append(true).open(&payments);
+            file.as_mut().unwrap().write_all(bad).unwrap();
+        }
+        run_config(&config);
+        assert_eq!(verify_with(&url, &[]).0, Some(0));
+        let where_swapped = match url.starts_with("postgres") {
+            true => "WHERE strpos(raw, chr(65533)) > 0",
+            false => "WHERE instr(raw, char(65533)) > 0",
+        };
+        let count = format!("SELECT CAST(COUNT(*) AS BIGINT) FROM dead_letters {where_swapped}");
+        let swapped = rows(&url, &count);
+        assert_eq!(swapped[0][0].int(), Some(1), "the dead letter holds U+FFFD");
+        if url.starts_with("postgres") {
+            // a column retyped (PostgreSQL keeps each column's type): named, not a crash
+            let retype = |to: &str| {
+                around_views(&format!(
+                    "ALTER TABLE results ALTER COLUMN merchant_id TYPE {to}"
+                ))
+            };
+            let forge = retype("bytea USING convert_to(merchant_id, 'UTF8')");
+            let undo = retype("text USING convert_from(merchant_id, 'UTF8')");
+            tampered(
+                &url,
+                &forge.iter().map(String::as_str).collect::<Vec<_>>(),
+                "BYTEA where it writes TEXT",
+                &undo.iter().map(String::as_str).collect::<Vec<_>>(),
+            );
+        } else {
+            let difference = rows(&url, "SELECT difference FROM results WHERE seq = 1");
+            let restore = match &difference[0][0] {
+                Value::Text(text) => format!("'{text}'"),
+                _ => "NULL".to_string(),
+            };
+            for (column, declared, value, kind) in [
+                ("difference", "TEXT", "-0.13", "REAL where it writes TEXT"),
+                ("difference", "TEXT", "-13", "INTEGER where it writes TEXT"),
+                (
+                    "difference",
+                    "TEXT",
+                    "x'2d302e3133'",
+                    "BLOB where it writes TEXT",
+                ),
+                ("diff", "BIGINT", "1.5", "REAL where it writes INTEGER"),
+                ("diff", "BIGINT", "x'31'", "BLOB where it writes INTEGER"),
+            ] {
+                store_with_any_class(&url, "results", column, declared, value);
+                let (code, text) = verify_with(&url, &[]);
+                assert_eq!(code, Some(1), "{value} in {column}: {text}");
+                let named = format!("results: a value of a kind trueup does not write in {column}");
+                assert!(
+                    text.contains(&format!("{named}: {kind}")),
+                    "{value}: {text}"
+                );
+                let undo = if column == "diff" { "1" } else { &restore };
+                store_with_any_class(&url, "results", column, declared, undo);
+                assert_eq!(verify_with(&url, &[]).0, Some(0), "{value} undone");
+            }
+            // U+FFFD as stored swapped for the invalid byte it stood for: it would decode to
+            // the same text, but the bytes differ
+            let bytes = |from: &str, to: &str| {
+                format!(
+                    "UPDATE dead_letters SET raw = CAST(replace(CAST(raw AS BLOB), x'{from}', \
+                     x'{to}') AS TEXT) {where_swapped}"
+                )
+            };
+            tampered(
+                &url,
+                &[&bytes("efbfbd", "ff")],
+                "TEXT with bytes that are not UTF-8 where it writes TEXT",
+                &[&bytes("ff", "efbfbd").replace(where_swapped, "")],
+            );
+        }
+        std::fs::remove_dir_all(dir.path().join("out")).unwrap();
+    }
+}
+
+#[test]
+fn verify_names_row_security_policies_functions_and_collations_on_postgres() {
+    let url = postgres_database();
+    let dir = tempfile::tempdir().expect("tempdir");
+    run_into(dir.path(), 200, &url);
+    assert_eq!(verify_with(&url, &[]).0, Some(0));
+    // a forced policy hides every break from every statement of the store's owner
+    tampered(
+        &url,
+        &[
+            "ALTER TABLE results ENABLE ROW LEVEL SECURITY",
+            "ALTER TABLE results FORCE ROW LEVEL SECURITY",
+            "CREATE POLICY hide_breaks ON results USING (status IN ('matched', 'pending'))",
+        ],
+        "hide_breaks PERMISSIVE",
+        &[
+            "DROP POLICY hide_breaks ON results",
+            "ALTER TABLE results NO FORCE ROW LEVEL SECURITY",
+            "ALTER TABLE results DISABLE ROW LEVEL SECURITY",
+        ],
+    );
+    tampered(
+        &url,
+        &["ALTER TABLE results ENABLE ROW LEVEL SECURITY"],
+        "\"row security\\tresults\\ttrue false\"",
+        &["ALTER TABLE results DISABLE ROW LEVEL SECURITY"],
+    );
+    tampered(
+        &url,
+        &["CREATE FUNCTION lower(text) RETURNS text LANGUAGE sql AS 'SELECT $1'"],
+        "CREATE OR REPLACE FUNCTION",
+        &["DROP FUNCTION public.lower(text)"],
+    );
+    let collate = |name: &str| {
+        around_views(&format!(
+            "ALTER TABLE results ALTER COLUMN status TYPE text COLLATE \"{name}\""
+        ))
+    };
+    let (forge, undo) = (collate("POSIX"), collate("default"));
+    tampered(
+        &url,
+        &forge.iter().map(String::as_str).collect::<Vec<_>>(),
+        "status text YES  POSIX",
+        &undo.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+}
+
+/// `statement` between dropping trueup's views and creating them again as its schema spells
+/// them (PostgreSQL refuses to retype a column a view reads).
+fn around_views(statement: &str) -> Vec<String> {
+    vec![
+        "DROP VIEW open_breaks".to_string(),
+        "DROP VIEW current_results".to_string(),
+        statement.to_string(),
+        sqlite_view_statement("current_results"),
+        sqlite_view_statement("open_breaks"),
+    ]
+}

@@ -50,6 +50,23 @@ impl Value {
         }
     }
 
+    /// The value's kind as the database stored it: `NULL`, `INTEGER`, `TEXT`, or — read
+    /// from a store, never written by trueup — `REAL`, `BLOB`, `TEXT with bytes that are not
+    /// UTF-8`, or another PostgreSQL type by its name.
+    pub fn kind(&self) -> String {
+        match self {
+            Value::Null => "NULL".into(),
+            Value::Int(_) => "INTEGER".into(),
+            Value::Text(t) => match t.strip_prefix('\0') {
+                None => "TEXT".into(),
+                Some(rest) => match rest.split(' ').next().unwrap_or_default() {
+                    "text" => "TEXT with bytes that are not UTF-8".into(),
+                    kind => kind.to_uppercase(),
+                },
+            },
+        }
+    }
+
     /// The value as the store hashes it: `\N` for NULL, the decimal integer, or the text with
     /// backslash, tab and newline escaped (PostgreSQL's COPY text format).
     pub fn encode(&self, out: &mut String) {
@@ -94,12 +111,33 @@ pub fn encode_row(values: &[Value], out: &mut String) {
 const SQLITE_CATALOG: &str =
     "SELECT type, name, tbl_name, COALESCE(sql, '') FROM sqlite_master ORDER BY type, name";
 
-/// Every column, index, view, trigger and rule of the current schema of a PostgreSQL store.
+/// Everything in the current schema of a PostgreSQL store that can change what a query reads:
+/// every column (its type, nullability, default and collation), index, view, trigger and rule,
+/// each table's row-level security (enabled, forced) and policies, and every function,
+/// aggregate, operator and collation defined in the schema (the functions a view or policy
+/// could call).
 const POSTGRES_CATALOG: &str = "\
     SELECT 'column' AS kind, CAST(table_name AS TEXT) AS owner, CAST(column_name AS TEXT) || ' ' \
         || CAST(data_type AS TEXT) || ' ' || CAST(is_nullable AS TEXT) || ' ' \
-        || COALESCE(CAST(column_default AS TEXT), '') AS what \
+        || COALESCE(CAST(column_default AS TEXT), '') || ' ' \
+        || COALESCE(CAST(collation_name AS TEXT), '') AS what \
     FROM information_schema.columns WHERE table_schema = current_schema() \
+    UNION ALL SELECT 'row security', CAST(relname AS TEXT), CAST(relrowsecurity AS TEXT) \
+        || ' ' || CAST(relforcerowsecurity AS TEXT) \
+    FROM pg_class WHERE relnamespace = CAST(current_schema() AS regnamespace) \
+        AND relkind IN ('r', 'p') \
+    UNION ALL SELECT 'policy', CAST(tablename AS TEXT), CAST(policyname AS TEXT) || ' ' \
+        || permissive || ' ' || CAST(roles AS TEXT) || ' ' || cmd || ' ' || COALESCE(qual, '') \
+        || ' ' || COALESCE(with_check, '') \
+    FROM pg_policies WHERE schemaname = current_schema() \
+    UNION ALL SELECT 'function', CAST(proname AS TEXT), CAST(prokind AS TEXT) || ' ' \
+        || pg_get_function_identity_arguments(oid) || ' ' \
+        || CASE WHEN prokind IN ('f', 'p') THEN pg_get_functiondef(oid) ELSE '' END \
+    FROM pg_proc WHERE pronamespace = CAST(current_schema() AS regnamespace) \
+    UNION ALL SELECT 'operator', CAST(oprname AS TEXT), CAST(CAST(oprcode AS regproc) AS TEXT) \
+    FROM pg_operator WHERE oprnamespace = CAST(current_schema() AS regnamespace) \
+    UNION ALL SELECT 'collation', CAST(collname AS TEXT), COALESCE(collcollate, '') \
+    FROM pg_collation WHERE collnamespace = CAST(current_schema() AS regnamespace) \
     UNION ALL SELECT 'index', CAST(tablename AS TEXT), CAST(indexname AS TEXT) || ' ' || indexdef \
     FROM pg_indexes WHERE schemaname = current_schema() \
     UNION ALL SELECT 'view', CAST(viewname AS TEXT), definition \
@@ -233,7 +271,8 @@ impl Db {
     }
 
     /// The schema as the database describes it — tables' columns, indexes, views, triggers and
-    /// rules — one line per object, in a fixed order: recorded when trueup creates a store, and
+    /// rules, and on PostgreSQL row-level security, policies, functions, operators and
+    /// collations ([`POSTGRES_CATALOG`]) — one line per object, in a fixed order: recorded when trueup creates a store, and
     /// compared by `verify`.
     pub fn catalog(&mut self) -> Result<String, DbError> {
         let sql = match self {
@@ -283,19 +322,7 @@ impl Db {
                 while let Some(row) = rows.next()? {
                     let mut values = Vec::with_capacity(columns);
                     for i in 0..columns {
-                        values.push(match row.get_ref(i)? {
-                            rusqlite::types::ValueRef::Integer(n) => Value::Int(n),
-                            rusqlite::types::ValueRef::Text(t) => {
-                                Value::Text(String::from_utf8_lossy(t).into_owned())
-                            }
-                            rusqlite::types::ValueRef::Real(r) => Value::Text(r.to_string()),
-                            rusqlite::types::ValueRef::Null => Value::Null,
-                            // trueup writes no BLOB; one put in its place must not read (and
-                            // hash) as NULL or as any text trueup writes, which holds no NUL
-                            rusqlite::types::ValueRef::Blob(b) => {
-                                Value::Text(format!("\0blob {}", hex(b)))
-                            }
-                        });
+                        values.push(sqlite_value(row.get_ref(i)?));
                     }
                     out.push(values);
                 }
@@ -369,6 +396,25 @@ impl rusqlite::ToSql for Value {
     }
 }
 
+/// A SQLite value read with its storage class and its bytes as stored: an INTEGER, NULL, or
+/// TEXT of valid UTF-8 is itself; anything trueup never writes — a REAL, a BLOB,
+/// or TEXT whose bytes are not UTF-8 (decoding it lossily would read an invalid byte as the
+/// U+FFFD trueup may have stored) — reads as text beginning with NUL, which trueup never
+/// writes: it neither hashes nor type-checks as any value trueup wrote (see [`Value::kind`]).
+fn sqlite_value(value: rusqlite::types::ValueRef<'_>) -> Value {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(text) => Value::Text(text.to_string()),
+            Err(_) => Value::Text(format!("\0text {}", hex(t))),
+        },
+        ValueRef::Real(r) => Value::Text(format!("\0real {r}")),
+        ValueRef::Blob(b) => Value::Text(format!("\0blob {}", hex(b))),
+        ValueRef::Integer(n) => Value::Int(n),
+        ValueRef::Null => Value::Null,
+    }
+}
+
 /// `$n` parameters as SQLite spells them, `?n`.
 fn sqlite_sql(sql: &str) -> String {
     sql.replace('$', "?")
@@ -397,12 +443,35 @@ fn pg_row(row: &postgres::Row) -> Result<Vec<Value>, postgres::Error> {
             } else if *ty == Type::INT4 {
                 row.get::<_, Option<i32>>(i)
                     .map_or(Value::Null, |n| Value::Int(n.into()))
-            } else {
+            } else if <String as postgres::types::FromSql>::accepts(ty) {
                 row.try_get::<_, Option<String>>(i)?
                     .map_or(Value::Null, Value::Text)
+            } else {
+                // a type trueup never writes (a column whose type was changed): read as text
+                // beginning with NUL, as on SQLite, so it is named and never hashes as text
+                row.try_get::<_, Option<Raw>>(i)?
+                    .map_or(Value::Null, |Raw(bytes)| {
+                        Value::Text(format!("\0{} {}", ty.name(), hex(&bytes)))
+                    })
             })
         })
         .collect()
+}
+
+/// A PostgreSQL value of any type, as the bytes the server sent.
+struct Raw(Vec<u8>);
+
+impl<'a> postgres::types::FromSql<'a> for Raw {
+    fn from_sql(
+        _: &postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Raw, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(raw.to_vec()))
+    }
+
+    fn accepts(_: &postgres::types::Type) -> bool {
+        true
+    }
 }
 
 /// `bytes` as lowercase hex digits, two per byte.

@@ -49,9 +49,10 @@ fn outputs_of(run: &[Vec<Value>]) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_default()
 }
 
-/// A value of a kind trueup never writes in that column — text where it wrote an integer, a
-/// NULL where the schema has none, a BLOB (read as text beginning with NUL) — is a problem:
-/// the first such value of `table` is named.
+/// A value of a storage class trueup never writes in that column — TEXT where it wrote an
+/// INTEGER or the reverse, a NULL where the schema has none, a REAL, a BLOB, text whose bytes
+/// are not UTF-8, another PostgreSQL type (read as text beginning with NUL, see
+/// [`Value::kind`]) — is a problem: the first such value of `table` is named.
 fn check_types(table: &str, columns: &[&str], rows: &[Vec<Value>], report: &mut Report) {
     let kinds: Vec<(bool, bool)> = columns.iter().map(|c| column_kind(table, c)).collect();
     for row in rows {
@@ -62,8 +63,10 @@ fn check_types(table: &str, columns: &[&str], rows: &[Vec<Value>], report: &mut 
                 Value::Text(text) => !integer && !text.starts_with('\0'),
             };
             if !fits {
+                let (kind, wrote) = (value.kind(), if *integer { "INTEGER" } else { "TEXT" });
                 report.problems.push(format!(
-                    "{table}: a value of a kind trueup does not write in {column} ({value:?})"
+                    "{table}: a value of a kind trueup does not write in {column}: {kind} where \
+                     it writes {wrote} ({value:?})"
                 ));
                 return;
             }
