@@ -113,6 +113,10 @@ struct ServeArgs {
     /// Seconds a request may take before it is given up with 503 and its query cancelled.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     request_timeout_seconds: u64,
+    /// Seconds a response may wait for its client to read it: a client that stops reading is
+    /// disconnected after them, so it holds no connection slot.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    write_timeout_seconds: u64,
 }
 
 #[derive(Args)]
@@ -370,6 +374,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let limits = trueup::store::serve::Limits {
             connections: usize::from(args.connections),
             timeout: Duration::from_secs(args.request_timeout_seconds),
+            write_timeout: Duration::from_secs(args.write_timeout_seconds),
         };
         trueup::store::serve::serve(args.store.store, token, listener, limits).await
     })

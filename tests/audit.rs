@@ -1530,3 +1530,63 @@ fn around_views(statement: &str) -> Vec<String> {
         sqlite_view_statement("open_breaks"),
     ]
 }
+
+#[test]
+fn serve_closes_connections_whose_clients_do_not_read_and_answers_healthz_meanwhile() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = dir.path().join("store.db").display().to_string();
+    run_into(dir.path(), 300, &url);
+    let bin = env!("CARGO_BIN_EXE_trueup");
+    let (mut server, address) = serve("", bin, &url, TOKEN, "--write-timeout-seconds 2");
+    // each client sends 600 requests at once, their answers megabytes more than the socket
+    // buffers hold, and reads nothing
+    let (requests, clients) = (600, 20);
+    let ask = format!(
+        "GET /v1/breaks?limit=1000 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    );
+    let one = get(&address, "/v1/breaks?limit=1000", Some(TOKEN));
+    assert!(one.1.len() > 4000, "a large answer: {} bytes", one.1.len());
+    let mut silent: Vec<TcpStream> = (0..clients)
+        .map(|_| {
+            let mut stream = TcpStream::connect(&address).expect("connect");
+            stream
+                .set_write_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let _ = stream.write_all(ask.repeat(requests).as_bytes());
+            stream
+        })
+        .collect();
+    let asked = Instant::now();
+    assert_eq!(get(&address, "/healthz", None), (200, "ok\n".into()));
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    // by now the server has given up on every one: what it wrote before is there to read,
+    // then the end of the connection, long before every answer
+    for stream in &mut silent {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut got = Vec::new();
+        let started = Instant::now();
+        let _ = stream.read_to_end(&mut got);
+        let answered = String::from_utf8_lossy(&got)
+            .matches("HTTP/1.1 200")
+            .count();
+        assert!(
+            answered < requests,
+            "{answered} of {requests} answered: the connection was not closed"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "closed by the server"
+        );
+    }
+    assert_eq!(get(&address, "/healthz", None), (200, "ok\n".into()));
+    assert!(server.try_wait().unwrap().is_none(), "still running");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

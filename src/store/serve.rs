@@ -20,8 +20,9 @@
 //! cancelled.
 //!
 //! Clients: at most 4,096 connections at once (more wait in the listen backlog), each closed if
-//! a request's headers do not arrive within 10 seconds; running out of file descriptors makes
-//! the server wait and accept again, never stop.
+//! a request's headers do not arrive within 10 seconds, or if its client leaves a response
+//! unread for [`Limits::write_timeout`] (30 seconds by default); running out of file
+//! descriptors makes the server wait and accept again, never stop.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +53,9 @@ pub struct Limits {
     pub connections: usize,
     /// How long a request may wait for its answer before it is given up (503).
     pub timeout: Duration,
+    /// How long a write may wait for its client to read: a connection whose client stops
+    /// reading its responses is closed after it.
+    pub write_timeout: Duration,
 }
 
 /// The server's shared state: the store's connections, and the token.
@@ -111,7 +115,7 @@ pub async fn serve(
         .route("/healthz", get(healthz))
         .merge(api)
         .with_state(app);
-    accept(listener, router).await
+    accept(listener, router, limits.write_timeout).await
 }
 
 /// The most connections served at once; more wait in the listen backlog until one closes.
@@ -123,9 +127,14 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts connections on `listener` and serves `router` on each, at most
 /// [`MAX_CONNECTIONS`] at once, each closed if its headers do not arrive within
-/// [`HEADER_TIMEOUT`]. When accept fails (out of file descriptors), it waits a little and
-/// accepts again, logging the failure at most once a second (with how many it did not log).
-async fn accept(listener: tokio::net::TcpListener, router: Router) -> anyhow::Result<()> {
+/// [`HEADER_TIMEOUT`] or a write waits longer than `write_timeout` for its client to read.
+/// When accept fails (out of file descriptors), it waits a little and accepts again, logging
+/// the failure at most once a second (with how many it did not log).
+async fn accept(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    write_timeout: Duration,
+) -> anyhow::Result<()> {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let mut throttle = Throttle::default();
     loop {
@@ -145,7 +154,9 @@ async fn accept(listener: tokio::net::TcpListener, router: Router) -> anyhow::Re
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT);
-            let io = hyper_util::rt::TokioIo::new(socket);
+            let mut socket = tokio_io_timeout::TimeoutStream::new(socket);
+            socket.set_write_timeout(Some(write_timeout));
+            let io = hyper_util::rt::TokioIo::new(Box::pin(socket));
             if let Err(e) = http.serve_connection(io, service).await {
                 tracing::debug!(error = %e, "connection ended");
             }
