@@ -10,6 +10,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use sha2::Digest;
+
 use trueup::config::paths::{sqlite_path, SQLITE_FILE_SUFFIXES};
 use trueup::runtime::job::default_config_toml;
 use trueup::store::db::{Db, Value};
@@ -427,6 +429,11 @@ fn killed_runs_end_as_if_never_interrupted(
     discard_store(reference_store);
 
     let config = scenario(dir.path(), payments, store);
+    // every commit's head logged, kills landing while commits are made durable included
+    let log = dir.path().join("heads.jsonl");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text += &format!("head_log = \"{}\"\n", log.display());
+    std::fs::write(&config, text).unwrap();
     let killed = kill_repeatedly(
         &binary,
         &config,
@@ -450,8 +457,28 @@ fn killed_runs_end_as_if_never_interrupted(
         );
     }
     assert!(content(store) == reference_content, "store content differs");
+    let heads = std::fs::read_to_string(&log).unwrap();
+    let commits = rows(store, "SELECT batch, hash FROM commits ORDER BY batch");
+    let logged: Vec<(i64, String)> = (heads.lines())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|h| {
+            (
+                h["batch"].as_i64().unwrap(),
+                h["hash"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let committed: Vec<(i64, String)> = (commits.iter())
+        .map(|c| (c[0].int().unwrap(), c[1].str().unwrap().into()))
+        .collect();
+    assert!(
+        logged == committed,
+        "the head log holds every commit once, in order"
+    );
+    let (last, count) = (&committed.last().unwrap().1, committed.len().to_string());
     assert!(ok(Command::new(&binary)
-        .args(["verify", "--store", store])
+        .args(["verify", "--store", store, "--expect-head", last])
+        .args(["--expect-batches", &count])
         .output()
         .unwrap())
     .contains(": 0 problem(s)"));
@@ -1028,8 +1055,74 @@ fn verify_covers_the_config_commit_times_schema_types_and_output_files_on_both_b
         assert!(text.contains("bytes differ from what batch"), "{text}");
         std::fs::write(&results, &original).unwrap();
         assert_eq!(verify_with(&url, &[]).0, Some(0), "the file restored");
+        output_edits_are_named_and_refused(&url, &out);
         std::fs::remove_dir_all(&out).unwrap();
     }
+}
+
+/// After a finished run into `url` writing to `out`: a line appended to the results, an edited
+/// summary — each named by verify; an edited committed prefix — refused by the next run, which
+/// leaves the file as it found it.
+fn output_edits_are_named_and_refused(url: &str, out: &Path) {
+    let results = out.join("results.jsonl");
+    let original = std::fs::read(&results).unwrap();
+    let mut appended = original.clone();
+    appended.extend_from_slice(&original[..original.iter().position(|b| *b == b'\n').unwrap() + 1]);
+    std::fs::write(&results, &appended).unwrap();
+    let (code, text) = verify_with(url, &[]);
+    assert_eq!(code, Some(1), "{text}");
+    let after = format!("bytes after the {} the last commit", original.len());
+    assert!(text.contains(&after), "{text}");
+    std::fs::write(&results, &original).unwrap();
+    // the summary's digest is the last commit's
+    let summary = out.join("summary.json");
+    let text = std::fs::read(&summary).unwrap();
+    let recorded = rows(
+        url,
+        "SELECT summary_sha256 FROM commits ORDER BY batch DESC LIMIT 1",
+    );
+    let digest = format!("{:x}", sha2::Sha256::digest(&text));
+    assert_eq!(recorded[0][0].str(), Some(digest.as_str()));
+    let edited = String::from_utf8(text.clone())
+        .unwrap()
+        .replacen("1", "2", 1);
+    std::fs::write(&summary, edited).unwrap();
+    let (code, found) = verify_with(url, &[]);
+    assert_eq!(code, Some(1), "{found}");
+    assert!(
+        found.contains("sinks.summary") && found.contains("the file was altered"),
+        "{found}"
+    );
+    std::fs::write(&summary, &text).unwrap();
+    assert_eq!(verify_with(url, &[]).0, Some(0), "the summary restored");
+    // an edit inside what was committed: the next run refuses, naming the file
+    let mut edited = original.clone();
+    let at = edited.len() / 3;
+    edited[at] = if edited[at] == b'1' { b'2' } else { b'1' };
+    std::fs::write(&results, &edited).unwrap();
+    let config = out
+        .parent()
+        .unwrap()
+        .join(format!("config-{}.toml", std::process::id()));
+    let run = trueup()
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("results.jsonl") && stderr.contains("differ from what the last commit"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&results).unwrap(), edited, "left as it was");
+    std::fs::write(&results, &original).unwrap();
+    run_config(&config);
+    assert_eq!(
+        verify_with(url, &[]).0,
+        Some(0),
+        "restored, the run resumes"
+    );
 }
 
 #[test]

@@ -74,6 +74,7 @@ pub(crate) fn open_store<O: Output>(
         resume.dead_letters = checkpoint.dead_letters;
         committed.results = checkpoint.results_bytes;
         committed.dead_letters = checkpoint.dead_letters_bytes;
+        committed.digests = checkpoint.digests.clone();
         for input in store.inputs()? {
             if let Some(part) = resume.workers.get_mut(input.worker) {
                 part.inputs.push(input);

@@ -126,7 +126,10 @@ pub fn run_with_names<O: Output>(
     let summary = written
         .tally
         .summary(&counters, written.dead_letters, final_watermark);
-    written.output.finish(&summary).map_err(RunError::Output)?;
+    let digest = written.output.finish(&summary).map_err(RunError::Output)?;
+    if let Some(store) = written.store.as_mut() {
+        store.commit_summary(&digest)?;
+    }
     let report = RunReport {
         counters,
         final_watermark,

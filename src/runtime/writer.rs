@@ -52,6 +52,9 @@ pub(crate) struct Written<O> {
     pub changes: u64,
     /// Dead letters delivered (with those an earlier run delivered).
     pub dead_letters: u64,
+    /// The audit store, every batch shipped committed: the summary's digest is committed
+    /// after it ([`Pipelined::commit_summary`]).
+    pub store: Option<Pipelined>,
 }
 
 /// Where the writer starts from.
@@ -89,6 +92,7 @@ impl<O: Output> Writer<O> {
                 tally: Tally::default(),
                 changes: 0,
                 dead_letters: start.dead_letters,
+                store: None,
             },
             store: start.store.map(Store::pipelined).transpose()?,
             resume_from: start.resume_from,
@@ -106,6 +110,7 @@ impl<O: Output> Writer<O> {
                 if let Some(store) = state.store.as_mut() {
                     store.wait().map_err(other)?;
                 }
+                state.written.store = state.store.take();
                 Ok(state.written)
             })?;
         Ok(Writer {

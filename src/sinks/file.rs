@@ -63,6 +63,11 @@ impl Sink {
             let message = format!("holds {found} bytes, fewer than the {length} committed");
             return Err(named(&self.path, std::io::Error::other(message)));
         }
+        if found > length {
+            let path = self.path.display().to_string();
+            let bytes = found - length;
+            tracing::info!(%path, bytes, "cutting what was written after the last commit");
+        }
         file.set_len(length).map_err(|e| named(&self.path, e))?;
         file.seek(SeekFrom::Start(length))
             .map_err(|e| named(&self.path, e))?;
@@ -70,13 +75,26 @@ impl Sink {
         Ok(())
     }
 
-    /// From now on keeps a digest of the content: of what the file holds (up to its length,
-    /// read once) and of everything written after it.
-    fn hash(&mut self) -> std::io::Result<()> {
+    /// Resumes after the first `length` bytes, keeping a digest of the content from now on:
+    /// the committed content must still be what the last commit `recorded` (its SHA-256, hex;
+    /// nothing is checked if it recorded none) — else nothing is cut and the run refuses to
+    /// start, naming the file.
+    fn resume(&mut self, length: u64, recorded: &str) -> std::io::Result<()> {
         let mut digest = Sha256::new();
         let mut reading = File::open(&self.path).map_err(|e| named(&self.path, e))?;
-        let mut kept = (&mut reading).take(self.length);
+        let mut kept = (&mut reading).take(length);
         std::io::copy(&mut kept, &mut digest).map_err(|e| named(&self.path, e))?;
+        let found = format!("{:x}", digest.clone().finalize());
+        if !recorded.is_empty() && found != recorded {
+            let message = format!(
+                "its first {length} bytes differ from what the last commit recorded (SHA-256 \
+                 {found}, recorded {recorded}): the committed output was changed since; restore \
+                 it (trueup verify names the first commit it differs from) or run into a new \
+                 store and output folder"
+            );
+            return Err(named(&self.path, std::io::Error::other(message)));
+        }
+        self.cut(length)?;
         self.out.get_mut().digest = Some(digest);
         Ok(())
     }
@@ -176,14 +194,15 @@ impl Output for FileOutput {
     }
 
     fn start(&mut self, committed: &Committed) -> std::io::Result<()> {
-        self.results.cut(committed.results)?;
-        self.dead_letters.cut(committed.dead_letters)?;
-        if committed.run.is_some() {
-            // with a store, each commit records what the files hold
-            self.results.hash()?;
-            self.dead_letters.hash()?;
+        if committed.run.is_none() {
+            self.results.cut(committed.results)?;
+            return self.dead_letters.cut(committed.dead_letters);
         }
-        Ok(())
+        // with a store, each commit records what the files hold
+        let [results, dead_letters] = &committed.digests;
+        self.results.resume(committed.results, results)?;
+        self.dead_letters
+            .resume(committed.dead_letters, dead_letters)
     }
 
     fn lengths(&self) -> (u64, u64) {
@@ -194,7 +213,7 @@ impl Output for FileOutput {
         (self.results.digest(), self.dead_letters.digest())
     }
 
-    fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
+    fn finish(&mut self, summary: &Summary) -> std::io::Result<String> {
         write_summary(self.summary.as_deref(), summary)
     }
 }
@@ -209,15 +228,16 @@ pub fn check_summary(sinks: &SinksConfig) -> std::io::Result<()> {
     open_for_writing(path).map(drop)
 }
 
-/// Writes `summary` as pretty JSON to `path`, replacing the file (nothing without a path).
-pub fn write_summary(path: Option<&Path>, summary: &Summary) -> std::io::Result<()> {
+/// Writes `summary` as pretty JSON to `path`, replacing the file (nothing without a path);
+/// returns the SHA-256 (hex) of what it wrote, empty without a path.
+pub fn write_summary(path: Option<&Path>, summary: &Summary) -> std::io::Result<String> {
     let Some(path) = path else {
-        return Ok(());
+        return Ok(String::new());
     };
+    let mut text = serde_json::to_vec_pretty(summary)?;
+    text.push(b'\n');
     let mut sink = Sink::open(path)?;
     sink.cut(0)?;
-    sink.write(|out| {
-        serde_json::to_writer_pretty(&mut *out, summary)?;
-        out.write_all(b"\n")
-    })
+    sink.write(|out| out.write_all(&text))?;
+    Ok(format!("{:x}", Sha256::digest(&text)))
 }

@@ -299,7 +299,7 @@ impl Output for KafkaOutput {
         (self.results.next, self.dead_letters.next)
     }
 
-    fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
+    fn finish(&mut self, summary: &Summary) -> std::io::Result<String> {
         self.committed()?;
         self.sync()?;
         write_summary(self.summary.as_deref(), summary)

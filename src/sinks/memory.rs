@@ -23,8 +23,8 @@ impl Output for Collected {
         Ok(())
     }
 
-    fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
+    fn finish(&mut self, summary: &Summary) -> std::io::Result<String> {
         self.summary = Some(summary.clone());
-        Ok(())
+        Ok(String::new())
     }
 }

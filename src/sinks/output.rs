@@ -11,8 +11,9 @@ pub trait Output: Send + 'static {
     /// consolidated and ordered by time, then retractions before assertions, then row; dead
     /// letters ordered by time, then source and position.
     fn deliver(&mut self, dead_letters: &[DeadLetter], changes: &[Change]) -> std::io::Result<()>;
-    /// Receives the summary at the end of the run.
-    fn finish(&mut self, summary: &Summary) -> std::io::Result<()>;
+    /// Receives the summary at the end of the run; returns the SHA-256 (hex) of the summary
+    /// file it wrote, recorded by the audit store (empty when it wrote none).
+    fn finish(&mut self, summary: &Summary) -> std::io::Result<String>;
     /// Called once before any delivery with what the audit store holds of the outputs at its
     /// last commit — their lengths, zero for a new run: anything past them was never committed
     /// and is delivered again (see [`Committed`]). Outputs without lengths ignore it.
@@ -56,6 +57,9 @@ pub struct Committed {
     pub results: u64,
     /// The dead letters' committed length.
     pub dead_letters: u64,
+    /// The SHA-256 digests (hex) of the results' and the dead letters' committed content, as
+    /// the last commit recorded them (empty for outputs that are not files, or no commit).
+    pub digests: [String; 2],
     /// For outputs that [republish](Output::republishes): what the last commit delivered, and
     /// the lengths before it.
     pub republish: Republish,

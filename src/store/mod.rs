@@ -101,6 +101,9 @@ pub struct Checkpoint {
     pub results_bytes: u64,
     /// Output file lengths at the commit.
     pub dead_letters_bytes: u64,
+    /// The output files' SHA-256 digests (hex) at the commit (results, dead letters; empty
+    /// for outputs that are not files).
+    pub digests: [String; 2],
     /// Dead letters delivered so far (read at times before the frontier).
     pub dead_letters: u64,
 }
@@ -127,11 +130,24 @@ pub struct Store {
     head_log: Option<PathBuf>,
 }
 
-/// Where the store's history stands: the last batch, its hash, and each table's next `seq`.
+/// Where the store's history stands: the last batch, its hash, and each table's next `seq`;
+/// where the last batch left the sources and outputs, and the summary's digest every batch
+/// records (that of the summary file last written, empty before a run has finished).
 struct Chain {
     batch: i64,
     prev_hash: String,
     next_seq: [i64; 3],
+    last: Last,
+    summary_sha256: String,
+}
+
+/// What the last batch recorded of the sources and outputs: a batch that only records the
+/// summary's digest records them again.
+#[derive(Clone, Debug, Default)]
+struct Last {
+    frontier: Time,
+    positions: String,
+    outputs: [Extent; 2],
 }
 
 const INPUT_COLUMNS: &[&str] = &[
@@ -183,15 +199,16 @@ const COMMIT_COLUMNS: &[&str] = &[
     "dead_letters_bytes",
     "results_sha256",
     "dead_letters_sha256",
+    "summary_sha256",
     "prev_hash",
     "hash",
     "committed_at",
     "commit_ms",
 ];
 /// Where the hash stands among [`COMMIT_COLUMNS`]; it covers every other one.
-const HASH: usize = 12;
+const HASH: usize = 13;
 /// Where `prev_hash` stands among [`COMMIT_COLUMNS`].
-const PREV_HASH: usize = 11;
+const PREV_HASH: usize = 12;
 
 impl Store {
     /// Opens (creating the schema if needed) the store at `url` for writing.
@@ -241,18 +258,30 @@ impl Store {
                 batch: 0,
                 prev_hash: GENESIS.to_string(),
                 next_seq: [1; 3],
+                last: Last::default(),
+                summary_sha256: String::new(),
             },
         };
-        if let Some(last) = store
-            .db
-            .query(
-                "SELECT batch, hash FROM commits ORDER BY batch DESC LIMIT 1",
-                &[],
-            )?
-            .first()
-        {
-            store.chain.batch = last[0].int().unwrap_or(0);
-            store.chain.prev_hash = last[1].str().unwrap_or(GENESIS).to_string();
+        let sql = "SELECT batch, hash, frontier_ms, positions, results_bytes, results_sha256, \
+                   dead_letters_bytes, dead_letters_sha256, summary_sha256 FROM commits \
+                   ORDER BY batch DESC LIMIT 1";
+        if let Some(last) = store.db.query(sql, &[])?.first() {
+            let (int, text) = (
+                |i: usize| last[i].int().unwrap_or(0),
+                |i: usize| last[i].str().unwrap_or_default().to_string(),
+            );
+            let extent = |i: usize| Extent {
+                length: int(i) as u64,
+                sha256: text(i + 1),
+            };
+            let chain = &mut store.chain;
+            (chain.batch, chain.prev_hash) = (int(0), text(1));
+            chain.last = Last {
+                frontier: int(2) as Time,
+                positions: text(3),
+                outputs: [extent(4), extent(6)],
+            };
+            chain.summary_sha256 = text(8);
         }
         for (i, table) in ["inputs", "results", "dead_letters"].iter().enumerate() {
             let sql = format!("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM {table}");
@@ -319,8 +348,8 @@ impl Store {
     /// The last commit, if any.
     pub fn checkpoint(&mut self) -> Result<Option<Checkpoint>, StoreError> {
         let rows = self.db.query(
-            "SELECT batch, frontier_ms, positions, results_bytes, dead_letters_bytes \
-             FROM commits ORDER BY batch DESC LIMIT 1",
+            "SELECT batch, frontier_ms, positions, results_bytes, dead_letters_bytes, \
+             results_sha256, dead_letters_sha256 FROM commits ORDER BY batch DESC LIMIT 1",
             &[],
         )?;
         let Some(row) = rows.first() else {
@@ -337,6 +366,7 @@ impl Store {
             positions: row[2].str().unwrap_or("{}").to_string(),
             results_bytes: int(&row[3])? as u64,
             dead_letters_bytes: int(&row[4])? as u64,
+            digests: [5, 6].map(|i| row[i].str().unwrap_or_default().to_string()),
             dead_letters: dead[0][0].int().unwrap_or(0) as u64,
         }))
     }
@@ -484,6 +514,7 @@ impl Chain {
             Value::Int(batch.outputs[1].length as i64),
             Value::text(&batch.outputs[0].sha256),
             Value::text(&batch.outputs[1].sha256),
+            Value::text(&self.summary_sha256),
             Value::text(&self.prev_hash),
             Value::text(now_rfc3339()),
             Value::Int(started.elapsed().as_millis() as i64),
@@ -493,6 +524,11 @@ impl Chain {
         self.batch = number;
         self.prev_hash = hash;
         self.next_seq = seq;
+        self.last = Last {
+            frontier: batch.frontier,
+            positions: batch.positions.to_string(),
+            outputs: batch.outputs.clone(),
+        };
         Prepared { tables, commit }
     }
 }

@@ -86,6 +86,26 @@ impl Pipelined {
         Ok(())
     }
 
+    /// Records `sha256`, the digest of the summary file just written, in a batch of no rows
+    /// that repeats where the last batch left the sources and outputs, and waits until it is
+    /// durable — unless the last batch recorded this digest already, or there is none.
+    pub fn commit_summary(&mut self, sha256: &str) -> Result<(), StoreError> {
+        if self.chain.batch == 0 || self.chain.summary_sha256 == sha256 {
+            return Ok(());
+        }
+        self.chain.summary_sha256 = sha256.to_string();
+        let last = self.chain.last.clone();
+        self.commit(&Batch {
+            frontier: last.frontier,
+            positions: &last.positions,
+            inputs: &[],
+            changes: &[],
+            dead_letters: &[],
+            outputs: last.outputs,
+        })?;
+        self.wait()
+    }
+
     /// Waits until every batch handed over is appended; returns the first failure.
     pub fn wait(&mut self) -> Result<(), StoreError> {
         self.collect(true)

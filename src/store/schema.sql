@@ -11,8 +11,10 @@ CREATE TABLE IF NOT EXISTS run (
 
 -- One row per commit: everything before logical time `frontier_ms` is final; `positions` is
 -- where each worker resumes each source; the output files' lengths and SHA-256 digests of
--- their content up to those lengths (empty for outputs that are not files); `hash` covers every
--- other column and the batch's rows, chained to the batch before (the first batch to the run).
+-- their content up to those lengths (empty for outputs that are not files); the SHA-256 of the
+-- summary file as last written (empty until a run finishes; a run that finishes commits a batch
+-- without rows recording it); `hash` covers every other column and the batch's rows, chained to
+-- the batch before (the first batch to the run).
 CREATE TABLE IF NOT EXISTS commits (
     batch BIGINT PRIMARY KEY,
     frontier_ms BIGINT NOT NULL,
@@ -25,6 +27,7 @@ CREATE TABLE IF NOT EXISTS commits (
     dead_letters_bytes BIGINT NOT NULL,
     results_sha256 TEXT NOT NULL,
     dead_letters_sha256 TEXT NOT NULL,
+    summary_sha256 TEXT NOT NULL,
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL,
     committed_at TEXT NOT NULL,
