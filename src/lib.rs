@@ -24,7 +24,10 @@
 //!   - [`sources::parse`]: one JSON object or CSV row into a record, or a precise reason.
 //!   - [`sources::file`]: JSON Lines and CSV files, sharded over workers, followed as they grow.
 //!   - [`sources::kafka`]: a topic's partitions assigned statically over the workers.
-//! - [`rules`]: the standard reconciliation graph, composed from `trueup-operators`.
+//! - [`rules`]: the reconciliation graph, composed from `trueup-operators`.
+//!   - [`rules::kind`]: what a rule kind is to the engine.
+//!   - [`rules::registry`]: the kinds a configured rule may be an instance of.
+//!   - [`rules::balance`]: the balance kind: left against right per key; today's rules as presets.
 //! - [`sinks`]: where results go.
 //!   - [`sinks::output`]: the interface the runtime delivers to.
 //!   - [`sinks::file`]: the changelog and dead letters as JSON Lines files, the summary file.

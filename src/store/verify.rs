@@ -11,6 +11,7 @@
 //! themselves were what the source systems sent (compare positions with the sources for that).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use super::db::{Rows, Value};
 use super::files::{check_files, Marks};
@@ -20,6 +21,9 @@ use super::{
 };
 use crate::config::RuleConfig;
 use crate::model::time::Time;
+use crate::model::Stream;
+use crate::rules::kind::RuleKind;
+use crate::rules::registry::kind_of;
 
 /// The columns a view is compared on.
 const VIEW_COLUMNS: &str = "rule, key, currency, status, difference, opened_at_ms";
@@ -339,16 +343,17 @@ impl Store {
             ..super::query::Filter::default()
         };
         let results = self.current_as_of((frontier as Time).saturating_sub(1), &everything)?;
+        let kinds: Vec<Arc<dyn RuleKind>> = rules.iter().map(kind_of).collect();
+        let side_stream = |rule: &str, left: bool| match rule {
+            "dedupe" if left => Stream::Payments,
+            "dedupe" => Stream::Entries,
+            _ => (kinds.iter().find(|k| k.name() == rule))
+                .map_or(Stream::Entries, |k| k.side_stream(left)),
+        };
         let mut listed = BTreeSet::new();
         for row in &results {
-            let is_journal = rules
-                .iter()
-                .any(|r| matches!(r, RuleConfig::JournalBalance(_)) && r.name() == row.rule);
-            for (side, ids) in [(true, &row.left_ids), (false, &row.right_ids)] {
-                let stream = match (row.rule.as_str(), is_journal, side) {
-                    ("dedupe", _, true) | (_, false, true) => "payments",
-                    _ => "entries",
-                };
+            for (left, ids) in [(true, &row.left_ids), (false, &row.right_ids)] {
+                let stream = side_stream(&row.rule, left).name();
                 for id in ids {
                     listed.insert((stream.to_string(), id.clone()));
                 }
@@ -361,10 +366,9 @@ impl Store {
             ));
         }
         let takes = |stream: &str| {
-            rules.iter().any(|r| match r {
-                RuleConfig::PaymentLedger(_) => stream == "payments",
-                RuleConfig::JournalBalance(_) => stream == "entries",
-            })
+            [Stream::Payments, Stream::Entries]
+                .into_iter()
+                .any(|s| s.name() == stream && kinds.iter().any(|k| k.covers(s)))
         };
         for (stream, id) in inputs
             .difference(&listed)

@@ -1,6 +1,8 @@
-//! The standard reconciliation, built from the operators library: dedupe both streams,
-//! then per configured rule one tally per group (balance and merchant, aged against the rule's
-//! grace period).
+//! The reconciliation, built from the operators library: dedupe both streams, then per
+//! configured rule one tally per group (balance and merchant, aged against the rule's grace
+//! period). Each rule is an instance of a [kind](kind::RuleKind): the kind says which records
+//! are members of which group on which side, and what an overdue group is; the graph is the
+//! same for every kind. The two standard rules are presets of the [`balance`] kind:
 //!
 //! ```text
 //! payments ─ dedupe ─┬─ unique ─ legs by (payment_id, currency) ─┐
@@ -21,12 +23,22 @@ use differential_dataflow::VecCollection;
 use differential_dataflow::{ExchangeData, Hashable};
 use trueup_operators::balance::summarize;
 use trueup_operators::{
-    Amount, BalanceGroup, BalanceState, Conservation, Dedupe, DedupeOutputs, Leg, Measure, Phase,
+    Amount, BalanceGroup, BalanceState, Conservation, Dedupe, DedupeOutputs, Measure, Phase,
     Retire, Route, Splitter, Tally, Violation,
 };
 
 /// A rule's group, its ids as names.
 type Group = BalanceGroup<Name>;
+
+pub mod balance;
+pub mod kind;
+pub mod registry;
+
+use std::sync::Arc;
+
+use kind::RuleKind;
+pub use kind::{GroupKey, Member, RuleLeg};
+use registry::kind_of;
 
 use crate::config::{RetentionConfig, RuleConfig};
 use crate::model::currency::Currency;
@@ -34,13 +46,7 @@ use crate::model::name::Name;
 use crate::model::results::{Outcome, Status, DEDUPE_RULE};
 use crate::model::rows::{EntryRow, PaymentRow};
 use crate::model::time::{Millis, Tick, Time, HOUR};
-use crate::model::{Direction, Stream};
-
-/// A balance group's key: the payment or journal id, and the currency.
-pub type GroupKey = (Name, Currency);
-
-/// A leg of a group: a record's id, signed amount and event time.
-pub type RuleLeg = Leg<Name>;
+use crate::model::Stream;
 
 /// The names of the result rules, indexed by [`Outcome::rule`]: `dedupe`, then `rules`.
 pub fn result_rules(rules: &[RuleConfig]) -> Vec<String> {
@@ -164,6 +170,7 @@ pub fn reconcile<'scope>(
     )];
 
     for ((stage, index), rule) in (FIRST_RULE..).zip(DEDUPE_RULE + 1..).zip(rules) {
+        let rule = &kind_of(rule);
         let members = rule_members(rule, unique_p.clone(), unique_e.clone());
         let members = measured_hourly(members, &mut checked, move |((_, ccy), (_, leg, _))| {
             ((stage, Some(*ccy)), Measure::one(leg.amount))
@@ -208,56 +215,30 @@ fn long_names(names: [Option<Name>; 3]) -> impl Iterator<Item = Name> {
     names.into_iter().flatten().filter(Name::is_long)
 }
 
-/// One member of a rule's group: its side (`true` for the expected side), its leg, and the
-/// payment's merchant, if any.
-pub type Member = (bool, RuleLeg, Option<Name>);
-
-/// A rule's members, keyed by group: everything its groups are computed from.
+/// A rule's members, keyed by group: everything its groups are computed from — the records of
+/// each stream the rule takes, as its kind makes them members.
 fn rule_members<'scope>(
-    rule: &RuleConfig,
+    rule: &Arc<dyn RuleKind>,
     payments: VecCollection<'scope, Time, PaymentRow>,
     entries: VecCollection<'scope, Time, EntryRow>,
 ) -> VecCollection<'scope, Time, (GroupKey, Member)> {
-    match rule {
-        RuleConfig::PaymentLedger(r) => {
-            let accounts: Vec<Name> = r
-                .match_accounts
-                .iter()
-                .map(|a| Name::unregistered(a))
-                .collect();
-            let left = payments.map(|p| {
-                let amount = p.signed_amount();
-                let leg = Leg::with_id(p.event_id, amount, p.occurred_at);
-                ((p.payment_id, p.currency), (true, leg, p.merchant_id))
-            });
-            // only entries on a match account that reference a payment become legs
-            let right = entries.flat_map(move |e| {
-                if !accounts.contains(&e.account) {
-                    return None;
-                }
-                let amount = e.signed_amount();
-                let key = (e.payment_id?, e.currency);
-                Some((
-                    key,
-                    (false, Leg::with_id(e.entry_id, amount, e.booked_at), None),
-                ))
-            });
-            left.concat(right)
-        }
-        // debits on the expected side, credits on the actual side
-        RuleConfig::JournalBalance(_) => entries.map(|e| {
-            let leg = Leg::with_id(e.entry_id, e.amount, e.booked_at);
-            let debit = e.direction == Direction::Debit;
-            ((e.journal_id, e.currency), (debit, leg, None))
-        }),
+    let (scope, mut members) = (payments.inner.scope(), Vec::new());
+    if rule.takes(Stream::Payments) {
+        let rule = rule.clone();
+        members.push(payments.flat_map(move |p| rule.payment_member(&p)));
     }
+    if rule.takes(Stream::Entries) {
+        let rule = rule.clone();
+        members.push(entries.flat_map(move |e| rule.entry_member(&e)));
+    }
+    concatenate(scope, members)
 }
 
 /// A rule's result rows, computed from its members in one pass per group: its balance (the
 /// operators library's [`summarize`]) and its merchant (the smallest merchant id among its
 /// payment events), aged against the rule's grace period.
 fn rule_rows<'scope>(
-    rule: &RuleConfig,
+    rule: &Arc<dyn RuleKind>,
     index: u16,
     members: VecCollection<'scope, Time, (GroupKey, Member)>,
     tick: Tick,
@@ -279,15 +260,12 @@ fn rule_rows<'scope>(
         (g.state != BalanceState::Balanced)
             .then(|| break_time(tick, g.last_at.saturating_add(grace)))
     };
-    let is_ledger = matches!(rule, RuleConfig::PaymentLedger(_));
+    let kind = rule.clone();
     let row = move |&(key, currency): &GroupKey, (g, merchant_id): (Group, Option<Name>), phase| {
-        let status = match (phase, is_ledger, g.state) {
-            (Phase::Settled, _, _) => Status::Matched,
-            (Phase::OnTime, _, _) => Status::Pending,
-            (Phase::Overdue, false, _) => Status::UnbalancedJournal,
-            (Phase::Overdue, true, BalanceState::LeftOnly) => Status::MissingLedger,
-            (Phase::Overdue, true, BalanceState::RightOnly) => Status::MissingPayment,
-            (Phase::Overdue, true, _) => Status::AmountMismatch,
+        let status = match phase {
+            Phase::Settled => Status::Matched,
+            Phase::OnTime => Status::Pending,
+            Phase::Overdue => kind.overdue(g.state),
         };
         Outcome {
             rule: index,
@@ -319,7 +297,7 @@ pub fn break_time(tick: Tick, due_at: Millis) -> Time {
 /// When a rule's result row retires: matched groups `settled_hours` after their latest event,
 /// breaks `breaks_hours` after it; pending groups not yet.
 fn rule_retire_at(
-    rule: &RuleConfig,
+    rule: &Arc<dyn RuleKind>,
     retention: &RetentionConfig,
 ) -> impl Fn(&Outcome) -> Option<Time> + 'static {
     let grid = grid(retention);

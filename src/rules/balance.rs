@@ -1,0 +1,199 @@
+//! The `balance` rule kind: per group key and currency, the signed sum of a left side against
+//! that of a right side, matched within a tolerance, a break once a grace period has passed
+//! since the group's latest event. Each side takes the records of one stream that pass its
+//! filter, keyed by one of their fields. Today's two rules are its presets:
+//!
+//! | preset | left | right | key | overdue |
+//! |---|---|---|---|---|
+//! | `payment_ledger` | every payment event, signed | entries on the match accounts, signed | payment id | `missing_ledger`, `missing_payment`, `amount_mismatch` |
+//! | `journal_balance` | debit entries | credit entries | journal id | `unbalanced_journal` |
+
+use trueup_operators::{BalanceState, Leg};
+
+use super::kind::{GroupKey, Member, RuleKind};
+use crate::config::{JournalBalanceRule, PaymentLedgerRule, ToleranceConfig};
+use crate::model::name::Name;
+use crate::model::results::Status;
+use crate::model::rows::{EntryRow, PaymentRow};
+use crate::model::time::HOUR;
+use crate::model::{Direction, Stream};
+
+/// Which records of its stream a side takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Filter {
+    /// Every record.
+    All,
+    /// Entries on one of these accounts.
+    Accounts(Vec<Name>),
+    /// Entries of this direction.
+    Direction(Direction),
+}
+
+/// The field a side's records are grouped by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Key {
+    /// The payment id (an entry without one is in no group).
+    PaymentId,
+    /// The entry's journal id.
+    JournalId,
+}
+
+/// How a side's amounts count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sign {
+    /// Signed by the record's kind or direction (a refund, a credit: negative).
+    Signed,
+    /// As written.
+    AsWritten,
+}
+
+/// One side of a balance.
+#[derive(Clone, Debug)]
+struct Side {
+    stream: Stream,
+    filter: Filter,
+    key: Key,
+    sign: Sign,
+}
+
+/// A `balance` rule. See the [module documentation](self).
+#[derive(Clone, Debug)]
+pub struct Balance {
+    name: String,
+    tolerance: ToleranceConfig,
+    grace_millis: u64,
+    left: Side,
+    right: Side,
+    /// The statuses of an overdue group: left side only, right side only, both but unequal.
+    overdue: [Status; 3],
+}
+
+impl Balance {
+    /// The `payment_ledger` preset: payment events against entries on the match accounts, per
+    /// payment id and currency.
+    pub fn payment_ledger(rule: &PaymentLedgerRule) -> Balance {
+        let accounts = rule.match_accounts.iter().map(|a| Name::unregistered(a));
+        Balance {
+            name: rule.name.clone(),
+            tolerance: rule.tolerance.clone(),
+            grace_millis: rule.grace_hours.saturating_mul(HOUR),
+            left: Side {
+                stream: Stream::Payments,
+                filter: Filter::All,
+                key: Key::PaymentId,
+                sign: Sign::Signed,
+            },
+            right: Side {
+                stream: Stream::Entries,
+                filter: Filter::Accounts(accounts.collect()),
+                key: Key::PaymentId,
+                sign: Sign::Signed,
+            },
+            overdue: [
+                Status::MissingLedger,
+                Status::MissingPayment,
+                Status::AmountMismatch,
+            ],
+        }
+    }
+
+    /// The `journal_balance` preset: Σ debits against Σ credits per journal id and currency.
+    pub fn journal_balance(rule: &JournalBalanceRule) -> Balance {
+        let side = |direction| Side {
+            stream: Stream::Entries,
+            filter: Filter::Direction(direction),
+            key: Key::JournalId,
+            sign: Sign::AsWritten,
+        };
+        Balance {
+            name: rule.name.clone(),
+            tolerance: rule.tolerance.clone(),
+            grace_millis: rule.grace_hours.saturating_mul(HOUR),
+            left: side(Direction::Debit),
+            right: side(Direction::Credit),
+            overdue: [Status::UnbalancedJournal; 3],
+        }
+    }
+
+    /// The sides, left first, each with whether it is the left one.
+    fn sides(&self) -> [(bool, &Side); 2] {
+        [(true, &self.left), (false, &self.right)]
+    }
+}
+
+impl RuleKind for Balance {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn takes(&self, stream: Stream) -> bool {
+        self.sides().iter().any(|(_, side)| side.stream == stream)
+    }
+
+    fn covers(&self, stream: Stream) -> bool {
+        let all = |side: &Side| side.stream == stream && side.filter == Filter::All;
+        let split = match (&self.left.filter, &self.right.filter) {
+            (Filter::Direction(a), Filter::Direction(b)) => a != b,
+            _ => false,
+        };
+        all(&self.left)
+            || all(&self.right)
+            || (split && self.left.stream == stream && self.right.stream == stream)
+    }
+
+    fn side_stream(&self, left: bool) -> Stream {
+        if left {
+            self.left.stream
+        } else {
+            self.right.stream
+        }
+    }
+
+    fn payment_member(&self, p: &PaymentRow) -> Option<(GroupKey, Member)> {
+        let (is_left, side) = (self.sides().into_iter())
+            .find(|(_, side)| side.stream == Stream::Payments && side.filter == Filter::All)?;
+        let amount = match side.sign {
+            Sign::Signed => p.signed_amount(),
+            Sign::AsWritten => p.amount,
+        };
+        let leg = Leg::with_id(p.event_id, amount, p.occurred_at);
+        Some(((p.payment_id, p.currency), (is_left, leg, p.merchant_id)))
+    }
+
+    fn entry_member(&self, e: &EntryRow) -> Option<(GroupKey, Member)> {
+        let (is_left, side) = self.sides().into_iter().find(|(_, side)| {
+            side.stream == Stream::Entries
+                && match &side.filter {
+                    Filter::All => true,
+                    Filter::Accounts(accounts) => accounts.contains(&e.account),
+                    Filter::Direction(direction) => e.direction == *direction,
+                }
+        })?;
+        let key = match side.key {
+            Key::PaymentId => e.payment_id?,
+            Key::JournalId => e.journal_id,
+        };
+        let amount = match side.sign {
+            Sign::Signed => e.signed_amount(),
+            Sign::AsWritten => e.amount,
+        };
+        let leg = Leg::with_id(e.entry_id, amount, e.booked_at);
+        Some(((key, e.currency), (is_left, leg, None)))
+    }
+
+    fn overdue(&self, state: BalanceState) -> Status {
+        match state {
+            BalanceState::LeftOnly => self.overdue[0],
+            BalanceState::RightOnly => self.overdue[1],
+            _ => self.overdue[2],
+        }
+    }
+
+    fn tolerance(&self) -> &ToleranceConfig {
+        &self.tolerance
+    }
+
+    fn grace_millis(&self) -> u64 {
+        self.grace_millis
+    }
+}

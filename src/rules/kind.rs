@@ -1,0 +1,46 @@
+//! What a rule kind is to the engine: [`RuleKind`], with one module per kind behind it (the
+//! [registry](super::registry) makes a configured rule an instance of its kind). The graph
+//! builder and `verify` see rules only through the trait.
+
+use trueup_operators::{BalanceState, Leg};
+
+use crate::config::ToleranceConfig;
+use crate::model::currency::Currency;
+use crate::model::name::Name;
+use crate::model::results::Status;
+use crate::model::rows::{EntryRow, PaymentRow};
+use crate::model::Stream;
+
+/// A balance group's key: the payment or journal id, and the currency.
+pub type GroupKey = (Name, Currency);
+
+/// A leg of a group: a record's id, signed amount and event time.
+pub type RuleLeg = Leg<Name>;
+
+/// One member of a rule's group: its side (`true` for the expected side), its leg, and the
+/// payment's merchant, if any.
+pub type Member = (bool, RuleLeg, Option<Name>);
+
+/// A rule kind, as the engine builds and checks it: which records are members of which group
+/// on which side, and what a group past its grace is.
+pub trait RuleKind: Send + Sync + 'static {
+    /// The rule's name in results.
+    fn name(&self) -> &str;
+    /// Whether any record of `stream` can be a member.
+    fn takes(&self, stream: Stream) -> bool;
+    /// Whether every record of `stream` is a member: each appears in one of the rule's
+    /// results (what `verify` checks of the committed inputs).
+    fn covers(&self, stream: Stream) -> bool;
+    /// The stream the ids of a result's left (`true`) or right side come from.
+    fn side_stream(&self, left: bool) -> Stream;
+    /// The group and member a payment event is, if it is one.
+    fn payment_member(&self, payment: &PaymentRow) -> Option<(GroupKey, Member)>;
+    /// The group and member a ledger entry is, if it is one.
+    fn entry_member(&self, entry: &EntryRow) -> Option<(GroupKey, Member)>;
+    /// The status of a group that is past its grace and not balanced, by its state.
+    fn overdue(&self, state: BalanceState) -> Status;
+    /// How far the sides may differ and still match.
+    fn tolerance(&self) -> &ToleranceConfig;
+    /// How long after a group's latest event an unbalanced group becomes a break.
+    fn grace_millis(&self) -> u64;
+}

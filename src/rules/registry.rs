@@ -1,0 +1,57 @@
+//! The registry of rule kinds: [`kind_of`] makes a configured rule an instance of its kind.
+//! Adding a kind is its module (behind [`RuleKind`]) plus its arm here.
+
+use std::sync::Arc;
+
+use super::balance::Balance;
+use super::kind::RuleKind;
+use crate::config::RuleConfig;
+
+/// The kinds a rule may have, by the name its configuration gives: `balance`, whose presets
+/// are `payment_ledger` and `journal_balance`.
+pub const KINDS: &[&str] = &["balance"];
+
+/// The rule `rule` configures, as an instance of its kind.
+pub fn kind_of(rule: &RuleConfig) -> Arc<dyn RuleKind> {
+    match rule {
+        RuleConfig::PaymentLedger(r) => Arc::new(Balance::payment_ledger(r)),
+        RuleConfig::JournalBalance(r) => Arc::new(Balance::journal_balance(r)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::default_rules;
+    use crate::model::results::Status;
+    use crate::model::Stream;
+    use trueup_operators::BalanceState;
+
+    #[test]
+    fn the_standard_rules_are_presets_of_the_one_balance_kind() {
+        assert_eq!(KINDS, ["balance"]);
+        let kinds: Vec<_> = default_rules().iter().map(kind_of).collect();
+        let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+        assert_eq!(names, ["payment_ledger", "journal_balance"]);
+        let (ledger, journal) = (&kinds[0], &kinds[1]);
+        assert!(ledger.takes(Stream::Payments) && ledger.takes(Stream::Entries));
+        assert!(ledger.covers(Stream::Payments) && !ledger.covers(Stream::Entries));
+        assert!(!journal.takes(Stream::Payments) && journal.covers(Stream::Entries));
+        assert_eq!(
+            [true, false].map(|left| ledger.side_stream(left)),
+            [Stream::Payments, Stream::Entries]
+        );
+        assert_eq!(
+            ledger.overdue(BalanceState::LeftOnly),
+            Status::MissingLedger
+        );
+        assert_eq!(
+            ledger.overdue(BalanceState::RightOnly),
+            Status::MissingPayment
+        );
+        assert_eq!(
+            journal.overdue(BalanceState::LeftOnly),
+            Status::UnbalancedJournal
+        );
+    }
+}
