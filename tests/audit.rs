@@ -1209,6 +1209,28 @@ fn serve_survives_running_out_of_file_descriptors_and_answers_again() {
     server.wait().unwrap();
 }
 
+/// `n` connections to `address`, each having sent `bytes` (for at most 5 s) and nothing since.
+fn clients_sending(address: &str, n: usize, bytes: &[u8]) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut stream = TcpStream::connect(address).expect("connect");
+            stream
+                .set_write_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            stream.write_all(bytes).expect("sent");
+            stream
+        })
+        .collect()
+}
+
+/// `/healthz` at `address` answers `ok` within 2 seconds.
+fn healthz_answers_within_2_seconds(address: &str) {
+    let asked = Instant::now();
+    assert_eq!(get(address, "/healthz", None), (200, "ok\n".into()));
+    let took = asked.elapsed();
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
 #[test]
 fn serve_answers_healthz_past_1000_idle_connections_and_closes_half_sent_requests() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1218,22 +1240,8 @@ fn serve_answers_healthz_past_1000_idle_connections_and_closes_half_sent_request
     let idle: Vec<TcpStream> = (0..1000)
         .map(|_| TcpStream::connect(&address).expect("connect"))
         .collect();
-    let mut half_sent: Vec<TcpStream> = (0..20)
-        .map(|_| {
-            let mut stream = TcpStream::connect(&address).expect("connect");
-            stream
-                .write_all(b"GET /v1/summary HTTP/1.1\r\nHost: x\r\n")
-                .unwrap();
-            stream
-        })
-        .collect();
-    let asked = Instant::now();
-    assert_eq!(get(&address, "/healthz", None), (200, "ok\n".into()));
-    assert!(
-        asked.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        asked.elapsed()
-    );
+    let mut half_sent = clients_sending(&address, 20, b"GET /v1/summary HTTP/1.1\r\nHost: x\r\n");
+    healthz_answers_within_2_seconds(&address);
     // the headers never finish: each half-sent request is closed after the header timeout
     for stream in &mut half_sent {
         stream
@@ -1639,23 +1647,8 @@ fn serve_closes_connections_whose_clients_do_not_read_and_answers_healthz_meanwh
     );
     let one = get(&address, "/v1/breaks?limit=1000", Some(TOKEN));
     assert!(one.1.len() > 4000, "a large answer: {} bytes", one.1.len());
-    let mut silent: Vec<TcpStream> = (0..clients)
-        .map(|_| {
-            let mut stream = TcpStream::connect(&address).expect("connect");
-            stream
-                .set_write_timeout(Some(Duration::from_secs(5)))
-                .unwrap();
-            let _ = stream.write_all(ask.repeat(requests).as_bytes());
-            stream
-        })
-        .collect();
-    let asked = Instant::now();
-    assert_eq!(get(&address, "/healthz", None), (200, "ok\n".into()));
-    assert!(
-        asked.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        asked.elapsed()
-    );
+    let mut silent = clients_sending(&address, clients, ask.repeat(requests).as_bytes());
+    healthz_answers_within_2_seconds(&address);
     std::thread::sleep(Duration::from_secs(5));
     // by now the server has given up on every one: what it wrote before is there to read,
     // then the end of the connection, long before every answer
