@@ -15,7 +15,7 @@ use sha2::Digest;
 use trueup::config::paths::{sqlite_path, SQLITE_FILE_SUFFIXES};
 use trueup::runtime::job::default_config_toml;
 use trueup::store::db::{Db, Value};
-use trueup_testing::http::{exchange, serve};
+use trueup_testing::http::{exchange, serve, Server};
 
 mod common;
 use common::{commits, kill_repeatedly, ok, release_trueup, Dice};
@@ -536,7 +536,7 @@ fn all_pages(address: &str, query: &str, token: &str) -> (Vec<String>, usize) {
 const TOKEN: &str = "s3cret-token-for-tests-0123456789";
 
 /// Runs 300 payments into a SQLite store in `dir` and serves it with [`TOKEN`].
-fn serve_a_small_store(dir: &Path) -> (std::process::Child, String) {
+fn serve_a_small_store(dir: &Path) -> (Server, String) {
     let url = dir.join("store.db").display().to_string();
     run_into(dir, 300, &url);
     start_serve(&url, TOKEN)
@@ -544,12 +544,12 @@ fn serve_a_small_store(dir: &Path) -> (std::process::Child, String) {
 
 /// Starts `trueup serve` over the store at `url` on a free loopback port, once it listens:
 /// the server and its address.
-fn start_serve(url: &str, token: &str) -> (std::process::Child, String) {
+fn start_serve(url: &str, token: &str) -> (Server, String) {
     start_serve_with(url, token, None)
 }
 
 /// [`start_serve`], with at most `files` file descriptors.
-fn start_serve_with(url: &str, token: &str, files: Option<u32>) -> (std::process::Child, String) {
+fn start_serve_with(url: &str, token: &str, files: Option<u32>) -> (Server, String) {
     let limit = files.map_or(String::new(), |n| format!("ulimit -n {n} && "));
     serve(&limit, env!("CARGO_BIN_EXE_trueup"), url, token, "")
 }

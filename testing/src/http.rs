@@ -44,16 +44,39 @@ pub fn exchange(address: &str, path: &str, headers: &str) -> (u16, String, Strin
     (status, head.to_string(), body)
 }
 
+/// A running `trueup serve`, killed when dropped: a test that fails while it runs leaves no
+/// server behind (one would hold the test's output open). Used as the [`Child`] it wraps.
+///
+/// [`Child`]: std::process::Child
+pub struct Server(std::process::Child);
+
+impl std::ops::Deref for Server {
+    type Target = std::process::Child;
+
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts `binary serve --store url` (after the shell commands `before`, e.g. a `ulimit`, and
 /// with `args` added) on a free loopback port with `token`, and waits until it listens: the
 /// server and its address.
-pub fn serve(
-    before: &str,
-    binary: &str,
-    url: &str,
-    token: &str,
-    args: &str,
-) -> (std::process::Child, String) {
+pub fn serve(before: &str, binary: &str, url: &str, token: &str, args: &str) -> (Server, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -61,12 +84,14 @@ pub fn serve(
         .port();
     let address = format!("127.0.0.1:{port}");
     let script = format!("{before}exec {binary} serve --store {url} --listen {address} {args}");
-    let server = std::process::Command::new("bash")
-        .args(["-c", &script])
-        .env("TRUEUP_TOKEN", token)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("serve");
+    let server = Server(
+        std::process::Command::new("bash")
+            .args(["-c", &script])
+            .env("TRUEUP_TOKEN", token)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("serve"),
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while TcpStream::connect(&address).is_err() {
         assert!(std::time::Instant::now() < deadline, "serve did not listen");
