@@ -18,6 +18,12 @@
 //! A conservation check watches every stage: accepted records = unique + redeliveries +
 //! conflicts, and each rule's legs = the legs reported in its results.
 
+pub mod balance;
+pub mod kind;
+pub mod registry;
+
+use std::sync::Arc;
+
 use differential_dataflow::collection::concatenate;
 use differential_dataflow::VecCollection;
 use differential_dataflow::{ExchangeData, Hashable};
@@ -26,15 +32,6 @@ use trueup_operators::{
     Amount, BalanceGroup, BalanceState, Conservation, Dedupe, DedupeOutputs, Measure, Phase,
     Retire, Route, Splitter, Tally, Violation,
 };
-
-/// A rule's group, its ids as names.
-type Group = BalanceGroup<Name>;
-
-pub mod balance;
-pub mod kind;
-pub mod registry;
-
-use std::sync::Arc;
 
 use kind::RuleKind;
 pub use kind::{GroupKey, Member, RuleLeg};
@@ -47,6 +44,9 @@ use crate::model::results::{Outcome, Status, DEDUPE_RULE};
 use crate::model::rows::{EntryRow, PaymentRow};
 use crate::model::time::{Millis, Tick, Time, HOUR};
 use crate::model::Stream;
+
+/// A rule's group, its ids as names.
+type Group = BalanceGroup<Name>;
 
 /// The names of the result rules, indexed by [`Outcome::rule`]: `dedupe`, then `rules`.
 pub fn result_rules(rules: &[RuleConfig]) -> Vec<String> {

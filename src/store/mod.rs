@@ -347,26 +347,23 @@ impl Store {
 
     /// The last commit, if any.
     pub fn checkpoint(&mut self) -> Result<Option<Checkpoint>, StoreError> {
-        let rows = self.db.query(
-            "SELECT batch, frontier_ms, positions, results_bytes, dead_letters_bytes, \
-             results_sha256, dead_letters_sha256 FROM commits ORDER BY batch DESC LIMIT 1",
-            &[],
-        )?;
-        let Some(row) = rows.first() else {
+        // the last commit as the store read it when it opened
+        let (batch, last) = (self.chain.batch, &self.chain.last);
+        if batch == 0 {
             return Ok(None);
-        };
+        }
         let dead = self.db.query(
             "SELECT CAST(COUNT(*) AS BIGINT) FROM dead_letters WHERE time_ms < $1",
-            &[row[1].clone()],
+            &[Value::Int(last.frontier as i64)],
         )?;
-        let int = |v: &Value| v.int().ok_or_else(|| StoreError::Corrupt("commits".into()));
+        let [results, dead_letters] = &last.outputs;
         Ok(Some(Checkpoint {
-            batch: int(&row[0])?,
-            frontier: int(&row[1])? as Time,
-            positions: row[2].str().unwrap_or("{}").to_string(),
-            results_bytes: int(&row[3])? as u64,
-            dead_letters_bytes: int(&row[4])? as u64,
-            digests: [5, 6].map(|i| row[i].str().unwrap_or_default().to_string()),
+            batch,
+            frontier: last.frontier,
+            positions: last.positions.clone(),
+            results_bytes: results.length,
+            dead_letters_bytes: dead_letters.length,
+            digests: [results.sha256.clone(), dead_letters.sha256.clone()],
             dead_letters: dead[0][0].int().unwrap_or(0) as u64,
         }))
     }
