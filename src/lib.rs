@@ -14,6 +14,7 @@
 //!   - [`model::results`]: result rows, their changes, and their changelog lines.
 //!   - [`model::summary`]: counts, amounts, match rates and aging of a run's results.
 //! - [`config`]: the TOML pipeline configuration, validated with the key named.
+//!   - [`config::fields`]: a source's field map — its own columns onto the stream's roles.
 //!   - [`config::key`]: the key a TOML parse error is about, named as refusals name keys.
 //!   - [`config::paths`]: a run never writes over its inputs, its store or another output.
 //! - [`kafka`]: Kafka clients configured from `[kafka]`, shared by sources and sinks.
@@ -22,6 +23,7 @@
 //!   - [`sources::fields`]: named access to one input record's fields, whatever its format.
 //!   - [`sources::object`]: one JSON object read in place, without building a map.
 //!   - [`sources::parse`]: one JSON object or CSV row into a record, or a precise reason.
+//!   - [`sources::roles`]: one role read through a field map: amounts, signs, zones, values.
 //!   - [`sources::file`]: JSON Lines and CSV files, sharded over workers, followed as they grow.
 //!   - [`sources::kafka`]: a topic's partitions assigned statically over the workers.
 //! - [`rules`]: the reconciliation graph, composed from `trueup-operators`.

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+pub mod fields;
 pub mod key;
 pub mod paths;
 
@@ -316,6 +317,22 @@ pub struct SourceConfig {
     /// holding the watermark back until it yields again. Default 60.
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout_seconds: u64,
+    /// How this input's own columns map onto the stream's roles (docs/rules.md); default:
+    /// the stream's own columns (SPEC §2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<fields::FieldMap>,
+}
+
+impl SourceConfig {
+    /// How this source reads each record (validated at load).
+    pub fn layout(&self) -> fields::Layout {
+        match &self.fields {
+            None => fields::Layout::builtin(self.stream),
+            Some(map) => map
+                .resolve(self.stream)
+                .expect("field maps are resolved at load"),
+        }
+    }
 }
 
 fn default_lateness() -> u64 {
@@ -716,6 +733,11 @@ impl Config {
                 source.allowed_lateness_seconds,
             )?;
             within_seconds(&key("idle_timeout_seconds"), source.idle_timeout_seconds)?;
+            if let Some(map) = &source.fields {
+                if let Err((role, message)) = map.resolve(source.stream) {
+                    return invalid(key(&format!("fields.{role}")), &message);
+                }
+            }
         }
         if let Some(kafka) = &self.kafka {
             within_seconds("kafka.timeout_seconds", kafka.timeout_seconds)?;

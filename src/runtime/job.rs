@@ -37,6 +37,7 @@ pub fn default_config(payments: &Path, entries: &Path, out: &Path, workers: usiz
         format: None,
         allowed_lateness_seconds: 300,
         idle_timeout_seconds: 60,
+        fields: None,
     };
     Config {
         pipeline: PipelineConfig {

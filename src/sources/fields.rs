@@ -22,7 +22,7 @@ pub trait Fields {
     fn get(&self, name: &str) -> Option<FieldValue<'_>>;
     /// The fields not in `known`, as canonical JSON ([`canonical::object`]); `""` when there
     /// are none.
-    fn attributes(&self, known: &[&str]) -> String;
+    fn attributes(&self, known: &[String]) -> String;
 }
 
 impl Fields for Map<String, Value> {
@@ -37,8 +37,8 @@ impl Fields for Map<String, Value> {
         })
     }
 
-    fn attributes(&self, known: &[&str]) -> String {
-        let unknown = self.iter().filter(|(k, _)| !known.contains(&k.as_str()));
+    fn attributes(&self, known: &[String]) -> String {
+        let unknown = self.iter().filter(|(k, _)| !known.contains(k));
         let texts: Vec<(&str, String)> =
             unknown.map(|(k, v)| (k.as_str(), v.to_string())).collect();
         canonical::object(texts.iter().map(|(k, v)| (*k, Member::Json(v))))

@@ -8,6 +8,7 @@ use super::parse::{self, CsvRow};
 use super::{
     dead_letter, text, too_long, Horizon, Polled, Position, Progress, Source, MAX_LINE_BYTES,
 };
+use crate::config::fields::Layout;
 use crate::config::Format;
 use crate::model::Stream;
 
@@ -109,6 +110,7 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// `index + peers`, … (counting non-header lines from 0). Positions are `file-name:line`.
 pub struct FileSource {
     stream: Stream,
+    layout: std::sync::Arc<Layout>,
     name: std::sync::Arc<str>,
     format: Format,
     lines: Lines<File>,
@@ -134,6 +136,7 @@ impl FileSource {
     ) -> std::io::Result<FileSource> {
         Ok(FileSource {
             stream,
+            layout: std::sync::Arc::new(parse::builtin(stream).clone()),
             name: path
                 .file_name()
                 .map_or_else(
@@ -160,6 +163,12 @@ impl FileSource {
         self
     }
 
+    /// Reads each record through `layout` (a field map; by default the stream's own columns).
+    pub fn reading(mut self, layout: std::sync::Arc<Layout>) -> FileSource {
+        self.layout = layout;
+        self
+    }
+
     /// Records dated beyond `horizon` become dead letters (by default, beyond the widest
     /// allowance a configuration may give).
     pub fn within(mut self, horizon: Horizon) -> FileSource {
@@ -174,7 +183,7 @@ impl FileSource {
 
     fn parse_fields(&self, line: &str) -> Result<crate::model::Record, String> {
         match (self.format, &self.header) {
-            (Format::Jsonl, _) => parse::json_line(self.stream, line),
+            (Format::Jsonl, _) => parse::json_record(&self.layout, line),
             (Format::Csv, Some(header)) => {
                 let cells = csv_cells(line)?;
                 if cells.len() != header.len() {
@@ -185,7 +194,7 @@ impl FileSource {
                     ));
                 }
                 parse::record(
-                    self.stream,
+                    &self.layout,
                     &CsvRow {
                         header,
                         cells: &cells,

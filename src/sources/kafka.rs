@@ -13,6 +13,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::{dead_letter, parse, text, too_long, Horizon, Polled, Position, Progress, Source};
+use crate::config::fields::Layout;
 use crate::config::KafkaConfig;
 use crate::kafka::{assigning_consumer, failed, partitions};
 use crate::model::Stream;
@@ -32,6 +33,7 @@ struct Share {
 /// A topic's partitions assigned to one worker.
 pub struct KafkaSource {
     stream: Stream,
+    layout: Arc<Layout>,
     topic: String,
     consumer: BaseConsumer,
     shares: BTreeMap<i32, Share>,
@@ -78,6 +80,7 @@ impl KafkaSource {
             .collect();
         Ok(KafkaSource {
             stream,
+            layout: Arc::new(parse::builtin(stream).clone()),
             topic: topic.to_string(),
             consumer,
             shares,
@@ -136,6 +139,12 @@ impl KafkaSource {
         Ok(())
     }
 
+    /// Reads each message through `layout` (a field map; by default the stream's own fields).
+    pub fn reading(mut self, layout: Arc<Layout>) -> KafkaSource {
+        self.layout = layout;
+        self
+    }
+
     /// Records dated beyond `horizon` become dead letters (by default, beyond the widest
     /// allowance a configuration may give).
     pub fn within(mut self, horizon: Horizon) -> KafkaSource {
@@ -164,7 +173,7 @@ impl KafkaSource {
             return dead(reason, bytes);
         }
         let parsed = text("message", bytes)
-            .and_then(|text| parse::json_line(self.stream, text.trim_end()))
+            .and_then(|text| parse::json_record(&self.layout, text.trim_end()))
             .and_then(|record| self.horizon.admit(record));
         match parsed {
             Ok(record) => Polled::Record(record, position.clone()),

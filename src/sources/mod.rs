@@ -10,6 +10,7 @@ pub mod file;
 pub mod kafka;
 pub mod object;
 pub mod parse;
+pub mod roles;
 
 use crate::model::time::{format_rfc3339, Millis, HOUR};
 use crate::model::{DeadLetter, Record, Stream};

@@ -1,18 +1,16 @@
 //! Validation of one input record (a JSON object or a CSV row) into a [`Payment`] or an
 //! [`Entry`], or a precise reason for rejecting it.
 
-use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use serde_json::Value;
 
-use crate::sources::fields::{FieldValue, Fields};
-use trueup_operators::Amount;
-
-use crate::model::currency::Currency;
-use crate::model::time::parse_rfc3339_nanos;
+use crate::config::fields::Layout;
 use crate::model::{Direction, Entry, Payment, PaymentKind, Record, Stream};
 use crate::sources::canonical::{self, Member};
+use crate::sources::fields::{FieldValue, Fields};
 use crate::sources::object::JsonObject;
+use crate::sources::roles::{self, optional_text, text};
 
 pub use crate::model::currency::MAX_INTEGER_DIGITS;
 
@@ -53,131 +51,22 @@ impl Fields for CsvRow<'_> {
         (!cell.is_empty()).then_some(FieldValue::Str(cell))
     }
 
-    fn attributes(&self, known: &[&str]) -> String {
+    fn attributes(&self, known: &[String]) -> String {
         let unknown = (self.header.iter().zip(self.cells))
-            .filter(|(h, c)| !known.contains(&h.as_str()) && !c.is_empty());
+            .filter(|(h, c)| !known.contains(h) && !c.is_empty());
         canonical::object(unknown.map(|(h, c)| (h.as_str(), Member::Str(c))))
     }
 }
 
-fn type_name(value: FieldValue<'_>) -> &'static str {
-    match value {
-        FieldValue::Str(_) => "string",
-        FieldValue::Number(_) => "number",
-        FieldValue::Other(name) => name,
-    }
-}
-
-fn required<'a>(fields: &'a dyn Fields, name: &str) -> Result<&'a str, String> {
-    match fields.get(name) {
-        None => Err(format!("missing required field `{name}`")),
-        Some(FieldValue::Str("")) => Err(format!("field `{name}` is empty")),
-        Some(FieldValue::Str(s)) => storable(name, s),
-        Some(other) => Err(format!(
-            "field `{name}` must be a string, got {}",
-            type_name(other)
-        )),
-    }
-}
-
-/// `text`, unless it holds a NUL character: a field's text must reach the audit store (and
-/// lineage) byte for byte, and PostgreSQL cannot store NUL in text.
-fn storable<'a>(name: &str, text: &'a str) -> Result<&'a str, String> {
-    match text.contains('\0') {
-        false => Ok(text),
-        true => Err(format!(
-            "field `{name}` contains a NUL character (U+0000), which the audit store cannot hold"
-        )),
-    }
-}
-
-fn optional<'a>(fields: &'a dyn Fields, name: &str) -> Result<Option<&'a str>, String> {
-    match fields.get(name) {
-        None | Some(FieldValue::Str("")) => Ok(None),
-        Some(FieldValue::Str(s)) => storable(name, s).map(Some),
-        Some(other) => Err(format!(
-            "field `{name}` must be a string, got {}",
-            type_name(other)
-        )),
-    }
-}
-
-fn currency(fields: &dyn Fields) -> Result<Currency, String> {
-    let code = required(fields, "currency")?;
-    Currency::from_code(code)
-        .ok_or_else(|| format!("unknown currency {code:?} (not an ISO 4217 code)"))
-}
-
-/// Parses and checks an amount: a plain decimal (string or JSON number, or a JSON number in
-/// exponent form by its exact value), > 0, with at most the currency's minor-unit digits and
-/// at most [`MAX_INTEGER_DIGITS`] integer digits. Reasons quote the amount as written.
-pub fn amount(fields: &dyn Fields, currency: Currency) -> Result<Amount, String> {
-    let (text, plain) = match fields.get("amount") {
-        None => return Err("missing required field `amount`".into()),
-        Some(FieldValue::Str(s)) => (s, Cow::Borrowed(s)),
-        Some(FieldValue::Number(s)) => (s, exponent_free(s)),
-        Some(other) => {
-            return Err(format!(
-                "field `amount` must be a decimal string or number, got {}",
-                type_name(other)
-            ))
-        }
-    };
-    let unsigned = plain.strip_prefix('-').unwrap_or(&plain);
-    let amount = currency.parse_amount(unsigned, text)?;
-    if plain.starts_with('-') || amount.is_zero() {
-        return Err(format!("amount must be greater than zero, got {text}"));
-    }
-    Ok(amount)
-}
-
-/// A JSON number in exponent form written as the plain decimal of its exact value, without
-/// trailing fraction zeros (`1E+1` → `10`, `1.250e1` → `12.5`); any other text as it is. An
-/// exponent that would write more than 64 digits leaves the text as it is (it is then
-/// refused as not a decimal number, or as beyond the range).
-fn exponent_free(text: &str) -> Cow<'_, str> {
-    if !text.contains(['e', 'E']) {
-        return Cow::Borrowed(text);
-    }
-    let Some((negative, digits, exponent)) = canonical::decimal_parts(text) else {
-        return Cow::Borrowed(text);
-    };
-    let digits = digits.trim_start_matches('0');
-    let sign = if negative { "-" } else { "" };
-    let plain = match exponent {
-        _ if digits.is_empty() => "0".to_string(),
-        e if e.unsigned_abs() as usize + digits.len() > 64 => return Cow::Borrowed(text),
-        e if e >= 0 => format!("{sign}{digits}{}", "0".repeat(e as usize)),
-        e => {
-            let point = e.unsigned_abs() as usize;
-            let padded = format!("{:0>width$}", digits, width = point + 1);
-            let (int, frac) = padded.split_at(padded.len() - point);
-            let frac = frac.trim_end_matches('0');
-            match frac.is_empty() {
-                true => format!("{sign}{int}"),
-                false => format!("{sign}{int}.{frac}"),
-            }
-        }
-    };
-    Cow::Owned(plain)
-}
-
-fn timestamp(fields: &dyn Fields, name: &str) -> Result<(u64, u32), String> {
-    parse_rfc3339_nanos(required(fields, name)?).map_err(|e| format!("field `{name}`: {e}"))
-}
-
-/// Validates a payment event.
-pub fn payment(fields: &dyn Fields) -> Result<Payment, String> {
-    let event_id = required(fields, "event_id")?.to_owned();
-    let payment_id = required(fields, "payment_id")?.to_owned();
-    let kind_text = required(fields, "type")?;
-    let kind = PaymentKind::parse(kind_text).ok_or_else(|| {
-        format!("unknown payment type {kind_text:?}; expected capture, refund, chargeback or chargeback_reversal")
-    })?;
-    let currency = currency(fields)?;
-    let amount = amount(fields, currency)?;
-    let (occurred_at, time_nanos) = timestamp(fields, "occurred_at")?;
-    let merchant_id = optional(fields, "merchant_id")?.map(str::to_owned);
+/// Validates a payment event read through `layout`.
+pub fn payment(layout: &Layout, fields: &dyn Fields) -> Result<Payment, String> {
+    let event_id = text(fields, &layout.id)?.to_owned();
+    let payment_id = text(fields, &layout.payment_id)?.to_owned();
+    let currency = roles::currency(fields, &layout.currency, layout.declared)?;
+    let (amount, sign) = roles::amount(fields, &layout.amount, currency, 1)?;
+    let kind = roles::named(fields, &layout.kind, sign, &KINDS)?;
+    let (occurred_at, time_nanos) = roles::time(fields, &layout.time)?;
+    let merchant_id = optional_text(fields, &layout.merchant_id)?.map(str::to_owned);
     Ok(Payment {
         event_id,
         payment_id,
@@ -187,22 +76,49 @@ pub fn payment(fields: &dyn Fields) -> Result<Payment, String> {
         occurred_at,
         time_nanos,
         merchant_id,
-        attributes: fields.attributes(PAYMENT_FIELDS),
+        attributes: fields.attributes(&layout.known),
     })
 }
 
-/// Validates a ledger entry.
-pub fn entry(fields: &dyn Fields) -> Result<Entry, String> {
-    let entry_id = required(fields, "entry_id")?.to_owned();
-    let journal_id = required(fields, "journal_id")?.to_owned();
-    let payment_id = optional(fields, "payment_id")?.map(str::to_owned);
-    let account = required(fields, "account")?.to_owned();
-    let direction_text = required(fields, "direction")?;
-    let direction = Direction::parse(direction_text)
-        .ok_or_else(|| format!("unknown direction {direction_text:?}; expected debit or credit"))?;
-    let currency = currency(fields)?;
-    let amount = amount(fields, currency)?;
-    let (booked_at, time_nanos) = timestamp(fields, "booked_at")?;
+/// Payment kinds by name and sign.
+const KINDS: roles::Names<PaymentKind> = roles::Names {
+    own: "type",
+    parse: PaymentKind::parse,
+    unknown: |text| {
+        format!("unknown payment type {text:?}; expected capture, refund, chargeback or chargeback_reversal")
+    },
+    by_sign: |sign| match sign < 0 {
+        true => PaymentKind::Refund,
+        false => PaymentKind::Capture,
+    },
+    sign_of: PaymentKind::sign,
+};
+
+/// Directions by name and sign.
+const DIRECTIONS: roles::Names<Direction> = roles::Names {
+    own: "direction",
+    parse: Direction::parse,
+    unknown: |text| format!("unknown direction {text:?}; expected debit or credit"),
+    by_sign: |sign| match sign < 0 {
+        true => Direction::Credit,
+        false => Direction::Debit,
+    },
+    sign_of: |direction| match direction {
+        Direction::Debit => 1,
+        Direction::Credit => -1,
+    },
+};
+
+/// Validates a ledger entry read through `layout`.
+pub fn entry(layout: &Layout, fields: &dyn Fields) -> Result<Entry, String> {
+    let entry_id = text(fields, &layout.id)?.to_owned();
+    let journal_id = text(fields, &layout.journal_id)?.to_owned();
+    let payment_id = optional_text(fields, &layout.payment_id)?.map(str::to_owned);
+    let account = text(fields, &layout.account)?.to_owned();
+    let currency = roles::currency(fields, &layout.currency, layout.declared)?;
+    let (amount, sign) = roles::amount(fields, &layout.amount, currency, -1)?;
+    let direction = roles::named(fields, &layout.direction, sign, &DIRECTIONS)?;
+    let (booked_at, time_nanos) = roles::time(fields, &layout.time)?;
     Ok(Entry {
         entry_id,
         journal_id,
@@ -213,27 +129,42 @@ pub fn entry(fields: &dyn Fields) -> Result<Entry, String> {
         currency,
         booked_at,
         time_nanos,
-        attributes: fields.attributes(ENTRY_FIELDS),
+        attributes: fields.attributes(&layout.known),
     })
 }
 
-/// Validates a record of `stream`.
-pub fn record(stream: Stream, fields: &dyn Fields) -> Result<Record, String> {
-    match stream {
-        Stream::Payments => payment(fields).map(Record::Payment),
-        Stream::Entries => entry(fields).map(Record::Entry),
+/// Validates a record of `layout`'s stream.
+pub fn record(layout: &Layout, fields: &dyn Fields) -> Result<Record, String> {
+    match layout.stream {
+        Stream::Payments => payment(layout, fields).map(Record::Payment),
+        Stream::Entries => entry(layout, fields).map(Record::Entry),
     }
 }
 
-/// Parses one JSON Lines line of `stream`: read in place as an object (see [`JsonObject`]), or,
-/// when it is not one, as any JSON value, to say what it is.
+/// The stream's own layout (SPEC §2).
+pub fn builtin(stream: Stream) -> &'static Layout {
+    static PAYMENTS: LazyLock<Layout> = LazyLock::new(|| Layout::builtin(Stream::Payments));
+    static ENTRIES: LazyLock<Layout> = LazyLock::new(|| Layout::builtin(Stream::Entries));
+    match stream {
+        Stream::Payments => &PAYMENTS,
+        Stream::Entries => &ENTRIES,
+    }
+}
+
+/// Parses one JSON Lines line of `stream` by its own columns (see [`json_record`]).
 pub fn json_line(stream: Stream, line: &str) -> Result<Record, String> {
+    json_record(builtin(stream), line)
+}
+
+/// Parses one JSON Lines line through `layout`: read in place as an object (see
+/// [`JsonObject`]), or, when it is not one, as any JSON value, to say what it is.
+pub fn json_record(layout: &Layout, line: &str) -> Result<Record, String> {
     if let Some(object) = JsonObject::read(line) {
-        return record(stream, &object);
+        return record(layout, &object);
     }
     match serde_json::from_str::<Value>(line) {
         Err(e) => Err(format!("not valid JSON: {e}")),
-        Ok(Value::Object(map)) => record(stream, &map),
+        Ok(Value::Object(map)) => record(layout, &map),
         Ok(other) => Err(format!(
             "not a JSON object (got {})",
             match other {
@@ -250,6 +181,7 @@ pub fn json_line(stream: Stream, line: &str) -> Result<Record, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trueup_operators::Amount;
 
     fn pay(line: &str) -> Result<Payment, String> {
         match json_line(Stream::Payments, line)? {
