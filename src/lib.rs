@@ -54,6 +54,7 @@
 //!   - [`runtime::resume`]: what a restarted run takes back from the audit store.
 //!   - [`runtime::delivery`]: worker 0 ships completed times to the writer, in order.
 //!   - [`runtime::writer`]: the thread that orders, writes and commits what completed.
+//!   - [`runtime::check`]: `trueup check`, a dry run of the sources through their field maps.
 //!   - [`runtime::commit`]: exactly-once commits of inputs, changes and positions.
 //!   - [`runtime::merge_policy`]: how eagerly arrangements merge while following.
 //!   - [`runtime::progress`]: the periodic progress line of a long run.

@@ -37,6 +37,10 @@ enum Command {
     /// Run a pipeline from a TOML config; exits at the end of finite input, or with
     /// `--follow` streams until SIGINT/SIGTERM.
     Run(RunArgs),
+    /// A dry run: read the first records of every source through its field map, show how
+    /// each column maps, what each record became (or why it is a dead letter) and which rules
+    /// would see it; writes nothing.
+    Check(CheckArgs),
     /// Ask the audit store (read-only): a key's result, breaks, the summary, lineage.
     Query(QueryArgs),
     /// Serve the auditors' read-only HTTP API over the audit store.
@@ -161,6 +165,16 @@ struct GenerateArgs {
     /// Write CSV instead of JSON Lines.
     #[arg(long)]
     csv: bool,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The pipeline configuration (TOML).
+    #[arg(long)]
+    config: PathBuf,
+    /// Records read from each source.
+    #[arg(long, default_value_t = 10)]
+    sample: usize,
 }
 
 #[derive(Args)]
@@ -309,6 +323,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 return Ok(());
             }
             print!("{}", render_table(&report.summary));
+            Ok(())
+        }
+        Command::Check(args) => {
+            let config = Config::load(&args.config)?;
+            trueup::runtime::check::check(&config, args.sample, &mut std::io::stdout().lock())?;
             Ok(())
         }
         Command::Query(args) => query(args),

@@ -283,3 +283,137 @@ fn mapped_times_units_and_signs_are_read_exactly() {
         Some("2026-11-02T09:00:00Z")
     );
 }
+
+/// The exports and their config copied into a fresh folder (so that a run's outputs land
+/// there), with `edit` applied to the config's text.
+fn exports_folder(edit: impl Fn(String) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(FIXTURES).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let config = dir.path().join("exports.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, edit(text)).unwrap();
+    dir
+}
+
+fn check(dir: &Path, sample: &str) -> std::process::Output {
+    let config = dir.join("exports.toml");
+    std::process::Command::new(env!("CARGO_BIN_EXE_trueup"))
+        .args([
+            "check",
+            "--config",
+            config.to_str().unwrap(),
+            "--sample",
+            sample,
+        ])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn check_shows_each_columns_role_each_records_fate_and_its_rules_and_writes_nothing() {
+    let dir = exports_folder(|text| text);
+    let output = check(dir.path(), "8");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}");
+    for line in [
+        "source 1 of 3: payments from",
+        "  kind         ← `type` (charge → capture, refund → refund)",
+        "  amount       ← `amount` (minor units, signed)",
+        "  time         ← `created` (Unix seconds)",
+        "  stripe_balance_transactions.jsonl:3: payment event txn_3 · payment ch_2 · refund 20.00 USD · 2026-11-01T10:30:00Z → payment_ledger (left side of ch_2 USD)",
+        "  stripe_balance_transactions.jsonl:5: dead letter: field `charge` is empty",
+        "  amount       ← `Gross Debit (GC)` as debit, `Gross Credit (GC)` as credit (decimal)",
+        "  time         ← `Creation Date` (local time in the zone named by `TimeZone`)",
+        "  adyen_settlement_details.csv:2: payment event 8815000000000001 · payment MR-100 · capture 100.00 EUR · 2026-11-01T10:00:00Z · merchant AcmeEU → payment_ledger (left side of MR-100 EUR)",
+        "  direction    ← `Dr/Cr` (C → credit, D → debit)",
+        "  ledger_export.csv:2: entry L1 · journal J1 · payment ch_1 · account 1200 · debit 125.50 USD · 2026-11-01T10:05:00Z → payment_ledger (right side of ch_1 USD), journal_balance (left side of J1 USD)",
+        "  ledger_export.csv:3: entry L2 · journal J1 · payment ch_1 · account 4000 · credit 125.50 USD · 2026-11-01T10:05:00Z → journal_balance (right side of J1 USD)",
+        "15 accepted, 7 dead letters; nothing written",
+    ] {
+        assert!(stdout.lines().any(|l| l.starts_with(line)), "missing {line:?} in\n{stdout}");
+    }
+    assert!(!dir.path().join("out").exists(), "check wrote outputs");
+    let one = String::from_utf8(check(dir.path(), "1").stdout).unwrap();
+    assert!(
+        one.ends_with("3 accepted, 0 dead letters; nothing written\n"),
+        "{one}"
+    );
+}
+
+#[test]
+fn check_refuses_a_bad_field_map_naming_the_key() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "id = \"id\"\n",
+            "id = \"id\"\nbogus = \"x\"\n",
+            "`sources[0].fields`: TOML parse error at line 10",
+        ),
+        (
+            "id = \"id\"\n",
+            "id = \"id\"\nid = \"source\"\n",
+            "duplicate key",
+        ),
+        (
+            "payment_id = \"charge\"\n",
+            "payment_id = \"charge\"\naccount = \"a\"\n",
+            "`sources[0].fields.account`: the payments stream has no `account` role",
+        ),
+        (
+            "\"unix_seconds\"",
+            "\"unix_second\"",
+            "`sources[0].fields.time.format`",
+        ),
+        (
+            "currency = \"Ccy\"",
+            "currency = { fixed = \"EURO\" }",
+            "`sources[2].fields.currency.fixed`: \"EURO\" is not an ISO 4217 code",
+        ),
+        (
+            "zone = \"America/New_York\"",
+            "zone = \"America/Gotham\"",
+            "`sources[2].fields.time.zone`: \"America/Gotham\" is not a time zone",
+        ),
+        (
+            "D = \"debit\"",
+            "D = \"debet\"",
+            "`sources[2].fields.direction.values.D`: \"debet\" is not a direction",
+        ),
+    ];
+    for (from, to, says) in cases {
+        let dir = exports_folder(|text| {
+            assert!(text.contains(from), "{from}");
+            text.replacen(from, to, 1)
+        });
+        let output = check(dir.path(), "8");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            !output.status.success() && stderr.contains(says),
+            "{to}: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "{to}");
+    }
+}
+
+#[test]
+fn docs_rules_every_config_block_parses_and_the_fixture_config_is_its_example() {
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/rules.md"))
+        .expect("docs/rules.md");
+    let blocks: Vec<&str> = guide
+        .split("```toml\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 4, "the guide's config blocks");
+    for block in &blocks {
+        Config::from_toml(block, Path::new(".")).unwrap_or_else(|e| panic!("{e}\n{block}"));
+    }
+    // the guide's field maps are the fixture config's, byte for byte
+    let fixture = std::fs::read_to_string(Path::new(FIXTURES).join("exports.toml")).unwrap();
+    for block in &blocks[..3] {
+        let map = block.split("\n[sinks]").next().unwrap();
+        assert!(fixture.contains(map), "not in exports.toml:\n{map}");
+    }
+}

@@ -16,26 +16,45 @@ use crate::model::{Direction, PaymentKind, Stream};
 
 /// A role read from one column, or (for the roles that allow it) a fixed value for every
 /// record of the source.
+pub type TextRole = Role<Fixed>;
+
+/// The same value for every record: `{ fixed = "EUR" }` (currency and account only).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum TextRole {
-    /// The input column holding the value.
-    Column(String),
-    /// The same value for every record: `{ fixed = "EUR" }` (currency and account only).
-    Fixed {
-        /// The value.
-        fixed: String,
-    },
+#[serde(deny_unknown_fields)]
+pub struct Fixed {
+    /// The value.
+    pub fixed: String,
 }
 
-/// A role read from a column, or described by a table of options.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A role read from a column (`"Amount"`), or described by a table of options.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Role<T> {
     /// The input column, read with the role's default options.
     Column(String),
     /// The role's options.
     Spec(T),
+}
+
+/// A string is a column; a table is read as the options, so that an error in it names the
+/// option (an untagged enum would only say that nothing matched).
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Role<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+            type Value = Role<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a column name, or a table of options")
+            }
+            fn visit_str<E: serde::de::Error>(self, column: &str) -> Result<Role<T>, E> {
+                Ok(Role::Column(column.to_owned()))
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<Role<T>, M::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Role::Spec)
+            }
+        }
+        deserializer.deserialize_any(Visitor(std::marker::PhantomData))
+    }
 }
 
 /// How the amount is written.
@@ -279,7 +298,7 @@ impl FieldMap {
         let payments = stream == Stream::Payments;
         let amount = self.amount_layout()?;
         let time = self.time_layout(if payments { "occurred_at" } else { "booked_at" })?;
-        let id = self.id.clone().unwrap_or(TextRole::Column(
+        let id = self.id.clone().unwrap_or(Role::Column(
             (if payments { "event_id" } else { "entry_id" }).into(),
         ));
         let mut layout = Layout {
@@ -465,13 +484,13 @@ fn named_column<T>(named: &Named<T>) -> Option<&str> {
 }
 
 fn text_or(role: &Option<TextRole>, own: &str) -> TextRole {
-    role.clone().unwrap_or(TextRole::Column(own.into()))
+    role.clone().unwrap_or(Role::Column(own.into()))
 }
 
 fn resolve_text(role: TextRole) -> Text {
     match role {
-        TextRole::Column(column) => Text::Column(column),
-        TextRole::Fixed { fixed } => Text::Fixed(fixed),
+        Role::Column(column) => Text::Column(column),
+        Role::Spec(Fixed { fixed }) => Text::Fixed(fixed),
     }
 }
 
@@ -479,8 +498,8 @@ fn resolve_text(role: TextRole) -> Text {
 /// record one).
 fn column_only(key: &str, role: TextRole) -> Result<Text, Refusal> {
     match role {
-        TextRole::Column(column) => Ok(Text::Column(column)),
-        TextRole::Fixed { .. } => Err((
+        Role::Column(column) => Ok(Text::Column(column)),
+        Role::Spec(_) => Err((
             key.into(),
             "must name a column (only `currency` and `account` may be fixed)".into(),
         )),

@@ -13,8 +13,10 @@
 //! - [`merge_policy`]: how eagerly differential's arrangements merge while following.
 //! - [`progress`]: the periodic progress line of a long run.
 //! - [`control`]: stopping a run from outside, what it reports, and how it fails.
+//! - [`check`]: `trueup check`, a dry run of the sources through their field maps.
 //! - [`job`]: a run into the configured sinks, and the embedded default configuration.
 
+pub mod check;
 pub mod commit;
 pub mod control;
 pub mod delivery;
