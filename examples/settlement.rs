@@ -43,7 +43,7 @@ fn main() {
             // one group per payout id: Σ net payment amounts against Σ bank lines, 1 cent tolerance
             let tolerance = Tolerance {
                 absolute: Amount::parse("0.01").unwrap(),
-                relative_bps: 0,
+                ..Tolerance::exact()
             };
             let groups = payments.balance_named("settlement", payouts, move |_| tolerance);
             let aged = groups.age(move |(_, g): &(String, BalanceGroup)| {

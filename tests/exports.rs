@@ -417,3 +417,28 @@ fn docs_rules_every_config_block_parses_and_the_fixture_config_is_its_example() 
         assert!(fixture.contains(map), "not in exports.toml:\n{map}");
     }
 }
+
+#[test]
+fn a_tolerance_floor_matches_a_small_difference_the_relative_part_alone_would_not() {
+    // ch_3: 9.99 captured, 9.90 booked; 0.5 % of 9.99 is 0.05, below the 0.09 difference
+    for (floor, status) in [("0.08", "amount_mismatch"), ("0.09", "matched")] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = exports_config(1, dir.path());
+        let text = format!(
+            "relative_bps = 50\nfloor = {{ USD = \"{floor}\" }}\ncap = {{ USD = \"5.00\" }}"
+        );
+        let tolerance: trueup::config::ToleranceConfig = toml::from_str(&text).unwrap();
+        match &mut config.rules[0] {
+            trueup::config::RuleConfig::PaymentLedger(rule) => rule.tolerance = tolerance,
+            other => panic!("{other:?}"),
+        }
+        config.validate().unwrap();
+        let output = run_collect(&config).expect("run");
+        let state = final_state(&output.changelog);
+        let ch_3 = state
+            .keys()
+            .find(|r| r.rule == "payment_ledger" && r.key == "ch_3")
+            .unwrap();
+        assert_eq!(ch_3.status.as_str(), status, "floor {floor}");
+    }
+}

@@ -150,8 +150,9 @@ impl<'de> Deserialize<'de> for Amount {
 /// How far apart two sums may be and still count as balanced.
 ///
 /// A pair of sums `expected`, `actual` is within tolerance when
-/// `|expected − actual| ≤ max(absolute, |expected| × relative_bps / 10 000)`.
-/// The default is exact: both zero.
+/// `|expected − actual| ≤ max(absolute, relative)`, where `relative` is
+/// `|expected| × relative_bps / 10 000` raised to `floor` and lowered to `cap` (when set):
+/// "0.5 %, at least 0.10, at most 5.00". The default is exact: all zero, no cap.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Tolerance {
@@ -159,6 +160,10 @@ pub struct Tolerance {
     pub absolute: Amount,
     /// Relative tolerance in basis points of `|expected|` (1 bps = 0.01 %).
     pub relative_bps: u32,
+    /// The least the relative tolerance is (zero by default).
+    pub floor: Amount,
+    /// The most the relative tolerance is (none by default).
+    pub cap: Option<Amount>,
 }
 
 impl Tolerance {
@@ -167,6 +172,8 @@ impl Tolerance {
         Tolerance {
             absolute: Amount::ZERO,
             relative_bps: 0,
+            floor: Amount::ZERO,
+            cap: None,
         }
     }
 
@@ -180,6 +187,8 @@ impl Tolerance {
                 .saturating_mul(Decimal::from(self.relative_bps))
                 / Decimal::from(10_000),
         );
+        let relative = relative.max(self.floor.abs());
+        let relative = self.cap.map_or(relative, |cap| relative.min(cap.abs()));
         difference <= self.absolute.abs().max(relative)
     }
 }
@@ -223,16 +232,37 @@ mod tests {
         assert!(!Tolerance::exact().accepts(a("1.00"), a("1.01")));
         let abs = Tolerance {
             absolute: a("0.01"),
-            relative_bps: 0,
+            ..Tolerance::exact()
         };
         assert!(abs.accepts(a("1.00"), a("1.01")));
         assert!(!abs.accepts(a("1.00"), a("1.02")));
         let rel = Tolerance {
-            absolute: Amount::ZERO,
             relative_bps: 50,
+            ..Tolerance::exact()
         };
         assert!(rel.accepts(a("1000.00"), a("995.00")));
         assert!(!rel.accepts(a("1000.00"), a("994.99")));
+        // 0.5 %, at least 0.10, at most 5.00
+        let bounded = Tolerance {
+            relative_bps: 50,
+            floor: a("0.10"),
+            cap: Some(a("5.00")),
+            ..Tolerance::exact()
+        };
+        assert!(
+            bounded.accepts(a("10.00"), a("9.90")),
+            "floor: 0.05 raised to 0.10"
+        );
+        assert!(!bounded.accepts(a("10.00"), a("9.89")));
+        assert!(
+            bounded.accepts(a("500.00"), a("497.50")),
+            "0.5 % of 500 is 2.50"
+        );
+        assert!(
+            bounded.accepts(a("5000.00"), a("4995.00")),
+            "25.00 capped to 5.00"
+        );
+        assert!(!bounded.accepts(a("5000.00"), a("4994.99")));
     }
 
     #[test]

@@ -285,7 +285,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(48))]
         #[test]
         fn balances_like_reference(abs_cents in 0i64..2, steps in rounds(leg(), leg())) {
-            let tolerance = Tolerance { absolute: Amount::from_minor(abs_cents * 50, 2), relative_bps: 0 };
+            let tolerance = Tolerance { absolute: Amount::from_minor(abs_cents * 50, 2), ..Tolerance::exact() };
             check(steps, move |left, right| left.balance(right, move |_| tolerance),
                   move |l, r, _| reference(l, r, tolerance));
         }

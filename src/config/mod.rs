@@ -401,7 +401,8 @@ impl Default for JournalBalanceRule {
 }
 
 /// A rule's tolerance: matched when `|expected − actual| ≤ max(absolute[currency],
-/// |expected| × relative_bps / 10 000)`.
+/// relative)`, `relative` being `|expected| × relative_bps / 10 000` raised to
+/// `floor[currency]` and lowered to `cap[currency]`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ToleranceConfig {
@@ -412,18 +413,43 @@ pub struct ToleranceConfig {
     /// Relative tolerance in basis points of |expected|, at most [`MAX_RELATIVE_BPS`] (100 %).
     /// Default 0.
     pub relative_bps: u32,
+    /// The least the relative tolerance is, per currency (`{ USD = "0.10" }`), read as
+    /// `absolute` is; other currencies 0.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub floor: BTreeMap<String, String>,
+    /// The most the relative tolerance is, per currency (`{ USD = "5.00" }`), at least its
+    /// floor; other currencies uncapped.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub cap: BTreeMap<String, String>,
 }
 
 impl ToleranceConfig {
     /// The tolerance for one currency.
     pub fn for_currency(&self, currency: Currency) -> Tolerance {
+        // validated at load: every listed amount parses
+        let amount = |table: &BTreeMap<String, String>| {
+            (table.get(currency.code())).and_then(|text| currency.parse_amount(text, text).ok())
+        };
         Tolerance {
-            // validated at load: every listed amount parses
-            absolute: (self.absolute.get(currency.code()))
-                .and_then(|text| currency.parse_amount(text, text).ok())
-                .unwrap_or_default(),
+            absolute: amount(&self.absolute).unwrap_or_default(),
             relative_bps: self.relative_bps,
+            floor: amount(&self.floor).unwrap_or_default(),
+            cap: amount(&self.cap),
         }
+    }
+
+    /// Every listed amount, by its key within the tolerance (`absolute.USD`, `floor.EUR`).
+    fn listed(&self) -> impl Iterator<Item = (String, &String, &String)> {
+        let tables = [
+            ("absolute", &self.absolute),
+            ("floor", &self.floor),
+            ("cap", &self.cap),
+        ];
+        tables.into_iter().flat_map(|(name, table)| {
+            table
+                .iter()
+                .map(move |(code, amount)| (format!("{name}.{code}"), code, amount))
+        })
     }
 }
 
@@ -760,8 +786,9 @@ impl Config {
                 }
             }
             rule.validate_bounds(i)?;
-            for (code, amount) in &rule.tolerance().absolute {
-                let key = format!("rules[{i}].tolerance.absolute.{code}");
+            let tolerance = rule.tolerance();
+            for (inner, code, amount) in tolerance.listed() {
+                let key = format!("rules[{i}].tolerance.{inner}");
                 let Some(currency) = Currency::from_code(code) else {
                     return invalid(key, "unknown currency (not an ISO 4217 code)");
                 };
@@ -770,6 +797,17 @@ impl Config {
                         key,
                         &format!("{reason}: must be a decimal ≥ 0 written as input amounts are"),
                     );
+                }
+            }
+            for currency in tolerance
+                .cap
+                .keys()
+                .filter_map(|code| Currency::from_code(code))
+            {
+                let bounds = tolerance.for_currency(currency);
+                if bounds.cap.is_some_and(|cap| cap < bounds.floor) {
+                    let key = format!("rules[{i}].tolerance.cap.{currency}");
+                    return invalid(key, "must be at least the floor");
                 }
             }
         }
@@ -828,6 +866,42 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("pipeline.workers"), "{err}");
+    }
+
+    #[test]
+    fn a_tolerance_floor_and_cap_bound_the_relative_part_and_are_refused_by_key() {
+        let rule = |body: &str| {
+            let text = format!("{MINIMAL}\n[[rules]]\nkind = \"journal_balance\"\n{body}\n");
+            Config::from_toml(&text, Path::new("."))
+        };
+        let config = rule(
+            "tolerance = { relative_bps = 50, floor = { USD = \"0.10\" }, cap = { USD = \"5.00\" } }",
+        )
+        .unwrap();
+        let usd = config.rules[0]
+            .tolerance()
+            .for_currency(Currency::from_code("USD").unwrap());
+        let amount = |text| trueup_operators::Amount::parse(text).unwrap();
+        assert_eq!((usd.floor, usd.cap), (amount("0.10"), Some(amount("5.00"))));
+        assert!(usd.accepts(amount("10.00"), amount("9.90")));
+        assert!(!usd.accepts(amount("5000.00"), amount("4994.99")));
+        for (body, key) in [
+            (
+                "tolerance = { floor = { USD = \"0.001\" } }",
+                "rules[0].tolerance.floor.USD",
+            ),
+            (
+                "tolerance = { cap = { XYZ = \"1\" } }",
+                "rules[0].tolerance.cap.XYZ",
+            ),
+            (
+                "tolerance = { floor = { EUR = \"2\" }, cap = { EUR = \"1\" } }",
+                "rules[0].tolerance.cap.EUR",
+            ),
+        ] {
+            let error = rule(body).unwrap_err().to_string();
+            assert!(error.contains(&format!("`{key}`")), "{body}: {error}");
+        }
     }
 
     #[test]

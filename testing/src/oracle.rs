@@ -97,10 +97,15 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
             let actual: Amount = right.iter().map(|r| r.1).sum();
             let difference = expected - actual;
             let tolerance = rule.tolerance().for_currency(currency);
-            let bound = tolerance.absolute.max(Amount(
+            let relative = Amount(
                 expected.abs().0 * rust_decimal::Decimal::from(tolerance.relative_bps)
                     / rust_decimal::Decimal::from(10_000),
-            ));
+            );
+            let relative = match tolerance.cap {
+                Some(cap) => relative.max(tolerance.floor).min(cap),
+                None => relative.max(tolerance.floor),
+            };
+            let bound = tolerance.absolute.max(relative);
             let times = left.iter().chain(&right).map(|l| l.2);
             let last = times.clone().max().unwrap_or(0);
             let due_at = last + rule.grace_millis();
