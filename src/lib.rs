@@ -14,6 +14,7 @@
 //!   - [`model::results`]: result rows, their changes, and their changelog lines.
 //!   - [`model::summary`]: counts, amounts, match rates and aging of a run's results.
 //! - [`config`]: the TOML pipeline configuration, validated with the key named.
+//!   - [`config::balance`]: a declared `balance` rule: its two sides, keys and filters.
 //!   - [`config::fields`]: a source's field map — its own columns onto the stream's roles.
 //!   - [`config::key`]: the key a TOML parse error is about, named as refusals name keys.
 //!   - [`config::paths`]: a run never writes over its inputs, its store or another output.

@@ -406,7 +406,7 @@ fn docs_rules_every_config_block_parses_and_the_fixture_config_is_its_example() 
         .skip(1)
         .map(|rest| rest.split("```").next().unwrap())
         .collect();
-    assert_eq!(blocks.len(), 4, "the guide's config blocks");
+    assert_eq!(blocks.len(), 5, "the guide's config blocks");
     for block in &blocks {
         Config::from_toml(block, Path::new(".")).unwrap_or_else(|e| panic!("{e}\n{block}"));
     }
@@ -441,4 +441,88 @@ fn a_tolerance_floor_matches_a_small_difference_the_relative_part_alone_would_no
             .unwrap();
         assert_eq!(ch_3.status.as_str(), status, "floor {floor}");
     }
+}
+
+/// `payment_ledger` declared as a `balance` of the exports: its breaks carry the declared
+/// kind's statuses.
+const DECLARED: &str = r#"[[rules]]
+kind = "balance"
+name = "psp_vs_1200"
+left = { stream = "payments", key = "payment_id" }
+right = { stream = "entries", key = "payment_id", accounts = ["1200"] }
+grace_hours = 1
+
+[[rules]]"#;
+
+fn trueup(args: &[&str]) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_trueup"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
+#[test]
+fn a_declared_balance_is_stored_queried_traced_and_verified() {
+    let dir = exports_folder(|text| {
+        let ledger = "[[rules]]\nkind = \"payment_ledger\"\nmatch_accounts = [\"1200\"]\ngrace_hours = 1\n\n[[rules]]";
+        assert!(text.contains(ledger));
+        text.replacen(ledger, DECLARED, 1)
+    });
+    let (config, store) = (dir.path().join("exports.toml"), dir.path().join("audit.db"));
+    let (config, store) = (config.to_str().unwrap(), store.to_str().unwrap());
+    let (ok, out) = trueup(&["run", "--config", config, "--store", store]);
+    assert!(ok, "{out}");
+    assert!(out.contains("psp_vs_1200"), "{out}");
+    let (ok, out) = trueup(&["verify", "--store", store]);
+    assert!(ok && out.contains(": 0 problem(s)"), "{out}");
+    let query = |args: &[&str]| {
+        let (ok, out) = trueup(&[&["query", "--store", store], args].concat());
+        assert!(ok, "{out}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    let statuses = |answer: &serde_json::Value| -> Vec<String> {
+        let rows = answer
+            .as_array()
+            .cloned()
+            .or_else(|| answer["results"].as_array().cloned());
+        rows.unwrap_or_default()
+            .iter()
+            .map(|r| format!("{} {}", r["rule"], r["status"]))
+            .collect()
+    };
+    for (key, status) in [
+        ("MR-200", "unmatched_left"),
+        ("MR-300", "unmatched_right"),
+        ("ch_3", "amount_mismatch"),
+        ("ch_2", "matched"),
+    ] {
+        let answer = query(&["result", key, "--rule", "psp_vs_1200"]);
+        assert_eq!(
+            statuses(&answer),
+            [format!("\"psp_vs_1200\" \"{status}\"")],
+            "{key}: {answer}"
+        );
+    }
+    let lineage = query(&["lineage", "ch_2"]).to_string();
+    for traced in [
+        "txn_2",
+        "txn_3",
+        "L3",
+        "L5",
+        "stripe_balance_transactions.jsonl",
+        "ledger_export.csv",
+    ] {
+        assert!(
+            lineage.contains(traced),
+            "lineage of ch_2 lacks {traced}: {lineage}"
+        );
+    }
+    let breaks = query(&["breaks", "--rule", "psp_vs_1200"]).to_string();
+    for key in ["MR-200", "MR-300", "ch_3"] {
+        assert!(breaks.contains(key), "{breaks}");
+    }
+    assert!(!breaks.contains("\"ch_2\""), "{breaks}");
 }

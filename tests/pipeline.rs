@@ -264,3 +264,88 @@ fn late_records_are_counted_and_change_nothing_in_the_final_state() {
     );
     assert_eq!(state_of(&late), state_of(&baseline));
 }
+
+#[test]
+fn declared_balance_rules_agree_with_the_oracle_on_any_number_of_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = GenerateOptions {
+        seed: 41,
+        payments: 500,
+        fault_per_mille: 60,
+        redelivery_per_mille: 30,
+        ..GenerateOptions::default()
+    };
+    let generated = generate(dir.path(), &options).unwrap();
+    let text = r#"
+        # payment_ledger, declared: payments against the receivable, per payment id
+        [[rules]]
+        kind = "balance"
+        name = "receivable"
+        left = { stream = "payments", key = "payment_id" }
+        right = { stream = "entries", key = "payment_id", accounts = ["psp_receivable"] }
+        grace_hours = 48
+        tolerance = { relative_bps = 10, floor = { USD = "0.02" }, cap = { USD = "0.50" } }
+        # what is paid out to merchants against what leaves the bank, per journal, as written
+        [[rules]]
+        kind = "balance"
+        name = "payouts"
+        left = { stream = "entries", key = "journal_id", accounts = ["merchant_payable"], direction = "debit", signed = false }
+        right = { stream = "entries", key = "journal_id", accounts = ["bank_cash"], direction = "credit", signed = false }
+        grace_hours = 1
+    "#;
+    #[derive(serde::Deserialize)]
+    struct Rules {
+        rules: Vec<trueup::config::RuleConfig>,
+    }
+    let rules = toml::from_str::<Rules>(text).unwrap().rules;
+    let records = [
+        read_all(&generated.payments, trueup::model::Stream::Payments),
+        read_all(&generated.entries, trueup::model::Stream::Entries),
+    ]
+    .concat();
+    let mut outputs = Vec::new();
+    for (workers, batch) in [(1, 10_000), (2, 300), (4, 77)] {
+        let mut config = config_for(
+            dir.path(),
+            &generated.payments,
+            &generated.entries,
+            workers,
+            batch,
+        );
+        config.rules = rules.clone();
+        config.validate().unwrap();
+        let output = run_collect(&config).unwrap();
+        let want = oracle::final_state(&records, &config.rules, Tick(config.pipeline.tick_millis));
+        let got: BTreeSet<ResultRow> = state_of(&output).into_keys().cloned().collect();
+        let missing: Vec<_> = want.difference(&got).take(3).collect();
+        let extra: Vec<_> = got.difference(&want).take(3).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{workers} workers: oracle has {missing:#?}\npipeline has {extra:#?}"
+        );
+        let count = |rule: &str, status: &str| {
+            got.iter()
+                .filter(|r| r.rule == rule && r.status.as_str() == status)
+                .count()
+        };
+        // the generator's faults reach every status of the declared kind
+        for (rule, status) in [
+            ("receivable", "matched"),
+            ("receivable", "unmatched_left"),
+            ("receivable", "unmatched_right"),
+            ("receivable", "amount_mismatch"),
+            ("payouts", "matched"),
+            ("payouts", "unmatched_left"),
+        ] {
+            assert!(
+                count(rule, status) > 0,
+                "{workers} workers: no {rule} {status}"
+            );
+        }
+        outputs.push(output.changelog);
+    }
+    assert!(
+        outputs.windows(2).all(|w| w[0] == w[1]),
+        "the changelog depends on workers or batching"
+    );
+}

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+pub mod balance;
 pub mod fields;
 pub mod key;
 pub mod paths;
@@ -351,6 +352,8 @@ pub enum RuleConfig {
     PaymentLedger(PaymentLedgerRule),
     /// Σ debits = Σ credits per (journal_id, currency).
     JournalBalance(JournalBalanceRule),
+    /// A declared balance: any left side against any right side (docs/rules.md).
+    Balance(balance::BalanceRule),
 }
 
 /// Parameters of a `payment_ledger` rule.
@@ -552,6 +555,7 @@ impl RuleConfig {
         match self {
             RuleConfig::PaymentLedger(r) => &r.name,
             RuleConfig::JournalBalance(r) => &r.name,
+            RuleConfig::Balance(r) => &r.name,
         }
     }
 
@@ -560,12 +564,21 @@ impl RuleConfig {
         match self {
             RuleConfig::PaymentLedger(r) => r.grace_hours,
             RuleConfig::JournalBalance(r) => r.grace_hours,
+            RuleConfig::Balance(r) => r.grace_hours,
         }
     }
 
     /// The grace period in milliseconds.
     pub fn grace_millis(&self) -> u64 {
         self.grace_hours().saturating_mul(crate::model::time::HOUR)
+    }
+
+    /// A key within the rule that its kind cannot use, and why.
+    fn refusal(&self) -> Option<(String, String)> {
+        match self {
+            RuleConfig::Balance(r) => r.refusal(),
+            RuleConfig::PaymentLedger(_) | RuleConfig::JournalBalance(_) => None,
+        }
     }
 
     /// Refuses this rule's (the `i`-th) grace and relative tolerance beyond their bounds.
@@ -586,6 +599,7 @@ impl RuleConfig {
         match self {
             RuleConfig::PaymentLedger(r) => &r.tolerance,
             RuleConfig::JournalBalance(r) => &r.tolerance,
+            RuleConfig::Balance(r) => &r.tolerance,
         }
     }
 }
@@ -611,6 +625,7 @@ fn rule_key(text: &str, key: &str) -> Option<String> {
     let error = match kind.as_str()? {
         "payment_ledger" => toml::from_str::<PaymentLedgerRule>(&body).err()?,
         "journal_balance" => toml::from_str::<JournalBalanceRule>(&body).err()?,
+        "balance" => toml::from_str::<balance::BalanceRule>(&body).err()?,
         _ => return None,
     };
     let inner = key::key_at(&body, error.span()?.start)?;
@@ -785,6 +800,9 @@ impl Config {
                     );
                 }
             }
+            if let Some((key, message)) = rule.refusal() {
+                return invalid(format!("rules[{i}].{key}"), &message);
+            }
             rule.validate_bounds(i)?;
             let tolerance = rule.tolerance();
             for (inner, code, amount) in tolerance.listed() {
@@ -901,6 +919,49 @@ mod tests {
         ] {
             let error = rule(body).unwrap_err().to_string();
             assert!(error.contains(&format!("`{key}`")), "{body}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_declared_balance_is_refused_naming_the_side_key() {
+        let rule = |body: &str| {
+            let text = format!("{MINIMAL}\n[[rules]]\nkind = \"balance\"\nname = \"b\"\n{body}\n");
+            Config::from_toml(&text, Path::new(".")).map(|c| c.rules.len())
+        };
+        let entries = "right = { stream = \"entries\", key = \"journal_id\" }";
+        assert_eq!(
+            rule(&format!(
+                "left = {{ stream = \"payments\", key = \"payment_id\" }}\n{entries}"
+            ))
+            .unwrap(),
+            1
+        );
+        for (left, key) in [
+            (
+                "{ stream = \"payments\", key = \"payment_id\", accounts = [\"a\"] }",
+                "rules[0].left.accounts",
+            ),
+            (
+                "{ stream = \"payments\", key = \"journal_id\" }",
+                "rules[0].left.key",
+            ),
+            (
+                "{ stream = \"payments\", key = \"payment_id\", direction = \"debit\" }",
+                "rules[0].left.direction",
+            ),
+            (
+                "{ stream = \"payments\", key = \"merchant_id\" }",
+                "rules[0].left.key",
+            ),
+            (
+                "{ stream = \"payments\", key = \"payment_id\", filter = 1 }",
+                "rules[0].left",
+            ),
+        ] {
+            let error = rule(&format!("left = {left}\n{entries}"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(&format!("`{key}")), "{left}: {error}");
         }
     }
 

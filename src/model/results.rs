@@ -26,11 +26,15 @@ pub enum Status {
     UnbalancedJournal,
     /// Two different records share one id; all versions held out of matching.
     ConflictingDuplicate,
+    /// A declared rule's left side present, no right side, grace elapsed.
+    UnmatchedLeft,
+    /// A declared rule's right side present, no left side, grace elapsed.
+    UnmatchedRight,
 }
 
 impl Status {
     /// Every status, in report order.
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 9] = [
         Status::Matched,
         Status::Pending,
         Status::MissingLedger,
@@ -38,6 +42,8 @@ impl Status {
         Status::AmountMismatch,
         Status::UnbalancedJournal,
         Status::ConflictingDuplicate,
+        Status::UnmatchedLeft,
+        Status::UnmatchedRight,
     ];
 
     /// The status as written in results.
@@ -50,6 +56,8 @@ impl Status {
             Status::AmountMismatch => "amount_mismatch",
             Status::UnbalancedJournal => "unbalanced_journal",
             Status::ConflictingDuplicate => "conflicting_duplicate",
+            Status::UnmatchedLeft => "unmatched_left",
+            Status::UnmatchedRight => "unmatched_right",
         }
     }
 

@@ -11,6 +11,7 @@
 use trueup_operators::{BalanceState, Leg};
 
 use super::kind::{GroupKey, Member, RuleKind};
+use crate::config::balance::{BalanceRule, KeyField as Key, SideConfig};
 use crate::config::{JournalBalanceRule, PaymentLedgerRule, ToleranceConfig};
 use crate::model::name::Name;
 use crate::model::results::Status;
@@ -18,24 +19,25 @@ use crate::model::rows::{EntryRow, PaymentRow};
 use crate::model::time::HOUR;
 use crate::model::{Direction, Stream};
 
-/// Which records of its stream a side takes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Filter {
-    /// Every record.
-    All,
-    /// Entries on one of these accounts.
-    Accounts(Vec<Name>),
-    /// Entries of this direction.
-    Direction(Direction),
+/// Which records of its stream a side takes: entries on these accounts (any, when empty)
+/// of this direction (either, when none); every payment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Filter {
+    accounts: Vec<Name>,
+    direction: Option<Direction>,
 }
 
-/// The field a side's records are grouped by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Key {
-    /// The payment id (an entry without one is in no group).
-    PaymentId,
-    /// The entry's journal id.
-    JournalId,
+impl Filter {
+    /// Whether it takes every record.
+    fn is_all(&self) -> bool {
+        self.accounts.is_empty() && self.direction.is_none()
+    }
+
+    /// Whether it takes `entry`.
+    fn takes(&self, entry: &EntryRow) -> bool {
+        (self.accounts.is_empty() || self.accounts.contains(&entry.account))
+            && self.direction.is_none_or(|d| d == entry.direction)
+    }
 }
 
 /// How a side's amounts count.
@@ -79,13 +81,16 @@ impl Balance {
             grace_millis: rule.grace_hours.saturating_mul(HOUR),
             left: Side {
                 stream: Stream::Payments,
-                filter: Filter::All,
+                filter: Filter::default(),
                 key: Key::PaymentId,
                 sign: Sign::Signed,
             },
             right: Side {
                 stream: Stream::Entries,
-                filter: Filter::Accounts(accounts.collect()),
+                filter: Filter {
+                    accounts: accounts.collect(),
+                    direction: None,
+                },
                 key: Key::PaymentId,
                 sign: Sign::Signed,
             },
@@ -101,7 +106,10 @@ impl Balance {
     pub fn journal_balance(rule: &JournalBalanceRule) -> Balance {
         let side = |direction| Side {
             stream: Stream::Entries,
-            filter: Filter::Direction(direction),
+            filter: Filter {
+                accounts: Vec::new(),
+                direction: Some(direction),
+            },
             key: Key::JournalId,
             sign: Sign::AsWritten,
         };
@@ -112,6 +120,41 @@ impl Balance {
             left: side(Direction::Debit),
             right: side(Direction::Credit),
             overdue: [Status::UnbalancedJournal; 3],
+        }
+    }
+
+    /// A declared `balance` rule: its own sides; an overdue group with only a left side is
+    /// `unmatched_left`, with only a right side `unmatched_right`, with both
+    /// `amount_mismatch`.
+    pub fn declared(rule: &BalanceRule) -> Balance {
+        let side = |config: &SideConfig| Side {
+            stream: config.stream,
+            filter: Filter {
+                accounts: config
+                    .accounts
+                    .iter()
+                    .map(|a| Name::unregistered(a))
+                    .collect(),
+                direction: config.direction,
+            },
+            key: config.key,
+            sign: if config.signed {
+                Sign::Signed
+            } else {
+                Sign::AsWritten
+            },
+        };
+        Balance {
+            name: rule.name.clone(),
+            tolerance: rule.tolerance.clone(),
+            grace_millis: rule.grace_hours.saturating_mul(HOUR),
+            left: side(&rule.left),
+            right: side(&rule.right),
+            overdue: [
+                Status::UnmatchedLeft,
+                Status::UnmatchedRight,
+                Status::AmountMismatch,
+            ],
         }
     }
 
@@ -131,11 +174,16 @@ impl RuleKind for Balance {
     }
 
     fn covers(&self, stream: Stream) -> bool {
-        let all = |side: &Side| side.stream == stream && side.filter == Filter::All;
-        let split = match (&self.left.filter, &self.right.filter) {
-            (Filter::Direction(a), Filter::Direction(b)) => a != b,
-            _ => false,
-        };
+        // every record of the stream has the key: payments their payment id, entries their
+        // journal id (an entry's payment id is optional)
+        let keyed = |side: &Side| stream == Stream::Payments || side.key == Key::JournalId;
+        let all = |side: &Side| side.stream == stream && side.filter.is_all() && keyed(side);
+        let (left, right) = (&self.left.filter, &self.right.filter);
+        let split = left.accounts.is_empty()
+            && right.accounts.is_empty()
+            && matches!((left.direction, right.direction), (Some(a), Some(b)) if a != b)
+            && keyed(&self.left)
+            && keyed(&self.right);
         all(&self.left)
             || all(&self.right)
             || (split && self.left.stream == stream && self.right.stream == stream)
@@ -151,7 +199,7 @@ impl RuleKind for Balance {
 
     fn payment_member(&self, p: &PaymentRow) -> Option<(GroupKey, Member)> {
         let (is_left, side) = (self.sides().into_iter())
-            .find(|(_, side)| side.stream == Stream::Payments && side.filter == Filter::All)?;
+            .find(|(_, side)| side.stream == Stream::Payments && side.filter.is_all())?;
         let amount = match side.sign {
             Sign::Signed => p.signed_amount(),
             Sign::AsWritten => p.amount,
@@ -161,14 +209,8 @@ impl RuleKind for Balance {
     }
 
     fn entry_member(&self, e: &EntryRow) -> Option<(GroupKey, Member)> {
-        let (is_left, side) = self.sides().into_iter().find(|(_, side)| {
-            side.stream == Stream::Entries
-                && match &side.filter {
-                    Filter::All => true,
-                    Filter::Accounts(accounts) => accounts.contains(&e.account),
-                    Filter::Direction(direction) => e.direction == *direction,
-                }
-        })?;
+        let (is_left, side) = (self.sides().into_iter())
+            .find(|(_, side)| side.stream == Stream::Entries && side.filter.takes(e))?;
         let key = match side.key {
             Key::PaymentId => e.payment_id?,
             Key::JournalId => e.journal_id,

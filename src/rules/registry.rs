@@ -16,6 +16,7 @@ pub fn kind_of(rule: &RuleConfig) -> Arc<dyn RuleKind> {
     match rule {
         RuleConfig::PaymentLedger(r) => Arc::new(Balance::payment_ledger(r)),
         RuleConfig::JournalBalance(r) => Arc::new(Balance::journal_balance(r)),
+        RuleConfig::Balance(r) => Arc::new(Balance::declared(r)),
     }
 }
 

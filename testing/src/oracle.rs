@@ -6,11 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use trueup_operators::Amount;
 
+use trueup::config::balance::{BalanceRule, KeyField};
 use trueup::config::RuleConfig;
 use trueup::model::currency::Currency;
 use trueup::model::results::{ResultRow, Status};
 use trueup::model::time::{Millis, Tick};
-use trueup::model::{Direction, Record};
+use trueup::model::{Direction, Record, Stream};
 
 /// The final state of the standard reconciliation of `records` (in any order), with the final
 /// watermark at the largest event time.
@@ -90,6 +91,16 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
                     side.push((e.entry_id.clone(), e.amount, e.booked_at));
                 }
                 (RuleConfig::JournalBalance(_), Record::Payment(_)) => {}
+                (RuleConfig::Balance(r), record) => {
+                    if let Some((left, key, leg)) = declared_side(r, record) {
+                        let g = groups.entry((key, leg_currency(record))).or_default();
+                        let side = if left { &mut g.0 } else { &mut g.1 };
+                        side.push(leg);
+                        if let Record::Payment(p) = record {
+                            g.2.extend(p.merchant_id.clone());
+                        }
+                    }
+                }
             }
         }
         for ((key, currency), (left, right, merchants)) in groups {
@@ -110,10 +121,17 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
             let last = times.clone().max().unwrap_or(0);
             let due_at = last + rule.grace_millis();
             let ledger = matches!(rule, RuleConfig::PaymentLedger(_));
+            let declared = matches!(rule, RuleConfig::Balance(_));
             let status = if !left.is_empty() && !right.is_empty() && difference.abs() <= bound {
                 Status::Matched
             } else if trueup::rules::break_time(tick, due_at) > tick.ceil(watermark) {
                 Status::Pending
+            } else if declared && right.is_empty() {
+                Status::UnmatchedLeft
+            } else if declared && left.is_empty() {
+                Status::UnmatchedRight
+            } else if declared {
+                Status::AmountMismatch
             } else if !ledger {
                 Status::UnbalancedJournal
             } else if right.is_empty() {
@@ -140,13 +158,60 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
                 due_at,
                 left_ids: ids(&left),
                 right_ids: ids(&right),
-                merchant_id: if ledger {
-                    merchants.into_iter().next()
-                } else {
-                    None
-                },
+                // only payments bring a merchant
+                merchant_id: merchants.into_iter().next(),
             });
         }
     }
     state
+}
+
+fn leg_currency(record: &Record) -> Currency {
+    match record {
+        Record::Payment(p) => p.currency,
+        Record::Entry(e) => e.currency,
+    }
+}
+
+/// The side of a declared balance `record` is on (`true`: left), its key and its leg: the
+/// first side whose stream, accounts and direction take it and whose key it has.
+fn declared_side(
+    rule: &BalanceRule,
+    record: &Record,
+) -> Option<(bool, String, (String, Amount, Millis))> {
+    [(true, &rule.left), (false, &rule.right)]
+        .into_iter()
+        .find_map(|(left, side)| {
+            let (key, leg) = match record {
+                Record::Payment(p) if side.stream == Stream::Payments => {
+                    let amount = if side.signed {
+                        p.signed_amount()
+                    } else {
+                        p.amount
+                    };
+                    (
+                        p.payment_id.clone(),
+                        (p.event_id.clone(), amount, p.occurred_at),
+                    )
+                }
+                Record::Entry(e) if side.stream == Stream::Entries => {
+                    let on_account = side.accounts.is_empty() || side.accounts.contains(&e.account);
+                    if !on_account || side.direction.is_some_and(|d| d != e.direction) {
+                        return None;
+                    }
+                    let key = match side.key {
+                        KeyField::PaymentId => e.payment_id.clone()?,
+                        KeyField::JournalId => e.journal_id.clone(),
+                    };
+                    let amount = if side.signed {
+                        e.signed_amount()
+                    } else {
+                        e.amount
+                    };
+                    (key, (e.entry_id.clone(), amount, e.booked_at))
+                }
+                _ => return None,
+            };
+            Some((left, key, leg))
+        })
 }

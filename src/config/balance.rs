@@ -1,0 +1,85 @@
+//! A declared `balance` rule (`kind = "balance"`): per group key and currency, the sum of a
+//! left side against that of a right side, each side the records of one stream that pass its
+//! filter, grouped by one of their keys. `payment_ledger` and `journal_balance` are its presets.
+
+use serde::{Deserialize, Serialize};
+
+use super::ToleranceConfig;
+use crate::model::{Direction, Stream};
+
+/// Parameters of a declared `balance` rule.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceRule {
+    /// The rule's name in results (required: unique, not `dedupe`).
+    pub name: String,
+    /// The expected side.
+    pub left: SideConfig,
+    /// The actual side.
+    pub right: SideConfig,
+    /// How far the sides may differ and still match. Default exact.
+    #[serde(default)]
+    pub tolerance: ToleranceConfig,
+    /// Hours after a group's latest record before an unbalanced group is a break. Default 72.
+    #[serde(default = "default_grace")]
+    pub grace_hours: u64,
+}
+
+fn default_grace() -> u64 {
+    72
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One side of a declared balance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SideConfig {
+    /// The stream whose records the side takes.
+    pub stream: Stream,
+    /// The key its records are grouped by; a record without one is on no side.
+    pub key: KeyField,
+    /// Entries only: only entries on these accounts. Default: every account.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
+    /// Entries only: only entries of this direction. Default: both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    /// Whether amounts count with their sign (a refund, a credit: −). Default true; false
+    /// sums them as written (as `journal_balance` sums debits and credits apart).
+    #[serde(default = "yes")]
+    pub signed: bool,
+}
+
+/// A key a side groups by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyField {
+    /// The payment id (always on payments; optional on entries).
+    PaymentId,
+    /// Entries only: the journal id.
+    JournalId,
+}
+
+impl BalanceRule {
+    /// The key within the rule and why, for a side that asks its stream for what it lacks.
+    pub fn refusal(&self) -> Option<(String, String)> {
+        for (name, side) in [("left", &self.left), ("right", &self.right)] {
+            if side.stream != Stream::Payments {
+                continue;
+            }
+            let lacks = [
+                ("accounts", !side.accounts.is_empty()),
+                ("direction", side.direction.is_some()),
+                ("key", side.key == KeyField::JournalId),
+            ];
+            if let Some((key, _)) = lacks.iter().find(|(_, set)| *set) {
+                let message = "payments have no accounts, directions or journal ids".into();
+                return Some((format!("{name}.{key}"), message));
+            }
+        }
+        None
+    }
+}
