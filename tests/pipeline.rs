@@ -265,39 +265,24 @@ fn late_records_are_counted_and_change_nothing_in_the_final_state() {
     assert_eq!(state_of(&late), state_of(&baseline));
 }
 
-#[test]
-fn declared_balance_rules_agree_with_the_oracle_on_any_number_of_workers() {
+/// Runs `rules` (TOML `[[rules]]`) over generated data with `seed` on 1, 2 and 4 workers and
+/// batch sizes, asserting that each run agrees with the oracle and with the others, and that
+/// every `(rule, status)` of `reached` occurs.
+fn declared_rules_agree_with_the_oracle(seed: u64, rules: &str, reached: &[(&str, &str)]) {
     let dir = tempfile::tempdir().unwrap();
     let options = GenerateOptions {
-        seed: 41,
+        seed,
         payments: 500,
         fault_per_mille: 60,
         redelivery_per_mille: 30,
         ..GenerateOptions::default()
     };
     let generated = generate(dir.path(), &options).unwrap();
-    let text = r#"
-        # payment_ledger, declared: payments against the receivable, per payment id
-        [[rules]]
-        kind = "balance"
-        name = "receivable"
-        left = { stream = "payments", key = "payment_id" }
-        right = { stream = "entries", key = "payment_id", accounts = ["psp_receivable"] }
-        grace_hours = 48
-        tolerance = { relative_bps = 10, floor = { USD = "0.02" }, cap = { USD = "0.50" } }
-        # what is paid out to merchants against what leaves the bank, per journal, as written
-        [[rules]]
-        kind = "balance"
-        name = "payouts"
-        left = { stream = "entries", key = "journal_id", accounts = ["merchant_payable"], direction = "debit", signed = false }
-        right = { stream = "entries", key = "journal_id", accounts = ["bank_cash"], direction = "credit", signed = false }
-        grace_hours = 1
-    "#;
     #[derive(serde::Deserialize)]
     struct Rules {
         rules: Vec<trueup::config::RuleConfig>,
     }
-    let rules = toml::from_str::<Rules>(text).unwrap().rules;
+    let rules = toml::from_str::<Rules>(rules).unwrap().rules;
     let records = [
         read_all(&generated.payments, trueup::model::Stream::Payments),
         read_all(&generated.entries, trueup::model::Stream::Entries),
@@ -328,15 +313,7 @@ fn declared_balance_rules_agree_with_the_oracle_on_any_number_of_workers() {
                 .filter(|r| r.rule == rule && r.status.as_str() == status)
                 .count()
         };
-        // the generator's faults reach every status of the declared kind
-        for (rule, status) in [
-            ("receivable", "matched"),
-            ("receivable", "unmatched_left"),
-            ("receivable", "unmatched_right"),
-            ("receivable", "amount_mismatch"),
-            ("payouts", "matched"),
-            ("payouts", "unmatched_left"),
-        ] {
+        for (rule, status) in reached {
             assert!(
                 count(rule, status) > 0,
                 "{workers} workers: no {rule} {status}"
@@ -347,5 +324,81 @@ fn declared_balance_rules_agree_with_the_oracle_on_any_number_of_workers() {
     assert!(
         outputs.windows(2).all(|w| w[0] == w[1]),
         "the changelog depends on workers or batching"
+    );
+}
+
+#[test]
+fn declared_balance_rules_agree_with_the_oracle_on_any_number_of_workers() {
+    let rules = r#"
+        # payment_ledger, declared: payments against the receivable, per payment id
+        [[rules]]
+        kind = "balance"
+        name = "receivable"
+        left = { stream = "payments", key = "payment_id" }
+        right = { stream = "entries", key = "payment_id", accounts = ["psp_receivable"] }
+        grace_hours = 48
+        tolerance = { relative_bps = 10, floor = { USD = "0.02" }, cap = { USD = "0.50" } }
+        # what is paid out to merchants against what leaves the bank, per journal, as written
+        [[rules]]
+        kind = "balance"
+        name = "payouts"
+        left = { stream = "entries", key = "journal_id", accounts = ["merchant_payable"], direction = "debit", signed = false }
+        right = { stream = "entries", key = "journal_id", accounts = ["bank_cash"], direction = "credit", signed = false }
+        grace_hours = 1
+    "#;
+    declared_rules_agree_with_the_oracle(
+        41,
+        rules,
+        &[
+            ("receivable", "matched"),
+            ("receivable", "unmatched_left"),
+            ("receivable", "unmatched_right"),
+            ("receivable", "amount_mismatch"),
+            ("payouts", "matched"),
+            ("payouts", "unmatched_left"),
+        ],
+    );
+}
+
+#[test]
+fn match_rules_agree_with_the_oracle_on_any_number_of_workers() {
+    let rules = r#"
+        # captures and refunds against the receivable's bookings, one to one by payment id
+        [[rules]]
+        kind = "match"
+        name = "bookings"
+        left = { stream = "payments" }
+        right = { stream = "entries", accounts = ["psp_receivable"] }
+        key = "payment_id"
+        window_hours = 72
+        grace_hours = 48
+        # payouts to merchants against bank lines, by equal amount within two days, no key
+        [[rules]]
+        kind = "match"
+        name = "bank"
+        left = { stream = "entries", accounts = ["merchant_payable"], direction = "debit", signed = false }
+        right = { stream = "entries", accounts = ["bank_cash"], signed = false }
+        window_hours = 48
+        grace_hours = 24
+        # the same within 0.05 USD: one group per currency
+        [[rules]]
+        kind = "match"
+        name = "bank_tolerant"
+        left = { stream = "entries", accounts = ["merchant_payable"], direction = "debit", signed = false }
+        right = { stream = "entries", accounts = ["bank_cash"], signed = false }
+        window_hours = 48
+        tolerance = { absolute = { USD = "0.05" } }
+    "#;
+    declared_rules_agree_with_the_oracle(
+        43,
+        rules,
+        &[
+            ("bookings", "matched"),
+            ("bookings", "unmatched_left"),
+            ("bookings", "unmatched_right"),
+            ("bank", "matched"),
+            ("bank", "unmatched_left"),
+            ("bank_tolerant", "matched"),
+        ],
     );
 }

@@ -83,3 +83,89 @@ impl BalanceRule {
         None
     }
 }
+
+/// Parameters of a `match` rule: records of a left side paired one to one with records of a
+/// right side — equal on `key` when given, amounts within the tolerance, event times within
+/// the window.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchRule {
+    /// The rule's name in results (required: unique, not `dedupe`).
+    pub name: String,
+    /// The records to be paired (the expected side).
+    pub left: MatchSide,
+    /// The records they are paired with (the actual side).
+    pub right: MatchSide,
+    /// A key both records of a pair must have and share. Default none: any two records of
+    /// one currency may pair.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyField>,
+    /// How far apart in event time two records may be and still pair, in hours (at most
+    /// 87,600). Default 48.
+    #[serde(default = "default_window")]
+    pub window_hours: u64,
+    /// How far the two amounts may differ. Default exact.
+    #[serde(default)]
+    pub tolerance: ToleranceConfig,
+    /// Hours after a record's event time before it is a break, unpaired. Default 72.
+    #[serde(default = "default_grace")]
+    pub grace_hours: u64,
+}
+
+fn default_window() -> u64 {
+    48
+}
+
+/// One side of a `match` rule: a stream and, for entries, a filter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchSide {
+    /// The stream whose records the side takes.
+    pub stream: Stream,
+    /// Entries only: only entries on these accounts. Default: every account.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
+    /// Entries only: only entries of this direction. Default: both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    /// Whether amounts count with their sign. Default true.
+    #[serde(default = "yes")]
+    pub signed: bool,
+}
+
+impl MatchRule {
+    /// A side as a balance side takes it: its stream, filter and sign, grouped by the rule's
+    /// key (the payment id stands in where the rule has none, for the refusals only).
+    pub fn side(&self, side: &MatchSide) -> SideConfig {
+        SideConfig {
+            stream: side.stream,
+            key: self.key.unwrap_or(KeyField::PaymentId),
+            accounts: side.accounts.clone(),
+            direction: side.direction,
+            signed: side.signed,
+        }
+    }
+
+    /// The key within the rule and why, for what its sides or window cannot be.
+    pub fn refusal(&self) -> Option<(String, String)> {
+        if self.window_hours > super::MAX_HOURS {
+            return Some((
+                "window_hours".into(),
+                "must be at most 87600 (ten years)".into(),
+            ));
+        }
+        let as_balance = BalanceRule {
+            name: self.name.clone(),
+            left: self.side(&self.left),
+            right: self.side(&self.right),
+            tolerance: self.tolerance.clone(),
+            grace_hours: self.grace_hours,
+        };
+        as_balance
+            .refusal()
+            .map(|(key, message)| match key.ends_with(".key") {
+                true => ("key".into(), message),
+                false => (key, message),
+            })
+    }
+}

@@ -354,6 +354,8 @@ pub enum RuleConfig {
     JournalBalance(JournalBalanceRule),
     /// A declared balance: any left side against any right side (docs/rules.md).
     Balance(balance::BalanceRule),
+    /// Records paired one to one by key, amount and time window (docs/rules.md).
+    Match(balance::MatchRule),
 }
 
 /// Parameters of a `payment_ledger` rule.
@@ -556,6 +558,7 @@ impl RuleConfig {
             RuleConfig::PaymentLedger(r) => &r.name,
             RuleConfig::JournalBalance(r) => &r.name,
             RuleConfig::Balance(r) => &r.name,
+            RuleConfig::Match(r) => &r.name,
         }
     }
 
@@ -565,6 +568,7 @@ impl RuleConfig {
             RuleConfig::PaymentLedger(r) => r.grace_hours,
             RuleConfig::JournalBalance(r) => r.grace_hours,
             RuleConfig::Balance(r) => r.grace_hours,
+            RuleConfig::Match(r) => r.grace_hours,
         }
     }
 
@@ -577,6 +581,7 @@ impl RuleConfig {
     fn refusal(&self) -> Option<(String, String)> {
         match self {
             RuleConfig::Balance(r) => r.refusal(),
+            RuleConfig::Match(r) => r.refusal(),
             RuleConfig::PaymentLedger(_) | RuleConfig::JournalBalance(_) => None,
         }
     }
@@ -600,6 +605,7 @@ impl RuleConfig {
             RuleConfig::PaymentLedger(r) => &r.tolerance,
             RuleConfig::JournalBalance(r) => &r.tolerance,
             RuleConfig::Balance(r) => &r.tolerance,
+            RuleConfig::Match(r) => &r.tolerance,
         }
     }
 }
@@ -626,6 +632,7 @@ fn rule_key(text: &str, key: &str) -> Option<String> {
         "payment_ledger" => toml::from_str::<PaymentLedgerRule>(&body).err()?,
         "journal_balance" => toml::from_str::<JournalBalanceRule>(&body).err()?,
         "balance" => toml::from_str::<balance::BalanceRule>(&body).err()?,
+        "match" => toml::from_str::<balance::MatchRule>(&body).err()?,
         _ => return None,
     };
     let inner = key::key_at(&body, error.span()?.start)?;

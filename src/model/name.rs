@@ -51,6 +51,9 @@ pub struct UnknownName(pub NameHash);
 pub type NewNames = Option<Vec<(NameHash, String)>>;
 
 impl Name {
+    /// The empty name (`""`).
+    pub const EMPTY: Name = Name([0; 16]);
+
     /// The name of `text` without registering it: for names no result shows (accounts),
     /// which are compared, never read back.
     pub fn unregistered(text: &str) -> Name {

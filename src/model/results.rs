@@ -30,11 +30,14 @@ pub enum Status {
     UnmatchedLeft,
     /// A declared rule's right side present, no left side, grace elapsed.
     UnmatchedRight,
+    /// A `match` rule's record with two or more equally good candidates: held with them,
+    /// not guessed.
+    Ambiguous,
 }
 
 impl Status {
     /// Every status, in report order.
-    pub const ALL: [Status; 9] = [
+    pub const ALL: [Status; 10] = [
         Status::Matched,
         Status::Pending,
         Status::MissingLedger,
@@ -44,6 +47,7 @@ impl Status {
         Status::ConflictingDuplicate,
         Status::UnmatchedLeft,
         Status::UnmatchedRight,
+        Status::Ambiguous,
     ];
 
     /// The status as written in results.
@@ -58,6 +62,7 @@ impl Status {
             Status::ConflictingDuplicate => "conflicting_duplicate",
             Status::UnmatchedLeft => "unmatched_left",
             Status::UnmatchedRight => "unmatched_right",
+            Status::Ambiguous => "ambiguous",
         }
     }
 

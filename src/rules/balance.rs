@@ -54,7 +54,9 @@ enum Sign {
 struct Side {
     stream: Stream,
     filter: Filter,
-    key: Key,
+    /// `None`: every record is in one group per currency (a `match` rule without a key,
+    /// which pairs within it).
+    key: Option<Key>,
     sign: Sign,
 }
 
@@ -82,7 +84,7 @@ impl Balance {
             left: Side {
                 stream: Stream::Payments,
                 filter: Filter::default(),
-                key: Key::PaymentId,
+                key: Some(Key::PaymentId),
                 sign: Sign::Signed,
             },
             right: Side {
@@ -91,7 +93,7 @@ impl Balance {
                     accounts: accounts.collect(),
                     direction: None,
                 },
-                key: Key::PaymentId,
+                key: Some(Key::PaymentId),
                 sign: Sign::Signed,
             },
             overdue: [
@@ -110,7 +112,7 @@ impl Balance {
                 accounts: Vec::new(),
                 direction: Some(direction),
             },
-            key: Key::JournalId,
+            key: Some(Key::JournalId),
             sign: Sign::AsWritten,
         };
         Balance {
@@ -137,7 +139,7 @@ impl Balance {
                     .collect(),
                 direction: config.direction,
             },
-            key: config.key,
+            key: Some(config.key),
             sign: if config.signed {
                 Sign::Signed
             } else {
@@ -158,6 +160,13 @@ impl Balance {
         }
     }
 
+    /// The same sides without keys: every record of a currency in one group.
+    pub fn unkeyed(mut self) -> Balance {
+        self.left.key = None;
+        self.right.key = None;
+        self
+    }
+
     /// The sides, left first, each with whether it is the left one.
     fn sides(&self) -> [(bool, &Side); 2] {
         [(true, &self.left), (false, &self.right)]
@@ -176,7 +185,9 @@ impl RuleKind for Balance {
     fn covers(&self, stream: Stream) -> bool {
         // every record of the stream has the key: payments their payment id, entries their
         // journal id (an entry's payment id is optional)
-        let keyed = |side: &Side| stream == Stream::Payments || side.key == Key::JournalId;
+        let keyed = |side: &Side| {
+            stream == Stream::Payments || matches!(side.key, None | Some(Key::JournalId))
+        };
         let all = |side: &Side| side.stream == stream && side.filter.is_all() && keyed(side);
         let (left, right) = (&self.left.filter, &self.right.filter);
         let split = left.accounts.is_empty()
@@ -205,15 +216,17 @@ impl RuleKind for Balance {
             Sign::AsWritten => p.amount,
         };
         let leg = Leg::with_id(p.event_id, amount, p.occurred_at);
-        Some(((p.payment_id, p.currency), (is_left, leg, p.merchant_id)))
+        let key = side.key.map_or(Name::EMPTY, |_| p.payment_id);
+        Some(((key, p.currency), (is_left, leg, p.merchant_id)))
     }
 
     fn entry_member(&self, e: &EntryRow) -> Option<(GroupKey, Member)> {
         let (is_left, side) = (self.sides().into_iter())
             .find(|(_, side)| side.stream == Stream::Entries && side.filter.takes(e))?;
         let key = match side.key {
-            Key::PaymentId => e.payment_id?,
-            Key::JournalId => e.journal_id,
+            Some(Key::PaymentId) => e.payment_id?,
+            Some(Key::JournalId) => e.journal_id,
+            None => Name::EMPTY,
         };
         let amount = match side.sign {
             Sign::Signed => e.signed_amount(),

@@ -2,7 +2,7 @@
 //! [registry](super::registry) makes a configured rule an instance of its kind). The graph
 //! builder and `verify` see rules only through the trait.
 
-use trueup_operators::{BalanceState, Leg};
+use trueup_operators::{BalanceGroup, BalanceState, Leg, Phase};
 
 use crate::config::ToleranceConfig;
 use crate::model::currency::Currency;
@@ -43,4 +43,27 @@ pub trait RuleKind: Send + Sync + 'static {
     fn tolerance(&self) -> &ToleranceConfig;
     /// How long after a group's latest event an unbalanced group becomes a break.
     fn grace_millis(&self) -> u64;
+    /// For a kind that pairs records within a group (`match`): how. `None` (the default):
+    /// a group is balanced as a whole.
+    fn pairing(&self) -> Option<&Pairing> {
+        None
+    }
+    /// The status of a group in `phase`: matched when settled, pending on time, else
+    /// [`overdue`](RuleKind::overdue).
+    fn status(&self, phase: Phase, group: &BalanceGroup<Name>) -> Status {
+        match phase {
+            Phase::Settled => Status::Matched,
+            Phase::OnTime => Status::Pending,
+            Phase::Overdue => self.overdue(group.state),
+        }
+    }
+}
+
+/// How a `match` rule pairs the records of one group (its key and currency; with an exact
+/// tolerance and no key, also its amount): one left with one right, event times at most
+/// `window_millis` apart and amounts within the tolerance.
+#[derive(Clone, Debug)]
+pub struct Pairing {
+    /// The widest gap in event time between the two records of a pair.
+    pub window_millis: u64,
 }

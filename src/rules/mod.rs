@@ -20,6 +20,7 @@
 
 pub mod balance;
 pub mod kind;
+pub mod matching;
 pub mod registry;
 
 use std::sync::Arc;
@@ -29,12 +30,13 @@ use differential_dataflow::VecCollection;
 use differential_dataflow::{ExchangeData, Hashable};
 use trueup_operators::balance::summarize;
 use trueup_operators::{
-    Amount, BalanceGroup, BalanceState, Conservation, Dedupe, DedupeOutputs, Measure, Phase,
-    Retire, Route, Splitter, Tally, Violation,
+    Amount, BalanceGroup, BalanceState, Conservation, Dedupe, DedupeOutputs, Measure, Retire,
+    Route, Splitter, Tally, Violation,
 };
 
 use kind::RuleKind;
 pub use kind::{GroupKey, Member, RuleLeg};
+use matching::PairKey;
 use registry::kind_of;
 
 use crate::config::{RetentionConfig, RuleConfig};
@@ -175,24 +177,15 @@ pub fn reconcile<'scope>(
         let members = measured_hourly(members, &mut checked, move |((_, ccy), (_, leg, _))| {
             ((stage, Some(*ccy)), Measure::one(leg.amount))
         });
-        let rows = match settings.retention {
-            None => rule_rows(rule, index, members, tick),
-            Some(retention) => {
-                let retiring = members.retiring(RETIRE_STEP);
-                held.push(
-                    retiring
-                        .working()
-                        .flat_map(|((key, _), (_, leg, merchant))| {
-                            long_names([Some(key), Some(leg.id), merchant])
-                        }),
-                );
-                let rows = rule_rows(rule, index, retiring.working(), tick)
-                    .map(|row| ((row.key, row.currency), row));
-                let retire_at = rule_retire_at(rule, retention);
-                retiring
-                    .retire_named(rule.name(), rows, move |_, row| retire_at(row))
-                    .map(|(_, row)| row)
-            }
+        let rule_at = (rule, index, tick);
+        let rows = match rule.pairing() {
+            None => rule_results(rule_at, members, settings.retention, &mut held),
+            Some(_) => rule_results(
+                rule_at,
+                paired(rule, members),
+                settings.retention,
+                &mut held,
+            ),
         };
         results.push(measured_hourly(rows, &mut produced, move |row| {
             measure_row(stage, row)
@@ -208,6 +201,79 @@ pub fn reconcile<'scope>(
         redeliveries,
         live_names,
     }
+}
+
+/// What a rule's tally is keyed by: a group as results show it, and how a result row names
+/// its key again (for retention).
+trait RowKey: ExchangeData + Hashable + std::hash::Hash + Copy {
+    /// The group's key and currency, as written in its results.
+    fn group(&self) -> GroupKey;
+    /// The key of the group `row` is the result of.
+    fn of(row: &Outcome) -> Self;
+}
+
+impl RowKey for GroupKey {
+    fn group(&self) -> GroupKey {
+        *self
+    }
+
+    fn of(row: &Outcome) -> Self {
+        (row.key, row.currency)
+    }
+}
+
+/// A `match` rule's pair: named by its left record's id, or an unpaired right record's
+/// (`true`), which may be the same text in another stream.
+impl RowKey for PairKey {
+    fn group(&self) -> GroupKey {
+        self.0
+    }
+
+    fn of(row: &Outcome) -> Self {
+        ((row.key, row.currency), row.left_ids.is_empty())
+    }
+}
+
+/// A rule's results from its members (keyed by group), with retention when configured: the
+/// long names its working state holds go into `held`.
+fn rule_results<'scope, K: RowKey>(
+    rule_at: (&Arc<dyn RuleKind>, u16, Tick),
+    members: VecCollection<'scope, Time, (K, Member)>,
+    retention: Option<&RetentionConfig>,
+    held: &mut Vec<VecCollection<'scope, Time, Name>>,
+) -> VecCollection<'scope, Time, Outcome> {
+    let Some(retention) = retention else {
+        return rule_rows(rule_at, members);
+    };
+    let rule = rule_at.0;
+    let retiring = members.retiring(RETIRE_STEP);
+    held.push(retiring.working().flat_map(|(key, (_, leg, merchant))| {
+        long_names([Some(key.group().0), Some(leg.id), merchant])
+    }));
+    let rows = rule_rows(rule_at, retiring.working()).map(|row| (K::of(&row), row));
+    let retire_at = rule_retire_at(rule, retention);
+    retiring
+        .retire_named(rule.name(), rows, move |_, row| retire_at(row))
+        .map(|(_, row)| row)
+}
+
+/// A `match` rule's members regrouped by pair: within each of its groups, each member with
+/// the pair it belongs to ([`matching::pair`]).
+fn paired<'scope>(
+    rule: &Arc<dyn RuleKind>,
+    members: VecCollection<'scope, Time, (GroupKey, Member)>,
+) -> VecCollection<'scope, Time, (PairKey, Member)> {
+    let pairing = rule.pairing().cloned().expect("a pairing rule");
+    let tolerance = rule.tolerance().clone();
+    let name = format!("{} pairs", rule.name());
+    members
+        .reduce_named(&name, move |&(_, currency), members, out| {
+            let tolerance = tolerance.for_currency(currency);
+            for (pair, (member, copies)) in matching::pair(currency, members, &pairing, tolerance) {
+                out.push(((pair, member), copies));
+            }
+        })
+        .map(|(_, paired)| paired)
 }
 
 /// The long names among `names` (short ones need no dictionary).
@@ -237,14 +303,13 @@ fn rule_members<'scope>(
 /// A rule's result rows, computed from its members in one pass per group: its balance (the
 /// operators library's [`summarize`]) and its merchant (the smallest merchant id among its
 /// payment events), aged against the rule's grace period.
-fn rule_rows<'scope>(
-    rule: &Arc<dyn RuleKind>,
-    index: u16,
-    members: VecCollection<'scope, Time, (GroupKey, Member)>,
-    tick: Tick,
+fn rule_rows<'scope, K: RowKey>(
+    (rule, index, tick): (&Arc<dyn RuleKind>, u16, Tick),
+    members: VecCollection<'scope, Time, (K, Member)>,
 ) -> VecCollection<'scope, Time, Outcome> {
     let tolerance = rule.tolerance().clone();
-    let summarize = move |(_, ccy): &GroupKey, members: &[(Member, isize)]| {
+    let summarize = move |key: &K, members: &[(Member, isize)]| {
+        let ccy = &key.group().1;
         let legs = members
             .iter()
             .map(|((is_left, leg, _), copies)| (*is_left, leg, *copies));
@@ -261,12 +326,9 @@ fn rule_rows<'scope>(
             .then(|| break_time(tick, g.last_at.saturating_add(grace)))
     };
     let kind = rule.clone();
-    let row = move |&(key, currency): &GroupKey, (g, merchant_id): (Group, Option<Name>), phase| {
-        let status = match phase {
-            Phase::Settled => Status::Matched,
-            Phase::OnTime => Status::Pending,
-            Phase::Overdue => kind.overdue(g.state),
-        };
+    let row = move |group: &K, (g, merchant_id): (Group, Option<Name>), phase| {
+        let (key, currency) = group.group();
+        let status = kind.status(phase, &g);
         Outcome {
             rule: index,
             key,

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use trueup_operators::Amount;
 
-use trueup::config::balance::{BalanceRule, KeyField};
+use trueup::config::balance::{BalanceRule, KeyField, MatchRule};
 use trueup::config::RuleConfig;
 use trueup::model::currency::Currency;
 use trueup::model::results::{ResultRow, Status};
@@ -58,6 +58,10 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
     }
 
     for rule in rules {
+        if let RuleConfig::Match(m) = rule {
+            state.extend(matched(m, &unique, tick, watermark));
+            continue;
+        }
         // group → (left legs, right legs, merchants): legs are (id, signed amount, time)
         type Legs = Vec<(String, Amount, Millis)>;
         let mut groups: BTreeMap<(String, Currency), (Legs, Legs, BTreeSet<String>)> =
@@ -91,6 +95,7 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
                     side.push((e.entry_id.clone(), e.amount, e.booked_at));
                 }
                 (RuleConfig::JournalBalance(_), Record::Payment(_)) => {}
+                (RuleConfig::Match(_), _) => unreachable!("match rules are reconciled above"),
                 (RuleConfig::Balance(r), record) => {
                     if let Some((left, key, leg)) = declared_side(r, record) {
                         let g = groups.entry((key, leg_currency(record))).or_default();
@@ -214,4 +219,146 @@ fn declared_side(
             };
             Some((left, key, leg))
         })
+}
+
+/// A leg as the oracle keeps it: id, signed amount, event time, merchant.
+type MatchLeg = (String, Amount, Millis, Option<String>);
+
+/// The results of a `match` rule, straight from its definition (docs/rules.md): per key (if
+/// any) and currency, left records in order of time, then id, each take the unclaimed right
+/// records nearest in time, then in amount, within the window and the tolerance — one, or
+/// all of a tie (`ambiguous`).
+fn matched(rule: &MatchRule, unique: &[&Record], tick: Tick, watermark: Millis) -> Vec<ResultRow> {
+    // without a key, every record of a side is on it: entries by their journal id (which
+    // every entry has), payments by their payment id
+    let side = |side| {
+        let mut config = rule.side(side);
+        if rule.key.is_none() && config.stream == Stream::Entries {
+            config.key = KeyField::JournalId;
+        }
+        config
+    };
+    let as_balance = BalanceRule {
+        name: rule.name.clone(),
+        left: side(&rule.left),
+        right: side(&rule.right),
+        tolerance: rule.tolerance.clone(),
+        grace_hours: rule.grace_hours,
+    };
+    let mut groups: BTreeMap<(String, Currency), (Vec<MatchLeg>, Vec<MatchLeg>)> = BTreeMap::new();
+    for record in unique {
+        let Some((left, key, (id, amount, at))) = declared_side(&as_balance, record) else {
+            continue;
+        };
+        let key = if rule.key.is_some() {
+            key
+        } else {
+            String::new()
+        };
+        let merchant = match record {
+            Record::Payment(p) => p.merchant_id.clone(),
+            Record::Entry(_) => None,
+        };
+        let g = groups.entry((key, leg_currency(record))).or_default();
+        let side = if left { &mut g.0 } else { &mut g.1 };
+        side.push((id, amount, at, merchant));
+    }
+    let by_name = |id: &str| trueup::model::name::Name::unregistered(id);
+    let mut rows = Vec::new();
+    for ((_, currency), (mut lefts, mut rights)) in groups {
+        lefts.sort_by_key(|l| (l.2, by_name(&l.0)));
+        rights.sort_by_key(|r| (r.2, by_name(&r.0)));
+        let tolerance = rule.tolerance.for_currency(currency);
+        let mut holder: Vec<Option<usize>> = vec![None; rights.len()];
+        for (l, left) in lefts.iter().enumerate() {
+            let fits = |r: &MatchLeg| {
+                left.2.abs_diff(r.2) <= rule.window_hours * 3_600_000
+                    && tolerance.accepts(left.1, r.1)
+            };
+            let rank = |r: &MatchLeg| (left.2.abs_diff(r.2), (left.1 - r.1).abs());
+            let free: Vec<usize> = (0..rights.len())
+                .filter(|&r| holder[r].is_none() && fits(&rights[r]))
+                .collect();
+            if let Some(best) = free.iter().map(|&r| rank(&rights[r])).min() {
+                for r in free {
+                    if rank(&rights[r]) == best {
+                        holder[r] = Some(l);
+                    }
+                }
+            }
+        }
+        for (l, left) in lefts.iter().enumerate() {
+            let held: Vec<&MatchLeg> = (0..rights.len())
+                .filter(|&r| holder[r] == Some(l))
+                .map(|r| &rights[r])
+                .collect();
+            rows.push(match_row(
+                rule,
+                (currency, tick, watermark),
+                vec![left],
+                held,
+            ));
+        }
+        for (r, right) in rights.iter().enumerate() {
+            if holder[r].is_none() {
+                rows.push(match_row(
+                    rule,
+                    (currency, tick, watermark),
+                    Vec::new(),
+                    vec![right],
+                ));
+            }
+        }
+    }
+    rows
+}
+
+/// One pair's result row.
+fn match_row(
+    rule: &MatchRule,
+    (currency, tick, watermark): (Currency, Tick, Millis),
+    left: Vec<&MatchLeg>,
+    right: Vec<&MatchLeg>,
+) -> ResultRow {
+    let sum = |legs: &[&MatchLeg]| legs.iter().map(|l| l.1).sum::<Amount>();
+    let (expected, actual) = (sum(&left), sum(&right));
+    let times = left.iter().chain(&right).map(|l| l.2);
+    let last = times.clone().max().unwrap_or(0);
+    let due_at = last + rule.grace_hours * 3_600_000;
+    let overdue = trueup::rules::break_time(tick, due_at) <= tick.ceil(watermark);
+    let status = match (left.len(), right.len()) {
+        (l, r) if l > 1 || r > 1 => Status::Ambiguous,
+        (1, 1) => Status::Matched,
+        _ if !overdue => Status::Pending,
+        (1, 0) => Status::UnmatchedLeft,
+        _ => Status::UnmatchedRight,
+    };
+    let ids = |legs: &[&MatchLeg]| {
+        let mut ids: Vec<String> = legs.iter().map(|l| l.0.clone()).collect();
+        ids.sort();
+        ids
+    };
+    let merchants: BTreeSet<String> = left
+        .iter()
+        .chain(&right)
+        .filter_map(|l| l.3.clone())
+        .collect();
+    ResultRow {
+        rule: rule.name.clone(),
+        key: left
+            .first()
+            .or(right.first())
+            .map(|l| l.0.clone())
+            .unwrap_or_default(),
+        currency,
+        status,
+        expected: Some(expected),
+        actual: Some(actual),
+        difference: Some(expected - actual),
+        opened_at: times.min().unwrap_or(0),
+        due_at,
+        left_ids: ids(&left),
+        right_ids: ids(&right),
+        merchant_id: merchants.into_iter().next(),
+    }
 }
