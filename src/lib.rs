@@ -31,6 +31,7 @@
 //!   - [`rules::kind`]: what a rule kind is to the engine.
 //!   - [`rules::registry`]: the kinds a configured rule may be an instance of.
 //!   - [`rules::balance`]: the balance kind: left against right per key; today's rules as presets.
+//!   - [`rules::matching`]: the match kind: records paired one to one by key, amount and time.
 //! - [`sinks`]: where results go.
 //!   - [`sinks::output`]: the interface the runtime delivers to.
 //!   - [`sinks::file`]: the changelog and dead letters as JSON Lines files, the summary file.
