@@ -406,7 +406,7 @@ fn docs_rules_every_config_block_parses_and_the_fixture_config_is_its_example() 
         .skip(1)
         .map(|rest| rest.split("```").next().unwrap())
         .collect();
-    assert_eq!(blocks.len(), 5, "the guide's config blocks");
+    assert_eq!(blocks.len(), 6, "the guide's config blocks");
     for block in &blocks {
         Config::from_toml(block, Path::new(".")).unwrap_or_else(|e| panic!("{e}\n{block}"));
     }
@@ -416,6 +416,11 @@ fn docs_rules_every_config_block_parses_and_the_fixture_config_is_its_example() 
         let map = block.split("\n[sinks]").next().unwrap();
         assert!(fixture.contains(map), "not in exports.toml:\n{map}");
     }
+    let bank = std::fs::read_to_string(Path::new(FIXTURES).join("bank_payouts.toml")).unwrap();
+    assert!(
+        bank.ends_with(blocks[5]),
+        "docs/rules.md's match example is bank_payouts.toml's"
+    );
 }
 
 #[test]
@@ -525,4 +530,163 @@ fn a_declared_balance_is_stored_queried_traced_and_verified() {
         assert!(breaks.contains(key), "{breaks}");
     }
     assert!(!breaks.contains("\"ch_2\""), "{breaks}");
+}
+
+fn bank_payouts_config(workers: usize, out: &Path) -> Config {
+    let mut config = Config::load(&Path::new(FIXTURES).join("bank_payouts.toml")).expect("config");
+    config.pipeline.workers = workers;
+    config.sinks = SinksConfig::files_in(out);
+    config
+}
+
+/// Worked out by hand from psp_payouts.csv and bank_statement.csv (docs/rules.md, "Bank lines
+/// against payouts"): key, status, expected, actual, left ids, right ids.
+const PAIRS: &[(&str, &str, &str, &str, &str, &str)] = &[
+    ("b5", "unmatched_right", "0", "75.00", "", "b5"),
+    ("b6", "unmatched_right", "0", "500.00", "", "b6"),
+    ("b7", "unmatched_right", "0", "12.00", "", "b7"),
+    ("b8", "pending", "0", "30.00", "", "b8"),
+    ("po_1", "matched", "1000.00", "1000.00", "po_1", "b1"),
+    ("po_2", "ambiguous", "250.00", "500.00", "po_2", "b2 b3"),
+    ("po_3", "unmatched_left", "250.00", "0", "po_3", ""),
+    ("po_4", "matched", "75.00", "75.00", "po_4", "b4"),
+    ("po_5", "unmatched_left", "500.00", "0", "po_5", ""),
+];
+
+#[test]
+fn bank_lines_are_paired_with_payouts_by_amount_within_two_days_as_computed_by_hand() {
+    for workers in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let output = run_collect(&bank_payouts_config(workers, dir.path())).expect("run");
+        assert!(output.dead_letters.is_empty(), "{:?}", output.dead_letters);
+        let state = final_state(&output.changelog);
+        let mut got: Vec<_> = state
+            .keys()
+            .map(|r| {
+                let amount = |a: &Option<trueup_operators::Amount>| a.unwrap().to_string();
+                (
+                    r.key.clone(),
+                    r.status.as_str().to_string(),
+                    amount(&r.expected),
+                    amount(&r.actual),
+                    r.left_ids.join(" "),
+                    r.right_ids.join(" "),
+                )
+            })
+            .collect();
+        got.sort();
+        let want: Vec<_> = PAIRS
+            .iter()
+            .map(|p| {
+                let s = |t: &str| t.to_string();
+                (s(p.0), s(p.1), s(p.2), s(p.3), s(p.4), s(p.5))
+            })
+            .collect();
+        assert_eq!(got, want, "{workers} workers");
+    }
+}
+
+#[test]
+fn a_better_candidate_arriving_later_re_pairs_retracting_the_first_pair() {
+    // po_4 (Nov 5) first meets b5 (Nov 3, two days off); b4 (Nov 6, one day off) comes after
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_collect(&bank_payouts_config(1, dir.path())).expect("run");
+    let changes: Vec<(String, String, isize)> = output
+        .changelog
+        .iter()
+        .filter(|(row, _, _)| row.key == "po_4" || row.key == "b5")
+        .map(|(row, _, diff)| {
+            let pair = format!(
+                "{} {} [{}]",
+                row.key,
+                row.status.as_str(),
+                row.right_ids.join(" ")
+            );
+            (
+                pair,
+                trueup::model::time::format_rfc3339(row.opened_at),
+                *diff,
+            )
+        })
+        .collect();
+    let first_pair = changes
+        .iter()
+        .position(|c| c.0 == "po_4 matched [b5]" && c.2 == 1);
+    let retracted = changes
+        .iter()
+        .position(|c| c.0 == "po_4 matched [b5]" && c.2 == -1);
+    let second_pair = changes
+        .iter()
+        .position(|c| c.0 == "po_4 matched [b4]" && c.2 == 1);
+    assert!(
+        matches!((first_pair, retracted, second_pair), (Some(a), Some(b), Some(c)) if a < b && b <= c + 1),
+        "{changes:#?}"
+    );
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.0 == "b5 unmatched_right [b5]" && c.2 == 1),
+        "{changes:#?}"
+    );
+}
+
+#[test]
+fn a_match_rule_is_stored_queried_traced_and_verified() {
+    let dir = exports_folder(|text| text);
+    let (config, store) = (
+        dir.path().join("bank_payouts.toml"),
+        dir.path().join("audit.db"),
+    );
+    let (config, store) = (config.to_str().unwrap(), store.to_str().unwrap());
+    let (ok, out) = trueup(&["run", "--config", config, "--store", store]);
+    assert!(ok && out.contains("ambiguous"), "{out}");
+    let (ok, out) = trueup(&["verify", "--store", store]);
+    assert!(ok && out.contains(": 0 problem(s)"), "{out}");
+    let (ok, out) = trueup(&["query", "--store", store, "result", "po_2"]);
+    assert!(ok, "{out}");
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = answer
+        .as_array()
+        .cloned()
+        .or_else(|| answer["results"].as_array().cloned())
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{answer}");
+    assert_eq!(
+        (
+            rows[0]["status"].as_str(),
+            rows[0]["right_ids"].to_string().as_str()
+        ),
+        (Some("ambiguous"), r#"["b2","b3"]"#)
+    );
+    let (ok, lineage) = trueup(&["query", "--store", store, "lineage", "po_2"]);
+    assert!(ok, "{lineage}");
+    for traced in [
+        "psp_payouts.csv:3",
+        "bank_statement.csv:3",
+        "bank_statement.csv:4",
+    ] {
+        assert!(
+            lineage.contains(traced),
+            "lineage of po_2 lacks {traced}: {lineage}"
+        );
+    }
+    let (ok, breaks) = trueup(&[
+        "query",
+        "--store",
+        store,
+        "breaks",
+        "--rule",
+        "payouts_to_bank",
+    ]);
+    assert!(ok, "{breaks}");
+    for key in ["po_2", "po_3", "po_5", "b5", "b6", "b7"] {
+        assert!(
+            breaks.contains(&format!("\"{key}\"")),
+            "{key} not a break: {breaks}"
+        );
+    }
+    assert!(
+        !breaks.contains("\"po_1\"") && !breaks.contains("\"b8\""),
+        "{breaks}"
+    );
 }

@@ -973,6 +973,32 @@ mod tests {
     }
 
     #[test]
+    fn a_match_rule_is_refused_naming_the_key() {
+        let rule = |body: &str| {
+            let text = format!("{MINIMAL}\n[[rules]]\nkind = \"match\"\nname = \"m\"\n{body}\n");
+            Config::from_toml(&text, Path::new(".")).map(|c| c.rules.len())
+        };
+        let sides = "left = { stream = \"payments\" }\nright = { stream = \"entries\" }";
+        assert_eq!(rule(sides).unwrap(), 1);
+        for (body, key) in [
+            (
+                format!("{sides}\nwindow_hours = 100000"),
+                "rules[0].window_hours",
+            ),
+            (format!("{sides}\nkey = \"journal_id\""), "rules[0].key"),
+            (format!("{sides}\nkey = \"merchant_id\""), "rules[0].key"),
+            (
+                sides.replace("payments\" }", "payments\", accounts = [\"a\"] }"),
+                "rules[0].left.accounts",
+            ),
+            (format!("{sides}\nwindow = 2"), "rules[0]`: TOML parse error at line 9"),
+        ] {
+            let error = rule(&body).unwrap_err().to_string();
+            assert!(error.contains(&format!("`{key}")), "{body}: {error}");
+        }
+    }
+
+    #[test]
     fn every_refusal_names_its_key() {
         let rule =
             |body: &str| format!("{MINIMAL}\n[[rules]]\nkind = \"payment_ledger\"\n{body}\n");
