@@ -690,3 +690,52 @@ fn a_match_rule_is_stored_queried_traced_and_verified() {
         "{breaks}"
     );
 }
+
+#[test]
+fn a_later_match_rule_is_offered_only_what_earlier_ones_did_not_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = bank_payouts_config(2, dir.path());
+    let text = r#"
+        kind = "match"
+        name = "within_five_days"
+        left = { stream = "entries", accounts = ["psp_payouts"] }
+        right = { stream = "entries", accounts = ["bank"] }
+        window_hours = 120
+        grace_hours = 24
+    "#;
+    config.rules.push(toml::from_str(text).unwrap());
+    config.validate().unwrap();
+    let output = run_collect(&config).expect("run");
+    let state = final_state(&output.changelog);
+    let mut second: Vec<String> = state
+        .keys()
+        .filter(|r| r.rule == "within_five_days")
+        .map(|r| {
+            format!(
+                "{} {} [{}]",
+                r.key,
+                r.status.as_str(),
+                r.right_ids.join(" ")
+            )
+        })
+        .collect();
+    second.sort();
+    // po_1, po_2 (with b2, b3) and po_4 (with b4) were claimed by payouts_to_bank; po_5 and b6,
+    // four days apart, pair under the wider window; po_3's 250.00 finds no 250.00 line left
+    assert_eq!(
+        second,
+        [
+            "b5 unmatched_right [b5]",
+            "b7 unmatched_right [b7]",
+            "b8 pending [b8]",
+            "po_3 unmatched_left []",
+            "po_5 matched [b6]",
+        ]
+    );
+    let first = state.keys().filter(|r| r.rule == "payouts_to_bank").count();
+    assert_eq!(
+        first,
+        PAIRS.len(),
+        "the first rule's results are as without the second"
+    );
+}

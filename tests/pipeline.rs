@@ -372,6 +372,15 @@ fn match_rules_agree_with_the_oracle_on_any_number_of_workers() {
         key = "payment_id"
         window_hours = 72
         grace_hours = 48
+        # then, by the same key, what is within 5 % (what the first rule paired is not offered)
+        [[rules]]
+        kind = "match"
+        name = "bookings_near"
+        left = { stream = "payments" }
+        right = { stream = "entries", accounts = ["psp_receivable"] }
+        key = "payment_id"
+        window_hours = 72
+        tolerance = { relative_bps = 500 }
         # payouts to merchants against bank lines, by equal amount within two days, no key
         [[rules]]
         kind = "match"
@@ -380,7 +389,7 @@ fn match_rules_agree_with_the_oracle_on_any_number_of_workers() {
         right = { stream = "entries", accounts = ["bank_cash"], signed = false }
         window_hours = 48
         grace_hours = 24
-        # the same within 0.05 USD: one group per currency
+        # the same within 0.05 USD, after it: one group per currency
         [[rules]]
         kind = "match"
         name = "bank_tolerant"
@@ -398,7 +407,8 @@ fn match_rules_agree_with_the_oracle_on_any_number_of_workers() {
             ("bookings", "unmatched_right"),
             ("bank", "matched"),
             ("bank", "unmatched_left"),
-            ("bank_tolerant", "matched"),
+            ("bookings_near", "matched"),
+            ("bank_tolerant", "unmatched_left"),
         ],
     );
 }

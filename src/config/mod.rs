@@ -991,7 +991,10 @@ mod tests {
                 sides.replace("payments\" }", "payments\", accounts = [\"a\"] }"),
                 "rules[0].left.accounts",
             ),
-            (format!("{sides}\nwindow = 2"), "rules[0]`: TOML parse error at line 9"),
+            (
+                format!("{sides}\nwindow = 2"),
+                "rules[0]`: TOML parse error at line 9",
+            ),
         ] {
             let error = rule(&body).unwrap_err().to_string();
             assert!(error.contains(&format!("`{key}")), "{body}: {error}");

@@ -107,8 +107,9 @@ impl RuleKind for Match {
         self.sides.takes(stream)
     }
 
-    fn covers(&self, stream: Stream) -> bool {
-        self.sides.covers(stream)
+    /// Never: a record an earlier `match` rule claimed is in none of this rule's results.
+    fn covers(&self, _stream: Stream) -> bool {
+        false
     }
 
     fn side_stream(&self, left: bool) -> Stream {
@@ -149,15 +150,19 @@ impl RuleKind for Match {
     }
 }
 
+/// A member as paired: the pair it belongs to, the member and its multiplicity, and whether
+/// the rule claims it (it is in a pair, or a tie, with a record of the other side).
+pub type Paired = (PairKey, (Member, isize), bool);
+
 /// Pairs the members of one group (see the [module documentation](self)): each member with
 /// the pair it belongs to — its left record's id, or for a right record left unpaired its own
-/// (marked `true`) — and its multiplicity.
+/// (marked `true`).
 pub fn pair(
     currency: Currency,
     members: &[(&Member, isize)],
     pairing: &Pairing,
     tolerance: Tolerance,
-) -> Vec<(PairKey, (Member, isize))> {
+) -> Vec<Paired> {
     let side = |left: bool| {
         let mut records: Vec<&(&Member, isize)> = members
             .iter()
@@ -186,14 +191,14 @@ pub fn pair(
                 claimed[i] = Some(leg.id);
             }
         }
-        out.push((((leg.id, currency), false), (left, copies)));
+        out.push((((leg.id, currency), false), (left, copies), best.is_some()));
     }
     for (&&(&right, copies), claim) in rights.iter().zip(claimed) {
         let pair = match claim {
             Some(left) => ((left, currency), false),
             None => ((right.1.id, currency), true),
         };
-        out.push((pair, (right, copies)));
+        out.push((pair, (right, copies), claim.is_some()));
     }
     out
 }
@@ -221,7 +226,7 @@ mod tests {
         let members: Vec<(&Member, isize)> = members.iter().map(|(m, n)| (m, *n)).collect();
         let mut out: Vec<(String, String)> = pair(usd, &members, &pairing, Tolerance::exact())
             .into_iter()
-            .map(|(((key, _), right), ((_, leg, _), _))| {
+            .map(|(((key, _), right), ((_, leg, _), _), _)| {
                 let key = if right {
                     format!("{}*", text(key))
                 } else {

@@ -171,21 +171,33 @@ pub fn reconcile<'scope>(
         &mut produced,
     )];
 
+    let mut claimed: Option<VecCollection<'scope, Time, Claim>> = None;
     for ((stage, index), rule) in (FIRST_RULE..).zip(DEDUPE_RULE + 1..).zip(rules) {
         let rule = &kind_of(rule);
-        let members = rule_members(rule, unique_p.clone(), unique_e.clone());
+        // match rules claim in configuration order: what an earlier one paired, a later one
+        // is not offered
+        let (payments, entries) = match rule.pairing() {
+            None => (unique_p.clone(), unique_e.clone()),
+            Some(_) => (
+                unclaimed(unique_p.clone(), &claimed, |p| p.event_id, false),
+                unclaimed(unique_e.clone(), &claimed, |e| e.entry_id, true),
+            ),
+        };
+        let members = rule_members(rule, payments, entries);
         let members = measured_hourly(members, &mut checked, move |((_, ccy), (_, leg, _))| {
             ((stage, Some(*ccy)), Measure::one(leg.amount))
         });
         let rule_at = (rule, index, tick);
         let rows = match rule.pairing() {
             None => rule_results(rule_at, members, settings.retention, &mut held),
-            Some(_) => rule_results(
-                rule_at,
-                paired(rule, members),
-                settings.retention,
-                &mut held,
-            ),
+            Some(_) => {
+                let (pairs, claims) = paired(rule, members);
+                claimed = Some(match claimed.take() {
+                    None => claims,
+                    Some(earlier) => earlier.concat(claims),
+                });
+                rule_results(rule_at, pairs, settings.retention, &mut held)
+            }
         };
         results.push(measured_hourly(rows, &mut produced, move |row| {
             measure_row(stage, row)
@@ -257,23 +269,55 @@ fn rule_results<'scope, K: RowKey>(
         .map(|(_, row)| row)
 }
 
+/// A record a `match` rule claims: its id and whether it is an entry (ids are unique per
+/// stream).
+type Claim = (Name, bool);
+
 /// A `match` rule's members regrouped by pair: within each of its groups, each member with
-/// the pair it belongs to ([`matching::pair`]).
+/// the pair it belongs to ([`matching::pair`]); and the records it claims.
 fn paired<'scope>(
     rule: &Arc<dyn RuleKind>,
     members: VecCollection<'scope, Time, (GroupKey, Member)>,
-) -> VecCollection<'scope, Time, (PairKey, Member)> {
+) -> (
+    VecCollection<'scope, Time, (PairKey, Member)>,
+    VecCollection<'scope, Time, Claim>,
+) {
     let pairing = rule.pairing().cloned().expect("a pairing rule");
     let tolerance = rule.tolerance().clone();
     let name = format!("{} pairs", rule.name());
-    members
+    let paired = members
         .reduce_named(&name, move |&(_, currency), members, out| {
             let tolerance = tolerance.for_currency(currency);
-            for (pair, (member, copies)) in matching::pair(currency, members, &pairing, tolerance) {
-                out.push(((pair, member), copies));
+            for (pair, (member, copies), claimed) in
+                matching::pair(currency, members, &pairing, tolerance)
+            {
+                out.push(((pair, member, claimed), copies));
             }
         })
-        .map(|(_, paired)| paired)
+        .map(|(_, paired)| paired);
+    let entries = [rule.side_stream(true), rule.side_stream(false)].map(|s| s == Stream::Entries);
+    let claims = paired
+        .clone()
+        .filter(|(_, _, claimed)| *claimed)
+        .map(move |(_, (left, leg, _), _)| (leg.id, entries[usize::from(!left)]));
+    (paired.map(|(pair, member, _)| (pair, member)), claims)
+}
+
+/// The records of `records` (of payments when `entries` is false) that no earlier `match`
+/// rule claimed.
+fn unclaimed<'scope, R: ExchangeData>(
+    records: VecCollection<'scope, Time, R>,
+    claimed: &Option<VecCollection<'scope, Time, Claim>>,
+    id: fn(&R) -> Name,
+    entries: bool,
+) -> VecCollection<'scope, Time, R> {
+    match claimed {
+        None => records,
+        Some(claimed) => records
+            .map(move |r| ((id(&r), entries), r))
+            .antijoin(claimed.clone())
+            .map(|(_, r)| r),
+    }
 }
 
 /// The long names among `names` (short ones need no dictionary).

@@ -57,9 +57,14 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
         ));
     }
 
+    // what `match` rules claimed, in configuration order: (is an entry, id)
+    let mut claimed: BTreeSet<(bool, String)> = BTreeSet::new();
     for rule in rules {
         if let RuleConfig::Match(m) = rule {
-            state.extend(matched(m, &unique, tick, watermark));
+            let offered: Vec<&Record> = (unique.iter().copied())
+                .filter(|r| !claimed.contains(&identity(r)))
+                .collect();
+            state.extend(matched(m, &offered, (tick, watermark), &mut claimed));
             continue;
         }
         // group → (left legs, right legs, merchants): legs are (id, signed amount, time)
@@ -228,7 +233,12 @@ type MatchLeg = (String, Amount, Millis, Option<String>);
 /// any) and currency, left records in order of time, then id, each take the unclaimed right
 /// records nearest in time, then in amount, within the window and the tolerance — one, or
 /// all of a tie (`ambiguous`).
-fn matched(rule: &MatchRule, unique: &[&Record], tick: Tick, watermark: Millis) -> Vec<ResultRow> {
+fn matched(
+    rule: &MatchRule,
+    unique: &[&Record],
+    (tick, watermark): (Tick, Millis),
+    claimed: &mut BTreeSet<(bool, String)>,
+) -> Vec<ResultRow> {
     // without a key, every record of a side is on it: entries by their journal id (which
     // every entry has), payments by their payment id
     let side = |side| {
@@ -244,6 +254,10 @@ fn matched(rule: &MatchRule, unique: &[&Record], tick: Tick, watermark: Millis) 
         right: side(&rule.right),
         tolerance: rule.tolerance.clone(),
         grace_hours: rule.grace_hours,
+    };
+    let side_is_entry = |left: bool| {
+        let side = if left { &rule.left } else { &rule.right };
+        side.stream == Stream::Entries
     };
     let mut groups: BTreeMap<(String, Currency), (Vec<MatchLeg>, Vec<MatchLeg>)> = BTreeMap::new();
     for record in unique {
@@ -292,6 +306,12 @@ fn matched(rule: &MatchRule, unique: &[&Record], tick: Tick, watermark: Millis) 
                 .filter(|&r| holder[r] == Some(l))
                 .map(|r| &rights[r])
                 .collect();
+            if !held.is_empty() {
+                claimed.insert((side_is_entry(true), left.0.clone()));
+                for right in &held {
+                    claimed.insert((side_is_entry(false), right.0.clone()));
+                }
+            }
             rows.push(match_row(
                 rule,
                 (currency, tick, watermark),
@@ -360,5 +380,13 @@ fn match_row(
         left_ids: ids(&left),
         right_ids: ids(&right),
         merchant_id: merchants.into_iter().next(),
+    }
+}
+
+/// A record's identity for claims: whether it is an entry, and its id.
+fn identity(record: &Record) -> (bool, String) {
+    match record {
+        Record::Payment(p) => (false, p.event_id.clone()),
+        Record::Entry(e) => (true, e.entry_id.clone()),
     }
 }
