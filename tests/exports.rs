@@ -689,6 +689,35 @@ fn a_match_rule_is_stored_queried_traced_and_verified() {
         !breaks.contains("\"po_1\"") && !breaks.contains("\"b8\""),
         "{breaks}"
     );
+    // the same over HTTP
+    let binary = env!("CARGO_BIN_EXE_trueup");
+    let (_server, address) = trueup_testing::http::serve("", binary, store, "t0ken-for-the-exports-tests", "");
+    let auth = "Authorization: Bearer t0ken-for-the-exports-tests\r\n";
+    let get = |path: &str| {
+        let (status, _, body) = trueup_testing::http::exchange(&address, path, auth);
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    };
+    let result = get("/v1/results/po_2");
+    assert!(
+        result.contains("\"ambiguous\"") && result.contains("\"b3\""),
+        "{result}"
+    );
+    let served = get("/v1/breaks?rule=payouts_to_bank&limit=100");
+    for key in ["po_2", "po_3", "po_5", "b5", "b6", "b7"] {
+        assert!(
+            served.contains(&format!("\"{key}\"")),
+            "{key} not a break: {served}"
+        );
+    }
+    assert!(!served.contains("\"po_1\""), "{served}");
+    let lineage = get("/v1/lineage/po_2");
+    assert!(lineage.contains("bank_statement.csv:4"), "{lineage}");
+    let summary = get("/v1/summary");
+    assert!(
+        summary.contains("unmatched_right") && summary.contains("ambiguous"),
+        "{summary}"
+    );
 }
 
 #[test]
