@@ -691,7 +691,8 @@ fn a_match_rule_is_stored_queried_traced_and_verified() {
     );
     // the same over HTTP
     let binary = env!("CARGO_BIN_EXE_trueup");
-    let (_server, address) = trueup_testing::http::serve("", binary, store, "t0ken-for-the-exports-tests", "");
+    let (_server, address) =
+        trueup_testing::http::serve("", binary, store, "t0ken-for-the-exports-tests", "");
     let auth = "Authorization: Bearer t0ken-for-the-exports-tests\r\n";
     let get = |path: &str| {
         let (status, _, body) = trueup_testing::http::exchange(&address, path, auth);

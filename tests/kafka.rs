@@ -509,3 +509,69 @@ fn a_run_without_follow_over_a_topic_being_produced_to_reads_up_to_where_it_star
     );
     assert!(offsets.len() > 100, "{} read", offsets.len());
 }
+
+#[test]
+fn a_topic_is_read_through_its_field_map_as_its_file_is() {
+    // the Stripe-style export of tests/fixtures/exports as a topic of 2 partitions, the
+    // Adyen report and the ledger as files: the results are those of the files alone
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/exports");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&fixtures).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let topic = fresh("stripe");
+    create_topics(&[(&topic, 2)]);
+    let stripe = fixtures.join("stripe_balance_transactions.jsonl");
+    assert_eq!(
+        tools::produce_lines(&broker(), &topic, 2, &stripe).expect("produce"),
+        8
+    );
+    let text = std::fs::read_to_string(fixtures.join("exports.toml")).unwrap();
+    let from_files = dir.path().join("files.toml");
+    std::fs::write(&from_files, &text).unwrap();
+    let as_topic = text.replace(
+        "path = \"stripe_balance_transactions.jsonl\"",
+        &format!("topic = \"{topic}\""),
+    );
+    let from_topic = dir.path().join("topic.toml");
+    std::fs::write(
+        &from_topic,
+        format!("[kafka]\nbrokers = \"{}\"\n\n{as_topic}", broker()),
+    )
+    .unwrap();
+    let state = |config: &Path| {
+        let config = trueup::config::Config::load(config).expect("config");
+        let output = trueup::runtime::run_collect(&config).expect("run");
+        let rows: BTreeSet<String> = trueup::model::summary::final_state(&output.changelog)
+            .keys()
+            .map(|r| {
+                format!(
+                    "{} {} {} {:?} {:?}",
+                    r.rule,
+                    r.key,
+                    r.status.as_str(),
+                    r.expected,
+                    r.left_ids
+                )
+            })
+            .collect();
+        let reasons: BTreeSet<String> = output
+            .dead_letters
+            .iter()
+            .map(|d| d.reason.clone())
+            .collect();
+        (rows, reasons)
+    };
+    let (files, topic_state) = (state(&from_files), state(&from_topic));
+    assert_eq!(files.0.len(), 14);
+    assert_eq!(
+        topic_state, files,
+        "the topic read through the map as the file is"
+    );
+    assert!(
+        topic_state.1.iter().any(|r| r.contains("field `created`")),
+        "{:?}",
+        topic_state.1
+    );
+}
