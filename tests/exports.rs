@@ -769,3 +769,30 @@ fn a_later_match_rule_is_offered_only_what_earlier_ones_did_not_claim() {
         "the first rule's results are as without the second"
     );
 }
+
+#[test]
+fn a_rule_or_source_naming_an_undeclared_stream_is_refused_naming_the_key() {
+    for (from, to, says) in [
+        (
+            "left = { stream = \"entries\", accounts = [\"psp_payouts\"] }",
+            "left = { stream = \"bank\", accounts = [\"psp_payouts\"] }",
+            "`rules[0].left.stream`",
+        ),
+        (
+            "stream = \"entries\"\npath = \"bank",
+            "stream = \"bank\"\npath = \"bank",
+            "`sources[1].stream`",
+        ),
+    ] {
+        let dir = exports_folder(|text| text);
+        let config = dir.path().join("bank_payouts.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        assert!(text.contains(from), "{from}");
+        std::fs::write(&config, text.replacen(from, to, 1)).unwrap();
+        let (ok, out) = trueup(&["check", "--config", config.to_str().unwrap()]);
+        assert!(
+            !ok && out.contains(says) && out.contains("unknown variant `bank`"),
+            "{to}: {out}"
+        );
+    }
+}
