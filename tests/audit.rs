@@ -415,9 +415,35 @@ fn killed_runs_end_as_if_never_interrupted(
     reference_store: &str,
     store: &str,
 ) {
+    killed_runs_with_rules_end_as_if_never_interrupted(
+        payments,
+        kills,
+        (reference_store, store),
+        "",
+    );
+}
+
+/// [`killed_runs_end_as_if_never_interrupted`], with `rules` (TOML `[[rules]]`) beside the
+/// standard ones.
+fn killed_runs_with_rules_end_as_if_never_interrupted(
+    payments: usize,
+    kills: usize,
+    (reference_store, store): (&str, &str),
+    rules: &str,
+) {
     let binary = release_trueup();
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = scenario(dir.path(), payments, reference_store);
+    let scenario = |store: &str| {
+        let config = scenario(dir.path(), payments, store);
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            text.replacen("\n[store]", &format!("{rules}\n[store]"), 1),
+        )
+        .unwrap();
+        config
+    };
+    let config = scenario(reference_store);
     let started = Instant::now();
     run_to_end(&binary, &config);
     let uninterrupted = started.elapsed();
@@ -428,7 +454,7 @@ fn killed_runs_end_as_if_never_interrupted(
     std::fs::remove_dir_all(dir.path().join("out")).unwrap();
     discard_store(reference_store);
 
-    let config = scenario(dir.path(), payments, store);
+    let config = scenario(store);
     // every commit's head logged, kills landing while commits are made durable included
     let log = dir.path().join("heads.jsonl");
     let mut text = std::fs::read_to_string(&config).unwrap();
@@ -490,6 +516,36 @@ fn sqlite_killed_with_sigkill_twenty_times_the_run_ends_as_if_never_interrupted(
     let dir = tempfile::tempdir().expect("tempdir");
     let path = |name: &str| dir.path().join(name).display().to_string();
     killed_runs_end_as_if_never_interrupted(200_000, 20, &path("reference.db"), &path("killed.db"));
+}
+
+#[test]
+fn sqlite_killed_with_sigkill_declared_balance_and_match_rules_end_as_if_never_interrupted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let rules = r#"
+[[rules]]
+kind = "match"
+name = "bookings"
+left = { stream = "payments" }
+right = { stream = "entries", accounts = ["psp_receivable"] }
+key = "payment_id"
+window_hours = 72
+
+[[rules]]
+kind = "match"
+name = "payouts_to_bank"
+left = { stream = "entries", accounts = ["merchant_payable"], direction = "debit", signed = false }
+right = { stream = "entries", accounts = ["bank_cash"], signed = false }
+window_hours = 48
+
+[[rules]]
+kind = "balance"
+name = "payables"
+left = { stream = "entries", key = "journal_id", accounts = ["merchant_payable"], direction = "credit", signed = false }
+right = { stream = "entries", key = "journal_id", accounts = ["merchant_payable"], direction = "debit", signed = false }
+"#;
+    let stores = (path("reference.db").as_str().to_owned(), path("killed.db"));
+    killed_runs_with_rules_end_as_if_never_interrupted(60_000, 8, (&stores.0, &stores.1), rules);
 }
 
 #[test]
