@@ -16,7 +16,7 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-# the SIGKILL tests run the release binary
-cargo build --release --bin trueup
+# the SIGKILL tests run the release binary, and the release build of the three-way example
+cargo build --release --bin trueup --example three_way
 cargo test --workspace
 cargo bench --workspace --no-run

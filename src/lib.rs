@@ -31,6 +31,8 @@
 //!   - [`rules::kind`]: what a rule kind is to the engine.
 //!   - [`rules::registry`]: the kinds a configured rule may be an instance of.
 //!   - [`rules::balance`]: the balance kind: left against right per key; today's rules as presets.
+//!   - [`rules::tally`]: a rule's results from its members: one aged tally per group.
+//!   - [`rules::graph`]: engineers' graphs: built over the records, registered by name.
 //!   - [`rules::matching`]: the match kind: records paired one to one by key, amount and time.
 //! - [`sinks`]: where results go.
 //!   - [`sinks::output`]: the interface the runtime delivers to.
@@ -61,6 +63,7 @@
 //!   - [`runtime::merge_policy`]: how eagerly arrangements merge while following.
 //!   - [`runtime::progress`]: the periodic progress line of a long run.
 //!   - [`runtime::control`]: stopping a run from outside, what it reports, how it fails.
+//!   - [`runtime::pipeline`]: the Pipeline API: an engineer's program running its own graphs.
 //!   - [`runtime::job`]: a run into the configured sinks; the embedded default config.
 //!
 //! The `trueup` binary (`src/main.rs`) is the command line over these; test support (the naive

@@ -305,15 +305,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 });
             }
             config.validate()?;
-            let control = Control::default();
-            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                // a second signal, while the first one's stop is under way, exits at once (this
-                // one is registered first, so it sees the flag before the first signal sets it)
-                signal_hook::flag::register_conditional_shutdown(signal, 130, control.stop.clone())
-                    .context("installing the signal handlers")?;
-                signal_hook::flag::register(signal, control.stop.clone())
-                    .context("installing the signal handlers")?;
-            }
+            let control =
+                Control::stopped_by_signals().context("installing the signal handlers")?;
             let report = execute(&config, &control)?;
             if control.stopping() {
                 tracing::info!("stopped by signal; outputs flushed");

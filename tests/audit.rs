@@ -415,23 +415,19 @@ fn killed_runs_end_as_if_never_interrupted(
     reference_store: &str,
     store: &str,
 ) {
-    killed_runs_with_rules_end_as_if_never_interrupted(
-        payments,
-        kills,
-        (reference_store, store),
-        "",
-    );
+    let binary = release_trueup();
+    let stores = (reference_store, store);
+    killed_runs_with_rules_end_as_if_never_interrupted(&binary, (payments, kills), stores, "");
 }
 
-/// [`killed_runs_end_as_if_never_interrupted`], with `rules` (TOML `[[rules]]`) beside the
-/// standard ones.
+/// [`killed_runs_end_as_if_never_interrupted`] of `binary` (trueup, or a program built on its
+/// Pipeline), with `rules` (TOML `[[rules]]`) beside the standard ones.
 fn killed_runs_with_rules_end_as_if_never_interrupted(
-    payments: usize,
-    kills: usize,
+    binary: &Path,
+    (payments, kills): (usize, usize),
     (reference_store, store): (&str, &str),
     rules: &str,
 ) {
-    let binary = release_trueup();
     let dir = tempfile::tempdir().expect("tempdir");
     let scenario = |store: &str| {
         let config = scenario(dir.path(), payments, store);
@@ -445,7 +441,7 @@ fn killed_runs_with_rules_end_as_if_never_interrupted(
     };
     let config = scenario(reference_store);
     let started = Instant::now();
-    run_to_end(&binary, &config);
+    run_to_end(binary, &config);
     let uninterrupted = started.elapsed();
     let (reference, reference_content) = (
         output_fingerprints(&dir.path().join("out")),
@@ -461,14 +457,14 @@ fn killed_runs_with_rules_end_as_if_never_interrupted(
     text += &format!("head_log = \"{}\"\n", log.display());
     std::fs::write(&config, text).unwrap();
     let killed = kill_repeatedly(
-        &binary,
+        binary,
         &config,
         store,
         kills,
         Duration::from_millis(2500),
         payments as u64,
     );
-    run_to_end(&binary, &config);
+    run_to_end(binary, &config);
     eprintln!(
         "{payments} payments: uninterrupted run {uninterrupted:?}; {killed} kills; {} commits; \
          all in {:?}",
@@ -502,7 +498,8 @@ fn killed_runs_with_rules_end_as_if_never_interrupted(
         "the head log holds every commit once, in order"
     );
     let (last, count) = (&committed.last().unwrap().1, committed.len().to_string());
-    assert!(ok(Command::new(&binary)
+    // trueup's own verify, whichever program ran
+    assert!(ok(Command::new(release_trueup())
         .args(["verify", "--store", store, "--expect-head", last])
         .args(["--expect-batches", &count])
         .output()
@@ -544,8 +541,38 @@ name = "payables"
 left = { stream = "entries", key = "journal_id", accounts = ["merchant_payable"], direction = "credit", signed = false }
 right = { stream = "entries", key = "journal_id", accounts = ["merchant_payable"], direction = "debit", signed = false }
 "#;
-    let stores = (path("reference.db").as_str().to_owned(), path("killed.db"));
-    killed_runs_with_rules_end_as_if_never_interrupted(60_000, 8, (&stores.0, &stores.1), rules);
+    let stores = (path("reference.db"), path("killed.db"));
+    let binary = release_trueup();
+    killed_runs_with_rules_end_as_if_never_interrupted(
+        &binary,
+        (60_000, 8),
+        (&stores.0, &stores.1),
+        rules,
+    );
+}
+
+#[test]
+fn the_three_way_example_killed_with_sigkill_ends_as_if_never_interrupted() {
+    // an engineer's graph (examples/three_way.rs) on the runtime: its outputs and store after
+    // kills equal an uninterrupted run's, and trueup's own verify passes on its store
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let rules = r#"
+[[rules]]
+kind = "graph"
+name = "through_to_bank"
+graph = "through_to_bank"
+left = "payments"
+right = "entries"
+"#;
+    let stores = (path("reference.db"), path("killed.db"));
+    let binary = common::release_three_way();
+    killed_runs_with_rules_end_as_if_never_interrupted(
+        &binary,
+        (150_000, 6),
+        (&stores.0, &stores.1),
+        rules,
+    );
 }
 
 #[test]

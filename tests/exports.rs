@@ -796,3 +796,51 @@ fn a_rule_or_source_naming_an_undeclared_stream_is_refused_naming_the_key() {
         );
     }
 }
+
+#[test]
+fn docs_pipeline_config_block_parses_and_is_the_examples() {
+    let guide = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/operators/pipeline.md"
+    ))
+    .expect("docs/operators/pipeline.md");
+    let blocks: Vec<&str> = guide
+        .split("```toml\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 1);
+    let config = Config::from_toml(blocks[0], Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.rules.len(), 2);
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/three_way.toml"
+    ))
+    .unwrap();
+    assert!(
+        example.ends_with(blocks[0]),
+        "docs/operators/pipeline.md's config is examples/three_way.toml's"
+    );
+    let code = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/three_way.rs"
+    ))
+    .unwrap();
+    let squeeze = |text: &str| text.split_whitespace().collect::<String>();
+    let graph = guide
+        .split("```rust\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    for line in graph
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("tallied("))
+    {
+        assert!(
+            squeeze(&code).contains(&squeeze(line)),
+            "not in examples/three_way.rs: {line}"
+        );
+    }
+}

@@ -169,3 +169,25 @@ impl MatchRule {
             })
     }
 }
+
+/// A rule whose graph a program built on trueup registers (`kind = "graph"`; see
+/// docs/operators/pipeline.md): the config names it and says which streams its results' ids
+/// come from; the graph decides the rest.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphRule {
+    /// The rule's name in results (required: unique, not `dedupe`).
+    pub name: String,
+    /// The name the program registered its graph under.
+    pub graph: String,
+    /// The stream the ids of a result's left side come from.
+    pub left: Stream,
+    /// The stream the ids of a result's right side come from.
+    pub right: Stream,
+    /// How far sides may differ and still match, for the graph to use. Default exact.
+    #[serde(default)]
+    pub tolerance: ToleranceConfig,
+    /// Hours of grace, for the graph to use. Default 72.
+    #[serde(default = "default_grace")]
+    pub grace_hours: u64,
+}

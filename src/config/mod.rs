@@ -356,6 +356,8 @@ pub enum RuleConfig {
     Balance(balance::BalanceRule),
     /// Records paired one to one by key, amount and time window (docs/rules.md).
     Match(balance::MatchRule),
+    /// A graph a program built on trueup registers (docs/operators/pipeline.md).
+    Graph(balance::GraphRule),
 }
 
 /// Parameters of a `payment_ledger` rule.
@@ -559,6 +561,7 @@ impl RuleConfig {
             RuleConfig::JournalBalance(r) => &r.name,
             RuleConfig::Balance(r) => &r.name,
             RuleConfig::Match(r) => &r.name,
+            RuleConfig::Graph(r) => &r.name,
         }
     }
 
@@ -569,6 +572,7 @@ impl RuleConfig {
             RuleConfig::JournalBalance(r) => r.grace_hours,
             RuleConfig::Balance(r) => r.grace_hours,
             RuleConfig::Match(r) => r.grace_hours,
+            RuleConfig::Graph(r) => r.grace_hours,
         }
     }
 
@@ -582,6 +586,7 @@ impl RuleConfig {
         match self {
             RuleConfig::Balance(r) => r.refusal(),
             RuleConfig::Match(r) => r.refusal(),
+            RuleConfig::Graph(_) => None,
             RuleConfig::PaymentLedger(_) | RuleConfig::JournalBalance(_) => None,
         }
     }
@@ -606,6 +611,7 @@ impl RuleConfig {
             RuleConfig::JournalBalance(r) => &r.tolerance,
             RuleConfig::Balance(r) => &r.tolerance,
             RuleConfig::Match(r) => &r.tolerance,
+            RuleConfig::Graph(r) => &r.tolerance,
         }
     }
 }
@@ -633,6 +639,7 @@ fn rule_key(text: &str, key: &str) -> Option<String> {
         "journal_balance" => toml::from_str::<JournalBalanceRule>(&body).err()?,
         "balance" => toml::from_str::<balance::BalanceRule>(&body).err()?,
         "match" => toml::from_str::<balance::MatchRule>(&body).err()?,
+        "graph" => toml::from_str::<balance::GraphRule>(&body).err()?,
         _ => return None,
     };
     let inner = key::key_at(&body, error.span()?.start)?;

@@ -2,13 +2,17 @@
 //! [registry](super::registry) makes a configured rule an instance of its kind). The graph
 //! builder and `verify` see rules only through the trait.
 
+use std::sync::Arc;
+
+use differential_dataflow::VecCollection;
 use trueup_operators::{BalanceGroup, BalanceState, Leg, Phase};
 
 use crate::config::ToleranceConfig;
 use crate::model::currency::Currency;
 use crate::model::name::Name;
-use crate::model::results::Status;
+use crate::model::results::{Outcome, Status};
 use crate::model::rows::{EntryRow, PaymentRow};
+use crate::model::time::{Tick, Time};
 use crate::model::Stream;
 
 /// A balance group's key: the payment or journal id, and the currency.
@@ -43,6 +47,11 @@ pub trait RuleKind: Send + Sync + 'static {
     fn tolerance(&self) -> &ToleranceConfig;
     /// How long after a group's latest event an unbalanced group becomes a break.
     fn grace_millis(&self) -> u64;
+    /// For a `kind = "graph"` rule: the graph a program registered for it, built instead of
+    /// the members and tally of the built-in kinds. `None` (the default) for those.
+    fn graph(&self) -> Option<Arc<dyn Graph>> {
+        None
+    }
     /// For a kind that pairs records within a group (`match`): how. `None` (the default):
     /// a group is balanced as a whole.
     fn pairing(&self) -> Option<&Pairing> {
@@ -66,4 +75,25 @@ pub trait RuleKind: Send + Sync + 'static {
 pub struct Pairing {
     /// The widest gap in event time between the two records of a pair.
     pub window_millis: u64,
+}
+
+/// What a graph is built over.
+pub struct Inputs<'scope> {
+    /// The payment events, each id once (conflicting versions are `dedupe` results).
+    pub payments: VecCollection<'scope, Time, PaymentRow>,
+    /// The ledger entries, each id once.
+    pub entries: VecCollection<'scope, Time, EntryRow>,
+    /// The rule the graph runs as: its name, tolerance, grace and sides' streams, as a kind
+    /// that [`tallied`](super::graph::tallied) ages results by.
+    pub rule: Arc<dyn RuleKind>,
+    /// The logical-time granularity.
+    pub tick: Tick,
+}
+
+/// An engineer's reconciliation graph. [`build`](Graph::build) runs once per worker (in every
+/// process of a cluster); the results it returns are the rule's (their `rule` field is set by
+/// the runtime).
+pub trait Graph: Send + Sync + 'static {
+    /// The graph over `inputs`: the rule's results as a changelog.
+    fn build<'scope>(&self, inputs: Inputs<'scope>) -> VecCollection<'scope, Time, Outcome>;
 }

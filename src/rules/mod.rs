@@ -19,25 +19,27 @@
 //! conflicts, and each rule's legs = the legs reported in its results.
 
 pub mod balance;
+pub mod graph;
 pub mod kind;
 pub mod matching;
 pub mod registry;
+pub mod tally;
 
 use std::sync::Arc;
 
 use differential_dataflow::collection::concatenate;
 use differential_dataflow::VecCollection;
 use differential_dataflow::{ExchangeData, Hashable};
-use trueup_operators::balance::summarize;
 use trueup_operators::{
-    Amount, BalanceGroup, BalanceState, Conservation, Dedupe, DedupeOutputs, Measure, Retire,
-    Route, Splitter, Tally, Violation,
+    Amount, Conservation, Dedupe, DedupeOutputs, Measure, Retire, Route, Splitter, Violation,
 };
 
 use kind::RuleKind;
 pub use kind::{GroupKey, Member, RuleLeg};
 use matching::PairKey;
 use registry::kind_of;
+pub use tally::break_time;
+use tally::{rule_rows, RowKey};
 
 use crate::config::{RetentionConfig, RuleConfig};
 use crate::model::currency::Currency;
@@ -46,9 +48,6 @@ use crate::model::results::{Outcome, Status, DEDUPE_RULE};
 use crate::model::rows::{EntryRow, PaymentRow};
 use crate::model::time::{Millis, Tick, Time, HOUR};
 use crate::model::Stream;
-
-/// A rule's group, its ids as names.
-type Group = BalanceGroup<Name>;
 
 /// The names of the result rules, indexed by [`Outcome::rule`]: `dedupe`, then `rules`.
 pub fn result_rules(rules: &[RuleConfig]) -> Vec<String> {
@@ -174,34 +173,16 @@ pub fn reconcile<'scope>(
     let mut claimed: Option<VecCollection<'scope, Time, Claim>> = None;
     for ((stage, index), rule) in (FIRST_RULE..).zip(DEDUPE_RULE + 1..).zip(rules) {
         let rule = &kind_of(rule);
-        // match rules claim in configuration order: what an earlier one paired, a later one
-        // is not offered
-        let (payments, entries) = match rule.pairing() {
-            None => (unique_p.clone(), unique_e.clone()),
-            Some(_) => (
-                unclaimed(unique_p.clone(), &claimed, |p| p.event_id, false),
-                unclaimed(unique_e.clone(), &claimed, |e| e.entry_id, true),
-            ),
-        };
-        let members = rule_members(rule, payments, entries);
-        let members = measured_hourly(members, &mut checked, move |((_, ccy), (_, leg, _))| {
-            ((stage, Some(*ccy)), Measure::one(leg.amount))
-        });
-        let rule_at = (rule, index, tick);
-        let rows = match rule.pairing() {
-            None => rule_results(rule_at, members, settings.retention, &mut held),
-            Some(_) => {
-                let (pairs, claims) = paired(rule, members);
-                claimed = Some(match claimed.take() {
-                    None => claims,
-                    Some(earlier) => earlier.concat(claims),
-                });
-                rule_results(rule_at, pairs, settings.retention, &mut held)
-            }
-        };
-        results.push(measured_hourly(rows, &mut produced, move |row| {
-            measure_row(stage, row)
-        }));
+        let unique = (&unique_p, &unique_e);
+        let measures = (&mut checked, &mut produced);
+        let kept = (&mut claimed, &mut held, settings.retention);
+        results.push(rule_outcomes(
+            rule,
+            (stage, index, tick),
+            unique,
+            measures,
+            kept,
+        ));
     }
 
     let produced = vec![concatenate(scope, produced)];
@@ -215,35 +196,65 @@ pub fn reconcile<'scope>(
     }
 }
 
-/// What a rule's tally is keyed by: a group as results show it, and how a result row names
-/// its key again (for retention).
-trait RowKey: ExchangeData + Hashable + std::hash::Hash + Copy {
-    /// The group's key and currency, as written in its results.
-    fn group(&self) -> GroupKey;
-    /// The key of the group `row` is the result of.
-    fn of(row: &Outcome) -> Self;
-}
+/// What a rule keeps across rules: the records `match` rules claimed so far, the long names
+/// the working state holds, and retention.
+type Kept<'scope, 'a, 'b> = (
+    &'b mut Option<VecCollection<'scope, Time, Claim>>,
+    &'b mut Vec<VecCollection<'scope, Time, Name>>,
+    Option<&'a RetentionConfig>,
+);
 
-impl RowKey for GroupKey {
-    fn group(&self) -> GroupKey {
-        *self
+/// One rule's results over the unique records: an engineer's graph's, or its kind's members
+/// (less what earlier `match` rules claimed, for a `match` rule) tallied per group or pair,
+/// measured for the conservation check (`checked` in, `produced` out).
+fn rule_outcomes<'scope>(
+    rule: &Arc<dyn RuleKind>,
+    (stage, index, tick): (u16, u16, Tick),
+    (unique_p, unique_e): (
+        &VecCollection<'scope, Time, PaymentRow>,
+        &VecCollection<'scope, Time, EntryRow>,
+    ),
+    (checked, produced): (&mut Measures<'scope>, &mut Measures<'scope>),
+    (claimed, held, retention): Kept<'scope, '_, '_>,
+) -> VecCollection<'scope, Time, Outcome> {
+    if let Some(graph) = rule.graph() {
+        let (payments, entries) = (unique_p.clone(), unique_e.clone());
+        let inputs = graph::Inputs {
+            payments,
+            entries,
+            rule: rule.clone(),
+            tick,
+        };
+        return graph
+            .build(inputs)
+            .map(move |row| Outcome { rule: index, ..row });
     }
-
-    fn of(row: &Outcome) -> Self {
-        (row.key, row.currency)
-    }
-}
-
-/// A `match` rule's pair: named by its left record's id, or an unpaired right record's
-/// (`true`), which may be the same text in another stream.
-impl RowKey for PairKey {
-    fn group(&self) -> GroupKey {
-        self.0
-    }
-
-    fn of(row: &Outcome) -> Self {
-        ((row.key, row.currency), row.left_ids.is_empty())
-    }
+    // match rules claim in configuration order: what an earlier one paired, a later one is
+    // not offered
+    let (payments, entries) = match rule.pairing() {
+        None => (unique_p.clone(), unique_e.clone()),
+        Some(_) => (
+            unclaimed(unique_p.clone(), claimed, |p| p.event_id, false),
+            unclaimed(unique_e.clone(), claimed, |e| e.entry_id, true),
+        ),
+    };
+    let members = rule_members(rule, payments, entries);
+    let members = measured_hourly(members, checked, move |((_, ccy), (_, leg, _))| {
+        ((stage, Some(*ccy)), Measure::one(leg.amount))
+    });
+    let rule_at = (rule, index, tick);
+    let rows = match rule.pairing() {
+        None => rule_results(rule_at, members, retention, held),
+        Some(_) => {
+            let (pairs, claims) = paired(rule, members);
+            *claimed = Some(match claimed.take() {
+                None => claims,
+                Some(earlier) => earlier.concat(claims),
+            });
+            rule_results(rule_at, pairs, retention, held)
+        }
+    };
+    measured_hourly(rows, produced, move |row| measure_row(stage, row))
 }
 
 /// A rule's results from its members (keyed by group), with retention when configured: the
@@ -342,62 +353,6 @@ fn rule_members<'scope>(
         members.push(entries.flat_map(move |e| rule.entry_member(&e)));
     }
     concatenate(scope, members)
-}
-
-/// A rule's result rows, computed from its members in one pass per group: its balance (the
-/// operators library's [`summarize`]) and its merchant (the smallest merchant id among its
-/// payment events), aged against the rule's grace period.
-fn rule_rows<'scope, K: RowKey>(
-    (rule, index, tick): (&Arc<dyn RuleKind>, u16, Tick),
-    members: VecCollection<'scope, Time, (K, Member)>,
-) -> VecCollection<'scope, Time, Outcome> {
-    let tolerance = rule.tolerance().clone();
-    let summarize = move |key: &K, members: &[(Member, isize)]| {
-        let ccy = &key.group().1;
-        let legs = members
-            .iter()
-            .map(|((is_left, leg, _), copies)| (*is_left, leg, *copies));
-        let group = summarize(legs, tolerance.for_currency(*ccy))?;
-        let merchant = (members.iter())
-            .filter(|(_, copies)| *copies > 0)
-            .filter_map(|((_, _, merchant), _)| *merchant)
-            .min();
-        Some((group, merchant))
-    };
-    let grace = rule.grace_millis();
-    let deadline = move |(g, _): &(Group, Option<Name>)| {
-        (g.state != BalanceState::Balanced)
-            .then(|| break_time(tick, g.last_at.saturating_add(grace)))
-    };
-    let kind = rule.clone();
-    let row = move |group: &K, (g, merchant_id): (Group, Option<Name>), phase| {
-        let (key, currency) = group.group();
-        let status = kind.status(phase, &g);
-        Outcome {
-            rule: index,
-            key,
-            currency,
-            status,
-            expected: Some(g.expected),
-            actual: Some(g.actual),
-            difference: Some(g.difference),
-            opened_at: g.opened_at,
-            due_at: g.last_at.saturating_add(grace),
-            left_ids: g.left_ids,
-            right_ids: g.right_ids,
-            merchant_id,
-        }
-    };
-    members.tally_named(rule.name(), summarize, deadline, row)
-}
-
-/// The logical time at which a group due at `due_at` becomes a break: the tick boundary after
-/// the tick `due_at` falls in. A logical time `t` holds the records of event times in
-/// `(t − tick, t]`, so only from the next boundary on has every record that time holds
-/// reached `due_at`: a group is never a break before the watermark reaches `due_at` — not
-/// even at the end of the input, where the last tick may end beyond the final watermark.
-pub fn break_time(tick: Tick, due_at: Millis) -> Time {
-    tick.ceil(due_at).saturating_add(tick.0)
 }
 
 /// When a rule's result row retires: matched groups `settled_hours` after their latest event,

@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use super::balance::Balance;
+use super::graph::GraphKind;
 use super::kind::RuleKind;
 use super::matching::Match;
 use crate::config::RuleConfig;
 
 /// The kinds a rule may have, by the name its configuration gives: `balance`, whose presets
-/// are `payment_ledger` and `journal_balance`, and `match`.
-pub const KINDS: &[&str] = &["balance", "match"];
+/// are `payment_ledger` and `journal_balance`, `match`, and `graph` (an engineer's own).
+pub const KINDS: &[&str] = &["balance", "match", "graph"];
 
 /// The rule `rule` configures, as an instance of its kind.
 pub fn kind_of(rule: &RuleConfig) -> Arc<dyn RuleKind> {
@@ -19,6 +20,7 @@ pub fn kind_of(rule: &RuleConfig) -> Arc<dyn RuleKind> {
         RuleConfig::JournalBalance(r) => Arc::new(Balance::journal_balance(r)),
         RuleConfig::Balance(r) => Arc::new(Balance::declared(r)),
         RuleConfig::Match(r) => Arc::new(Match::new(r)),
+        RuleConfig::Graph(r) => Arc::new(GraphKind::new(r)),
     }
 }
 
@@ -32,7 +34,7 @@ mod tests {
 
     #[test]
     fn the_standard_rules_are_presets_of_the_one_balance_kind() {
-        assert_eq!(KINDS, ["balance", "match"]);
+        assert_eq!(KINDS, ["balance", "match", "graph"]);
         let kinds: Vec<_> = default_rules().iter().map(kind_of).collect();
         let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
         assert_eq!(names, ["payment_ledger", "journal_balance"]);

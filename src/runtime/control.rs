@@ -57,6 +57,18 @@ pub struct Control {
 }
 
 impl Control {
+    /// A control that SIGINT and SIGTERM stop (a second signal, while the first one's stop
+    /// is under way, exits at once with status 130).
+    pub fn stopped_by_signals() -> std::io::Result<Control> {
+        let control = Control::default();
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            // registered first, so that it sees the flag before the first signal sets it
+            signal_hook::flag::register_conditional_shutdown(signal, 130, control.stop.clone())?;
+            signal_hook::flag::register(signal, control.stop.clone())?;
+        }
+        Ok(control)
+    }
+
     /// Asks the run to stop.
     pub fn request_stop(&self) {
         self.stop.store(true, Ordering::SeqCst);

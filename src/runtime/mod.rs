@@ -14,6 +14,7 @@
 //! - [`progress`]: the periodic progress line of a long run.
 //! - [`control`]: stopping a run from outside, what it reports, and how it fails.
 //! - [`check`]: `trueup check`, a dry run of the sources through their field maps.
+//! - [`pipeline`]: the Pipeline API: an engineer's program running its own graphs.
 //! - [`job`]: a run into the configured sinks, and the embedded default configuration.
 
 pub mod check;
@@ -22,6 +23,7 @@ pub mod control;
 pub mod delivery;
 pub mod job;
 pub mod merge_policy;
+pub mod pipeline;
 pub mod progress;
 pub mod reading;
 pub mod resume;

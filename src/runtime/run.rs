@@ -51,6 +51,7 @@ pub fn run_with_names<O: Output>(
     control: &Control,
     long_names: Arc<Names>,
 ) -> Result<(RunReport, O), RunError> {
+    refuse_unregistered_graphs(config)?;
     let names = stage_names(&config.rules);
     let match_accounts = config.match_accounts();
     let config = config.clone();
@@ -230,4 +231,23 @@ pub fn run_collect_until(config: &Config, control: &Control) -> Result<RunOutput
         final_watermark: report.final_watermark,
         summary: report.summary,
     })
+}
+
+/// Refuses a `kind = "graph"` rule whose graph this program did not register, naming the key.
+fn refuse_unregistered_graphs(config: &Config) -> Result<(), RunError> {
+    for (i, rule) in config.rules.iter().enumerate() {
+        if let crate::config::RuleConfig::Graph(r) = rule {
+            if !crate::rules::graph::is_registered(&r.graph) {
+                return Err(RunError::Config(crate::config::ConfigError::Invalid {
+                    key: format!("rules[{i}].graph"),
+                    message: format!(
+                        "no graph {:?} is registered in this program: a program built on \
+                         trueup's Pipeline registers its graphs (docs/operators/pipeline.md)",
+                        r.graph
+                    ),
+                }));
+            }
+        }
+    }
+    Ok(())
 }

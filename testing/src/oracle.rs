@@ -60,6 +60,9 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
     // what `match` rules claimed, in configuration order: (is an entry, id)
     let mut claimed: BTreeSet<(bool, String)> = BTreeSet::new();
     for rule in rules {
+        if let RuleConfig::Graph(_) = rule {
+            continue; // an engineer's graph: not the oracle's to know
+        }
         if let RuleConfig::Match(m) = rule {
             let offered: Vec<&Record> = (unique.iter().copied())
                 .filter(|r| !claimed.contains(&identity(r)))
@@ -100,7 +103,9 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
                     side.push((e.entry_id.clone(), e.amount, e.booked_at));
                 }
                 (RuleConfig::JournalBalance(_), Record::Payment(_)) => {}
-                (RuleConfig::Match(_), _) => unreachable!("match rules are reconciled above"),
+                (RuleConfig::Match(_) | RuleConfig::Graph(_), _) => {
+                    unreachable!("match and graph rules are handled above")
+                }
                 (RuleConfig::Balance(r), record) => {
                     if let Some((left, key, leg)) = declared_side(r, record) {
                         let g = groups.entry((key, leg_currency(record))).or_default();

@@ -48,15 +48,27 @@ pub fn ok_within(mut command: Command, limit: Duration) -> String {
 /// thousands of payments. (Building it from here would wait forever on the lock `cargo test`
 /// holds.)
 pub fn release_trueup() -> PathBuf {
+    release_build("trueup", "--bin trueup")
+}
+
+/// The release build of the three-way example (examples/three_way.rs), which
+/// `scripts/test.sh` builds first.
+pub fn release_three_way() -> PathBuf {
+    release_build("examples/three_way", "--example three_way")
+}
+
+/// `target/release/{path}`, which `cargo build --release {what}` makes.
+fn release_build(path: &str, what: &str) -> PathBuf {
     let debug = PathBuf::from(env!("CARGO_BIN_EXE_trueup"));
     let release = debug
         .parent()
         .and_then(Path::parent)
         .expect("target dir")
-        .join("release/trueup");
+        .join("release")
+        .join(path);
     assert!(
         release.exists(),
-        "{} is missing: run scripts/test.sh, or cargo build --release --bin trueup first",
+        "{} is missing: run scripts/test.sh, or cargo build --release {what} first",
         release.display()
     );
     release
