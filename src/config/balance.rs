@@ -33,14 +33,17 @@ fn yes() -> bool {
     true
 }
 
-/// One side of a declared balance.
+/// One side of a `balance` or `match` rule: a stream, for a balance the key its records are
+/// grouped by, and for entries a filter.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SideConfig {
     /// The stream whose records the side takes.
     pub stream: Stream,
-    /// The key its records are grouped by; a record without one is on no side.
-    pub key: KeyField,
+    /// `balance` only (required there): the key its records are grouped by; a record without
+    /// one is on no side. A `match` rule's key is the rule's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyField>,
     /// Entries only: only entries on these accounts. Default: every account.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<String>,
@@ -64,16 +67,21 @@ pub enum KeyField {
 }
 
 impl BalanceRule {
-    /// The key within the rule and why, for a side that asks its stream for what it lacks.
+    /// The key within the rule and why, for a side without a key or that asks its stream for
+    /// what it lacks.
     pub fn refusal(&self) -> Option<(String, String)> {
         for (name, side) in [("left", &self.left), ("right", &self.right)] {
+            if side.key.is_none() {
+                let message = "a balance side needs a key: payment_id or journal_id".into();
+                return Some((format!("{name}.key"), message));
+            }
             if side.stream != Stream::Payments {
                 continue;
             }
             let lacks = [
                 ("accounts", !side.accounts.is_empty()),
                 ("direction", side.direction.is_some()),
-                ("key", side.key == KeyField::JournalId),
+                ("key", side.key == Some(KeyField::JournalId)),
             ];
             if let Some((key, _)) = lacks.iter().find(|(_, set)| *set) {
                 let message = "payments have no accounts, directions or journal ids".into();
@@ -92,10 +100,10 @@ impl BalanceRule {
 pub struct MatchRule {
     /// The rule's name in results (required: unique, not `dedupe`).
     pub name: String,
-    /// The records to be paired (the expected side).
-    pub left: MatchSide,
+    /// The records to be paired (the expected side): a stream and a filter, no key.
+    pub left: SideConfig,
     /// The records they are paired with (the actual side).
-    pub right: MatchSide,
+    pub right: SideConfig,
     /// A key both records of a pair must have and share. Default none: any two records of
     /// one currency may pair.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,38 +124,24 @@ fn default_window() -> u64 {
     48
 }
 
-/// One side of a `match` rule: a stream and, for entries, a filter.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MatchSide {
-    /// The stream whose records the side takes.
-    pub stream: Stream,
-    /// Entries only: only entries on these accounts. Default: every account.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub accounts: Vec<String>,
-    /// Entries only: only entries of this direction. Default: both.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub direction: Option<Direction>,
-    /// Whether amounts count with their sign. Default true.
-    #[serde(default = "yes")]
-    pub signed: bool,
-}
-
 impl MatchRule {
     /// A side as a balance side takes it: its stream, filter and sign, grouped by the rule's
     /// key (the payment id stands in where the rule has none, for the refusals only).
-    pub fn side(&self, side: &MatchSide) -> SideConfig {
+    pub fn side(&self, side: &SideConfig) -> SideConfig {
         SideConfig {
-            stream: side.stream,
-            key: self.key.unwrap_or(KeyField::PaymentId),
-            accounts: side.accounts.clone(),
-            direction: side.direction,
-            signed: side.signed,
+            key: Some(self.key.unwrap_or(KeyField::PaymentId)),
+            ..side.clone()
         }
     }
 
     /// The key within the rule and why, for what its sides or window cannot be.
     pub fn refusal(&self) -> Option<(String, String)> {
+        for (name, side) in [("left", &self.left), ("right", &self.right)] {
+            if side.key.is_some() {
+                let message = "a match rule's key is the rule's `key`, for both sides".into();
+                return Some((format!("{name}.key"), message));
+            }
+        }
         if self.window_hours > super::MAX_HOURS {
             return Some((
                 "window_hours".into(),

@@ -971,6 +971,7 @@ mod tests {
                 "{ stream = \"payments\", key = \"payment_id\", filter = 1 }",
                 "rules[0].left",
             ),
+            ("{ stream = \"payments\" }", "rules[0].left.key"),
         ] {
             let error = rule(&format!("left = {left}\n{entries}"))
                 .unwrap_err()
@@ -1001,6 +1002,10 @@ mod tests {
             (
                 format!("{sides}\nwindow = 2"),
                 "rules[0]`: TOML parse error at line 9",
+            ),
+            (
+                sides.replace("payments\" }", "payments\", key = \"payment_id\" }"),
+                "rules[0].left.key",
             ),
         ] {
             let error = rule(&body).unwrap_err().to_string();

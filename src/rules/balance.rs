@@ -139,7 +139,7 @@ impl Balance {
                     .collect(),
                 direction: config.direction,
             },
-            key: Some(config.key),
+            key: config.key,
             sign: if config.signed {
                 Sign::Signed
             } else {

@@ -214,7 +214,7 @@ fn declared_side(
                     if !on_account || side.direction.is_some_and(|d| d != e.direction) {
                         return None;
                     }
-                    let key = match side.key {
+                    let key = match side.key? {
                         KeyField::PaymentId => e.payment_id.clone()?,
                         KeyField::JournalId => e.journal_id.clone(),
                     };
@@ -249,7 +249,7 @@ fn matched(
     let side = |side| {
         let mut config = rule.side(side);
         if rule.key.is_none() && config.stream == Stream::Entries {
-            config.key = KeyField::JournalId;
+            config.key = Some(KeyField::JournalId);
         }
         config
     };
