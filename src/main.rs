@@ -205,43 +205,11 @@ struct RunArgs {
     hosts: Option<PathBuf>,
 }
 
-/// The most processes a cluster may have.
-const MAX_PROCESSES: usize = 64;
-
 /// This process's place in the cluster `args` describe (none for a single process).
 fn cluster(args: &RunArgs) -> anyhow::Result<Option<trueup::config::ClusterConfig>> {
-    anyhow::ensure!(
-        (1..=MAX_PROCESSES).contains(&args.processes),
-        "--processes must be from 1 to {MAX_PROCESSES}"
-    );
-    let (Some(process), Some(path)) = (args.process, &args.hosts) else {
-        anyhow::ensure!(
-            args.processes == 1,
-            "--processes needs --process and --hosts"
-        );
-        return Ok(None);
-    };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the hosts file {}", path.display()))?;
-    let hosts: Vec<String> = text
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim())
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect();
-    anyhow::ensure!(
-        hosts.len() == args.processes,
-        "{} lists {} hosts for --processes {}",
-        path.display(),
-        hosts.len(),
-        args.processes
-    );
-    anyhow::ensure!(
-        process < args.processes,
-        "--process {process} is not below --processes {}",
-        args.processes
-    );
-    Ok(Some(trueup::config::ClusterConfig { process, hosts }))
+    let hosts = args.hosts.as_deref();
+    trueup::config::ClusterConfig::of(args.processes, args.process, hosts)
+        .map_err(anyhow::Error::msg)
 }
 
 fn main() -> ExitCode {

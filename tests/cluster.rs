@@ -7,6 +7,8 @@ use std::process::{Command, Stdio};
 
 use trueup::generate::{generate, GenerateOptions};
 
+mod common;
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -14,7 +16,14 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn write_config(dir: &Path, name: &str, store: Option<&Path>) -> std::path::PathBuf {
+/// A config of the generated data in `dir` writing into `dir/name` (and `store`), with `rules`
+/// (TOML `[[rules]]`) instead of the standard ones when given.
+fn write_config_with(
+    dir: &Path,
+    name: &str,
+    store: Option<&Path>,
+    rules: &str,
+) -> std::path::PathBuf {
     let store = store.map_or(String::new(), |s| {
         format!(
             "[store]\nurl = \"{}\"\ncommit_interval_millis = 100\n",
@@ -37,6 +46,7 @@ path = "data/payments.jsonl"
 stream = "entries"
 path = "data/entries.jsonl"
 
+{rules}
 [sinks]
 results = "{name}/results.jsonl"
 dead_letters = "{name}/dead_letters.jsonl"
@@ -51,6 +61,30 @@ summary = "{name}/summary.json"
 
 #[test]
 fn two_processes_give_the_same_outputs_as_one() {
+    let trueup = Path::new(env!("CARGO_BIN_EXE_trueup"));
+    two_processes_agree_with_one(trueup, "");
+}
+
+#[test]
+fn an_engineers_graph_in_two_processes_gives_the_outputs_of_one() {
+    // examples/three_way.rs, a program built on the Pipeline API, in cluster mode
+    let rules = r#"[[rules]]
+kind = "payment_ledger"
+
+[[rules]]
+kind = "graph"
+name = "through_to_bank"
+graph = "through_to_bank"
+left = "payments"
+right = "entries"
+"#;
+    two_processes_agree_with_one(&common::release_three_way(), rules);
+}
+
+/// `program` (trueup, or a program built on its Pipeline) with `rules` (the standard ones when
+/// empty) over 3,000 generated payments: one process of 2 workers and two processes of 1
+/// worker each write the same outputs, and trueup's own verify passes on the cluster's store.
+fn two_processes_agree_with_one(program: &Path, rules: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = GenerateOptions {
         seed: 9,
@@ -60,8 +94,8 @@ fn two_processes_give_the_same_outputs_as_one() {
     generate(&dir.path().join("data"), &options).expect("generate");
     let trueup = env!("CARGO_BIN_EXE_trueup");
 
-    let single = write_config(dir.path(), "single", None);
-    let output = Command::new(trueup)
+    let single = write_config_with(dir.path(), "single", None, rules);
+    let output = Command::new(program)
         .args(["run", "--workers", "2", "--config"])
         .arg(&single)
         .output()
@@ -69,7 +103,7 @@ fn two_processes_give_the_same_outputs_as_one() {
     assert!(output.status.success(), "{output:?}");
 
     let store = dir.path().join("cluster.db");
-    let cluster = write_config(dir.path(), "cluster", Some(&store));
+    let cluster = write_config_with(dir.path(), "cluster", Some(&store), rules);
     let hosts = dir.path().join("hosts.txt");
     std::fs::write(
         &hosts,
@@ -83,7 +117,7 @@ fn two_processes_give_the_same_outputs_as_one() {
     let processes: Vec<_> = [1, 0]
         .into_iter()
         .map(|process| {
-            Command::new(trueup)
+            Command::new(program)
                 .args([
                     "run",
                     "--processes",
@@ -120,4 +154,21 @@ fn two_processes_give_the_same_outputs_as_one() {
         String::from_utf8_lossy(&verified.stdout).contains(": 0 problem(s)"),
         "{verified:?}"
     );
+    // every rule's breaks are in the store, for trueup query to answer
+    for rule in ["payment_ledger", "through_to_bank"]
+        .iter()
+        .filter(|r| rules.contains(*r))
+    {
+        let breaks = Command::new(trueup)
+            .args(["query", "--store"])
+            .arg(&store)
+            .args(["breaks", "--rule", rule])
+            .output()
+            .expect("query");
+        let text = String::from_utf8_lossy(&breaks.stdout);
+        assert!(
+            breaks.status.success() && text.contains(&format!("\"rule\": \"{rule}\"")),
+            "{text}"
+        );
+    }
 }

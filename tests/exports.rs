@@ -530,6 +530,29 @@ fn a_declared_balance_is_stored_queried_traced_and_verified() {
         assert!(breaks.contains(key), "{breaks}");
     }
     assert!(!breaks.contains("\"ch_2\""), "{breaks}");
+    let served = served_breaks(store, "psp_vs_1200");
+    for key in ["MR-200", "MR-300", "ch_3"] {
+        assert!(
+            served.contains(&format!("\"{key}\"")),
+            "{key} not served: {served}"
+        );
+    }
+    assert!(
+        served.contains("\"unmatched_left\"") && !served.contains("\"ch_2\""),
+        "{served}"
+    );
+}
+
+/// `/v1/breaks?rule={rule}` of a `trueup serve` of `store`, over a real socket.
+fn served_breaks(store: &str, rule: &str) -> String {
+    let binary = env!("CARGO_BIN_EXE_trueup");
+    let token = "t0ken-for-the-exports-tests";
+    let (_server, address) = trueup_testing::http::serve("", binary, store, token, "");
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    let path = format!("/v1/breaks?rule={rule}&limit=100");
+    let (status, _, body) = trueup_testing::http::exchange(&address, &path, &auth);
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
 fn bank_payouts_config(workers: usize, out: &Path) -> Config {

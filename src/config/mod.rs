@@ -236,6 +236,50 @@ pub struct ClusterConfig {
     pub hosts: Vec<String>,
 }
 
+/// The most processes a cluster may have.
+pub const MAX_PROCESSES: usize = 64;
+
+impl ClusterConfig {
+    /// Process `process` of `processes`, whose addresses the hosts file at `path` lists one
+    /// per line (`#` starts a comment); `None` for a single process without a hosts file. Why
+    /// not, when the three do not fit together.
+    pub fn of(
+        processes: usize,
+        process: Option<usize>,
+        path: Option<&Path>,
+    ) -> Result<Option<ClusterConfig>, String> {
+        if !(1..=MAX_PROCESSES).contains(&processes) {
+            return Err(format!("--processes must be from 1 to {MAX_PROCESSES}"));
+        }
+        let (Some(process), Some(path)) = (process, path) else {
+            return match processes {
+                1 => Ok(None),
+                _ => Err("--processes needs --process and --hosts".into()),
+            };
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading the hosts file {}: {e}", path.display()))?;
+        let hosts: Vec<String> = (text.lines())
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        if hosts.len() != processes {
+            let listed = hosts.len();
+            return Err(format!(
+                "{} lists {listed} hosts for --processes {processes}",
+                path.display()
+            ));
+        }
+        if process >= processes {
+            return Err(format!(
+                "--process {process} is not below --processes {processes}"
+            ));
+        }
+        Ok(Some(ClusterConfig { process, hosts }))
+    }
+}
+
 impl PipelineConfig {
     /// Refuses engine settings out of their ranges, naming the key.
     fn validate(&self) -> Result<(), ConfigError> {

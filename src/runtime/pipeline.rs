@@ -25,26 +25,28 @@ impl Pipeline {
     }
 
     /// The pipeline of the config file `args` name as `run --config FILE [--workers N]
-    /// [--follow]` (the command line `trueup run` takes, less what is trueup's own).
+    /// [--follow] [--processes N --process I --hosts FILE]` (the command line `trueup run`
+    /// takes, less what is trueup's own).
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Pipeline, ConfigError> {
-        let (mut config, mut workers, mut follow) = (None, None, false);
-        let mut args = args.into_iter();
-        let usage =
-            || ConfigError::Parse("usage: run --config FILE [--workers N] [--follow]".into());
-        (args.next().as_deref() == Some("run"))
-            .then_some(())
-            .ok_or_else(usage)?;
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--config" => config = args.next().map(PathBuf::from),
-                "--workers" => workers = args.next().and_then(|n| n.parse().ok()),
-                "--follow" => follow = true,
-                _ => return Err(usage()),
-            }
-        }
-        let mut config = Config::load(&config.ok_or_else(usage)?)?;
-        config.pipeline.workers = workers.unwrap_or(config.pipeline.workers);
-        config.pipeline.follow |= follow;
+        let given = flags(args)?;
+        let value = |name: &str| {
+            given
+                .iter()
+                .find(|(f, _)| f == name)
+                .and_then(|(_, v)| v.clone())
+        };
+        let number = |name: &str| match value(name) {
+            None => Ok(None),
+            Some(v) => v.parse::<usize>().map(Some).map_err(|_| usage()),
+        };
+        let mut config = Config::load(&PathBuf::from(value("--config").ok_or_else(usage)?))?;
+        config.pipeline.workers = number("--workers")?.unwrap_or(config.pipeline.workers);
+        config.pipeline.follow |= given.iter().any(|(f, _)| f == "--follow");
+        let (processes, hosts) = (number("--processes")?.unwrap_or(1), value("--hosts"));
+        let hosts = hosts.map(PathBuf::from);
+        config.pipeline.cluster =
+            ClusterConfig::of(processes, number("--process")?, hosts.as_deref())
+                .map_err(ConfigError::Parse)?;
         config.validate()?;
         Ok(Pipeline::new(config))
     }
@@ -73,4 +75,40 @@ impl Pipeline {
         let control = Control::stopped_by_signals().map_err(RunError::Output)?;
         execute(&self.config, &control)
     }
+}
+
+/// Why `from_args` refuses its arguments.
+fn usage() -> ConfigError {
+    let usage = "usage: run --config FILE [--workers N] [--follow] \
+                 [--processes N --process I --hosts FILE]";
+    ConfigError::Parse(usage.into())
+}
+
+/// `run`, then each known flag with its value (none for `--follow`).
+fn flags(
+    args: impl IntoIterator<Item = String>,
+) -> Result<Vec<(String, Option<String>)>, ConfigError> {
+    let known = [
+        "--config",
+        "--workers",
+        "--processes",
+        "--process",
+        "--hosts",
+    ];
+    let mut args = args.into_iter();
+    if args.next().as_deref() != Some("run") {
+        return Err(usage());
+    }
+    let mut given = Vec::new();
+    while let Some(flag) = args.next() {
+        match flag.as_str() {
+            "--follow" => given.push((flag, None)),
+            f if known.contains(&f) => {
+                let value = args.next().ok_or_else(usage)?;
+                given.push((flag, Some(value)));
+            }
+            _ => return Err(usage()),
+        }
+    }
+    Ok(given)
 }
