@@ -323,8 +323,17 @@ fn query(args: QueryArgs) -> anyhow::Result<()> {
         Question::Summary => serde_json::to_value(store.summary_as_of(as_of)?)?,
         Question::Lineage { key } => serde_json::to_value(store.lineage(&key, as_of)?)?,
     };
-    println!("{}", serde_json::to_string_pretty(&answer)?);
-    Ok(())
+    answered(&serde_json::to_string_pretty(&answer)?)
+}
+
+/// Writes `answer` and a newline to stdout; a reader that stops reading (`| head`) ends the
+/// answer quietly, as for any Unix tool, instead of failing.
+fn answered(answer: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{answer}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -867,3 +867,28 @@ fn docs_pipeline_config_block_parses_and_is_the_examples() {
         );
     }
 }
+
+#[test]
+fn a_query_whose_reader_has_gone_ends_quietly() {
+    // `trueup query … | head`: the reader closes before the answer is written
+    let dir = exports_folder(|text| text);
+    let (config, store) = (
+        dir.path().join("bank_payouts.toml"),
+        dir.path().join("audit.db"),
+    );
+    let (config, store) = (config.to_str().unwrap(), store.to_str().unwrap());
+    let (ok, out) = trueup(&["run", "--config", config, "--store", store]);
+    assert!(ok, "{out}");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_trueup"))
+        .args(["query", "--store", store, "lineage", "po_2"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && !stderr.contains("panicked"),
+        "{output:?}"
+    );
+}
