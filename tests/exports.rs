@@ -655,13 +655,8 @@ fn a_better_candidate_arriving_later_re_pairs_retracting_the_first_pair() {
 
 #[test]
 fn a_match_rule_is_stored_queried_traced_and_verified() {
-    let dir = exports_folder(|text| text);
-    let (config, store) = (
-        dir.path().join("bank_payouts.toml"),
-        dir.path().join("audit.db"),
-    );
-    let (config, store) = (config.to_str().unwrap(), store.to_str().unwrap());
-    let (ok, out) = trueup(&["run", "--config", config, "--store", store]);
+    let (_dir, store, (ok, out)) = bank_payouts_stored();
+    let store = store.as_str();
     assert!(ok && out.contains("ambiguous"), "{out}");
     let (ok, out) = trueup(&["verify", "--store", store]);
     assert!(ok && out.contains(": 0 problem(s)"), "{out}");
@@ -871,13 +866,8 @@ fn docs_pipeline_config_block_parses_and_is_the_examples() {
 #[test]
 fn a_query_whose_reader_has_gone_ends_quietly() {
     // `trueup query … | head`: the reader closes before the answer is written
-    let dir = exports_folder(|text| text);
-    let (config, store) = (
-        dir.path().join("bank_payouts.toml"),
-        dir.path().join("audit.db"),
-    );
-    let (config, store) = (config.to_str().unwrap(), store.to_str().unwrap());
-    let (ok, out) = trueup(&["run", "--config", config, "--store", store]);
+    let (_dir, store, (ok, out)) = bank_payouts_stored();
+    let store = store.as_str();
     assert!(ok, "{out}");
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
@@ -891,4 +881,20 @@ fn a_query_whose_reader_has_gone_ends_quietly() {
         output.status.success() && !stderr.contains("panicked"),
         "{output:?}"
     );
+}
+
+/// The bank fixture run into a SQLite store in a fresh folder: the folder (kept while the
+/// test runs), the store's path, and the run's success and output.
+fn bank_payouts_stored() -> (tempfile::TempDir, String, (bool, String)) {
+    let dir = exports_folder(|text| text);
+    let config = dir.path().join("bank_payouts.toml");
+    let store = dir.path().join("audit.db").display().to_string();
+    let run = trueup(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--store",
+        &store,
+    ]);
+    (dir, store, run)
 }
