@@ -33,7 +33,8 @@
 //!   - [`rules::balance`]: the balance kind: left against right per key; today's rules as presets.
 //!   - [`rules::tally`]: a rule's results from its members: one aged tally per group.
 //!   - [`rules::graph`]: engineers' graphs: built over the records, registered by name.
-//!   - [`rules::matching`]: the match kind: records paired one to one by key, amount and time.
+//!   - [`rules::matching`]: the match kind: records (or sums of records) paired by key, amount
+//!     and time.
 //! - [`sinks`]: where results go.
 //!   - [`sinks::output`]: the interface the runtime delivers to.
 //!   - [`sinks::file`]: the changelog and dead letters as JSON Lines files, the summary file.

@@ -406,7 +406,7 @@ fn docs_rules_every_config_block_parses_and_the_fixture_config_is_its_example() 
         .skip(1)
         .map(|rest| rest.split("```").next().unwrap())
         .collect();
-    assert_eq!(blocks.len(), 6, "the guide's config blocks");
+    assert_eq!(blocks.len(), 7, "the guide's config blocks");
     for block in &blocks {
         Config::from_toml(block, Path::new(".")).unwrap_or_else(|e| panic!("{e}\n{block}"));
     }
@@ -420,6 +420,11 @@ fn docs_rules_every_config_block_parses_and_the_fixture_config_is_its_example() 
     assert!(
         bank.ends_with(blocks[5]),
         "docs/rules.md's match example is bank_payouts.toml's"
+    );
+    let batches = std::fs::read_to_string(Path::new(FIXTURES).join("bank_batches.toml")).unwrap();
+    assert!(
+        batches.ends_with(blocks[6]),
+        "docs/rules.md's one-to-many example is bank_batches.toml's"
     );
 }
 
@@ -556,7 +561,12 @@ fn served_breaks(store: &str, rule: &str) -> String {
 }
 
 fn bank_payouts_config(workers: usize, out: &Path) -> Config {
-    let mut config = Config::load(&Path::new(FIXTURES).join("bank_payouts.toml")).expect("config");
+    fixture_config("bank_payouts.toml", workers, out)
+}
+
+/// The fixture config `name` on `workers` workers, writing into `out`.
+fn fixture_config(name: &str, workers: usize, out: &Path) -> Config {
+    let mut config = Config::load(&Path::new(FIXTURES).join(name)).expect("config");
     config.pipeline.workers = workers;
     config.sinks = SinksConfig::files_in(out);
     config
@@ -578,9 +588,31 @@ const PAIRS: &[(&str, &str, &str, &str, &str, &str)] = &[
 
 #[test]
 fn bank_lines_are_paired_with_payouts_by_amount_within_two_days_as_computed_by_hand() {
+    assert_pairs("bank_payouts.toml", PAIRS);
+}
+
+/// Worked out by hand from bank_batches.csv and settlement_details.csv (docs/rules.md, "One
+/// to many"): key, status, expected, actual, left ids, right ids.
+const BATCHES: &[(&str, &str, &str, &str, &str, &str)] = &[
+    ("B4", "unmatched_right", "0", "100.00", "", "sd_7 sd_8"),
+    ("B7", "pending", "0", "10.00", "", "sd_11"),
+    ("k1", "matched", "950.00", "950.00", "k1", "sd_1 sd_2 sd_3"),
+    ("k2", "matched", "500.00", "500.00", "k2", "sd_4 sd_5"),
+    ("k3", "matched", "120.00", "120.00", "k3", "sd_6"),
+    ("k4", "unmatched_left", "100.00", "0", "k4", ""),
+    ("k5", "ambiguous", "40.00", "80.00", "k5", "sd_10 sd_9"),
+];
+
+#[test]
+fn bank_lines_are_paired_with_the_sum_of_a_settlement_batch_as_computed_by_hand() {
+    assert_pairs("bank_batches.toml", BATCHES);
+}
+
+/// Runs the fixture config `name` on 1 and 2 workers; its final results must be `pairs`.
+fn assert_pairs(name: &str, pairs: &[(&str, &str, &str, &str, &str, &str)]) {
     for workers in [1, 2] {
         let dir = tempfile::tempdir().unwrap();
-        let output = run_collect(&bank_payouts_config(workers, dir.path())).expect("run");
+        let output = run_collect(&fixture_config(name, workers, dir.path())).expect("run");
         assert!(output.dead_letters.is_empty(), "{:?}", output.dead_letters);
         let state = final_state(&output.changelog);
         let mut got: Vec<_> = state
@@ -598,7 +630,7 @@ fn bank_lines_are_paired_with_payouts_by_amount_within_two_days_as_computed_by_h
             })
             .collect();
         got.sort();
-        let want: Vec<_> = PAIRS
+        let want: Vec<_> = pairs
             .iter()
             .map(|p| {
                 let s = |t: &str| t.to_string();

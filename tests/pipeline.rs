@@ -268,7 +268,13 @@ fn late_records_are_counted_and_change_nothing_in_the_final_state() {
 /// Runs `rules` (TOML `[[rules]]`) over generated data with `seed` on 1, 2 and 4 workers and
 /// batch sizes, asserting that each run agrees with the oracle and with the others, and that
 /// every `(rule, status)` of `reached` occurs.
-fn declared_rules_agree_with_the_oracle(seed: u64, rules: &str, reached: &[(&str, &str)]) {
+/// Runs `rules` over generated data on 1, 2 and 4 workers, checks each final state against the
+/// oracle's and that each (rule, status) of `reached` occurs, and returns the final state.
+fn declared_rules_agree_with_the_oracle(
+    seed: u64,
+    rules: &str,
+    reached: &[(&str, &str)],
+) -> BTreeSet<ResultRow> {
     let dir = tempfile::tempdir().unwrap();
     let options = GenerateOptions {
         seed,
@@ -288,7 +294,7 @@ fn declared_rules_agree_with_the_oracle(seed: u64, rules: &str, reached: &[(&str
         read_all(&generated.entries, trueup::model::Stream::Entries),
     ]
     .concat();
-    let mut outputs = Vec::new();
+    let (mut outputs, mut last) = (Vec::new(), BTreeSet::new());
     for (workers, batch) in [(1, 10_000), (2, 300), (4, 77)] {
         let mut config = config_for(
             dir.path(),
@@ -320,11 +326,13 @@ fn declared_rules_agree_with_the_oracle(seed: u64, rules: &str, reached: &[(&str
             );
         }
         outputs.push(output.changelog);
+        last = got;
     }
     assert!(
         outputs.windows(2).all(|w| w[0] == w[1]),
         "the changelog depends on workers or batching"
     );
+    last
 }
 
 #[test]
@@ -357,6 +365,60 @@ fn declared_balance_rules_agree_with_the_oracle_on_any_number_of_workers() {
             ("payouts", "matched"),
             ("payouts", "unmatched_left"),
         ],
+    );
+}
+
+#[test]
+fn grouped_match_rules_agree_with_the_oracle_on_any_number_of_workers() {
+    let rules = r#"
+        # one to many: each payment event against the sum of its payment's receivable
+        # bookings, no key (amount within two days)
+        [[rules]]
+        kind = "match"
+        name = "event_to_bookings"
+        left = { stream = "payments" }
+        right = { stream = "entries", accounts = ["psp_receivable"], group_by = "payment_id" }
+        window_hours = 48
+        grace_hours = 48
+        # many to one, keyed: a payment's events summed against each of its bookings alone
+        [[rules]]
+        kind = "match"
+        name = "events_to_booking"
+        left = { stream = "payments", group_by = "payment_id" }
+        right = { stream = "entries", accounts = ["psp_receivable"] }
+        key = "payment_id"
+        window_hours = 72
+        # many to many: a payment's net against its bookings' net, within 1 %
+        [[rules]]
+        kind = "match"
+        name = "net_to_net"
+        left = { stream = "payments", group_by = "payment_id" }
+        right = { stream = "entries", accounts = ["psp_receivable"], group_by = "payment_id" }
+        window_hours = 72
+        tolerance = { relative_bps = 100 }
+    "#;
+    let state = declared_rules_agree_with_the_oracle(
+        47,
+        rules,
+        &[
+            ("event_to_bookings", "matched"),
+            ("event_to_bookings", "unmatched_left"),
+            ("events_to_booking", "matched"),
+            ("net_to_net", "matched"),
+        ],
+    );
+    // each cardinality occurs: matched pairs with several records on the grouped side
+    let many = |rule: &str, left: bool| {
+        state.iter().any(|r| {
+            let ids = if left { &r.left_ids } else { &r.right_ids };
+            r.rule == rule && r.status.as_str() == "matched" && ids.len() > 1
+        })
+    };
+    assert!(many("event_to_bookings", false), "one to many");
+    assert!(many("events_to_booking", true), "many to one");
+    assert!(
+        many("net_to_net", true) && many("net_to_net", false),
+        "many to many"
     );
 }
 

@@ -54,6 +54,12 @@ pub struct SideConfig {
     /// sums them as written (as `journal_balance` sums debits and credits apart).
     #[serde(default = "yes")]
     pub signed: bool,
+    /// `match` only: the key this side's records are summed by before pairing — the records
+    /// sharing it pair as one, their amounts summed, at the latest of their times (one
+    /// bank line against the settlement lines of one payout: one-to-many; many-to-one on the
+    /// left). A record without it is on no side. Default none: each record pairs alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_by: Option<KeyField>,
 }
 
 /// A key a side groups by.
@@ -71,6 +77,12 @@ impl BalanceRule {
     /// what it lacks.
     pub fn refusal(&self) -> Option<(String, String)> {
         for (name, side) in [("left", &self.left), ("right", &self.right)] {
+            if side.group_by.is_some() {
+                let message = "a balance sums each side by its key: `group_by` is for match \
+                               rules"
+                    .into();
+                return Some((format!("{name}.group_by"), message));
+            }
             if side.key.is_none() {
                 let message = "a balance side needs a key: payment_id or journal_id".into();
                 return Some((format!("{name}.key"), message));
@@ -92,9 +104,9 @@ impl BalanceRule {
     }
 }
 
-/// Parameters of a `match` rule: records of a left side paired one to one with records of a
-/// right side — equal on `key` when given, amounts within the tolerance, event times within
-/// the window.
+/// Parameters of a `match` rule: records of a left side paired with records of a right side
+/// (one to one, or by a side's `group_by` one to many, many to one, many to many) — equal on
+/// `key` when given, amounts within the tolerance, event times within the window.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatchRule {
@@ -130,6 +142,7 @@ impl MatchRule {
     pub fn side(&self, side: &SideConfig) -> SideConfig {
         SideConfig {
             key: Some(self.key.unwrap_or(KeyField::PaymentId)),
+            group_by: None,
             ..side.clone()
         }
     }
@@ -147,6 +160,12 @@ impl MatchRule {
                 "window_hours".into(),
                 "must be at most 87600 (ten years)".into(),
             ));
+        }
+        for (name, side) in [("left", &self.left), ("right", &self.right)] {
+            if side.stream == Stream::Payments && side.group_by == Some(KeyField::JournalId) {
+                let message = "payments have no journal ids".into();
+                return Some((format!("{name}.group_by"), message));
+            }
         }
         let as_balance = BalanceRule {
             name: self.name.clone(),

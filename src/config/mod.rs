@@ -398,7 +398,8 @@ pub enum RuleConfig {
     JournalBalance(JournalBalanceRule),
     /// A declared balance: any left side against any right side (docs/rules.md).
     Balance(balance::BalanceRule),
-    /// Records paired one to one by key, amount and time window (docs/rules.md).
+    /// Records paired one to one, one to many or many to one by key, amount and time window
+    /// (docs/rules.md).
     Match(balance::MatchRule),
     /// A graph a program built on trueup registers (docs/operators/pipeline.md).
     Graph(balance::GraphRule),
@@ -1016,6 +1017,10 @@ mod tests {
                 "rules[0].left",
             ),
             ("{ stream = \"payments\" }", "rules[0].left.key"),
+            (
+                "{ stream = \"payments\", key = \"payment_id\", group_by = \"payment_id\" }",
+                "rules[0].left.group_by",
+            ),
         ] {
             let error = rule(&format!("left = {left}\n{entries}"))
                 .unwrap_err()
@@ -1032,6 +1037,8 @@ mod tests {
         };
         let sides = "left = { stream = \"payments\" }\nright = { stream = \"entries\" }";
         assert_eq!(rule(sides).unwrap(), 1);
+        let grouped = sides.replace("payments\" }", "payments\", group_by = \"payment_id\" }");
+        assert_eq!(rule(&grouped).unwrap(), 1);
         for (body, key) in [
             (
                 format!("{sides}\nwindow_hours = 100000"),
@@ -1050,6 +1057,10 @@ mod tests {
             (
                 sides.replace("payments\" }", "payments\", key = \"payment_id\" }"),
                 "rules[0].left.key",
+            ),
+            (
+                sides.replace("payments\" }", "payments\", group_by = \"journal_id\" }"),
+                "rules[0].left.group_by",
             ),
         ] {
             let error = rule(&body).unwrap_err().to_string();

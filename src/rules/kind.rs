@@ -69,12 +69,15 @@ pub trait RuleKind: Send + Sync + 'static {
 }
 
 /// How a `match` rule pairs the records of one group (its key and currency; with an exact
-/// tolerance and no key, also its amount): one left with one right, event times at most
-/// `window_millis` apart and amounts within the tolerance.
+/// tolerance, no key and no grouped side, also its amount): one left candidate with one
+/// right, event times at most `window_millis` apart and amounts within the tolerance.
 #[derive(Clone, Debug)]
 pub struct Pairing {
-    /// The widest gap in event time between the two records of a pair.
+    /// The widest gap in event time between the two candidates of a pair.
     pub window_millis: u64,
+    /// Whether the left and the right side's records pair as one per group value (a
+    /// member's third element) rather than each alone.
+    pub grouped: [bool; 2],
 }
 
 /// What a graph is built over.

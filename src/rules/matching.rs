@@ -1,33 +1,53 @@
-//! The `match` rule kind: records of a left side paired one to one with records of a right
-//! side. Two records may pair when they share the rule's key (if it has one) and currency,
-//! their amounts are within the tolerance and their event times within the window. Within each
-//! group (key and currency; without a key and with an exact tolerance, also the amount) the
-//! left records choose in event-time order (then id): each takes the unclaimed right record
-//! nearest in time, then in amount. Two or more candidates equal on both are a tie: the left
-//! record holds them all, reported `ambiguous` — never guessed. A pair is a group of its own
-//! (keyed by the left record's id) balanced within the tolerance: `matched`; a record left
-//! unpaired is `pending`, then, past its grace, `unmatched_left` or `unmatched_right`.
+//! The `match` rule kind: records of a left side paired with records of a right side. Two
+//! records may pair when they share the rule's key (if it has one) and currency, their amounts
+//! are within the tolerance and their event times within the window. A side with `group_by`
+//! offers, instead of each record, the records sharing that key as one candidate — their
+//! amounts summed, at the latest of their times — so one record pairs with many
+//! (one-to-many), many with one (many-to-one), or many with many.
+//!
+//! Within each group (key and currency; without a key and with an exact tolerance on
+//! ungrouped sides, also the amount) the left candidates choose in event-time order (then id):
+//! each takes the unclaimed right candidate nearest in time, then in amount. Two or more
+//! candidates equal on both are a tie: the left candidate holds them all, reported `ambiguous`
+//! — never guessed. A pair is a group of its own (keyed by the left candidate's id, or group
+//! key) balanced within the tolerance: `matched`; a candidate left unpaired is `pending`, then,
+//! past its grace, `unmatched_left` or `unmatched_right`.
 //!
 //! The pairing is a function of the group's records alone, so it does not depend on arrival
-//! order, batching or workers; a record arriving later that pairs better changes it, and the
-//! changelog retracts the old pairs' results and asserts the new ones.
+//! order, batching or workers; a record arriving later that pairs better (or completes a
+//! grouped candidate's sum) changes it, and the changelog retracts the old pairs' results and
+//! asserts the new ones.
 
-use trueup_operators::{BalanceGroup, BalanceState, Phase, Tolerance};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use trueup_operators::{Amount, BalanceState, Tolerance};
 
 use super::balance::Balance;
 use super::kind::{GroupKey, Member, Pairing, RuleKind};
-use crate::config::balance::{BalanceRule, MatchRule};
+use crate::config::balance::{BalanceRule, KeyField, MatchRule};
 use crate::config::ToleranceConfig;
 use crate::model::currency::Currency;
 use crate::model::name::Name;
 use crate::model::results::Status;
 use crate::model::rows::{EntryRow, PaymentRow};
-use crate::model::time::HOUR;
+use crate::model::time::{Millis, HOUR};
 use crate::model::Stream;
 
-/// A pair's group: the left record's id (or an unpaired right record's) and the currency, and
-/// whether it is keyed by a right record's id.
-pub type PairKey = (GroupKey, bool);
+/// A pair's group: the left candidate's id (or an unpaired right candidate's) and the
+/// currency, and what the pair is.
+pub type PairKey = (GroupKey, PairTag);
+
+/// What a pair's group is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum PairTag {
+    /// A left candidate, with the right one it took (or none yet).
+    Pair,
+    /// A right candidate no left one took (its id may be a left record's text too).
+    UnpairedRight,
+    /// A left candidate holding every right candidate it ties between: `ambiguous`.
+    Tie,
+}
 
 /// A `match` rule. See the [module documentation](self).
 pub struct Match {
@@ -36,6 +56,8 @@ pub struct Match {
     pairing: Pairing,
     /// Whether records are grouped by the rule's key.
     keyed: bool,
+    /// The key each side's records are summed by before pairing (left, right), if any.
+    group_by: [Option<KeyField>; 2],
     /// Whether no currency tolerates a difference: then an unkeyed group is also per amount.
     exact: ExactIn,
 }
@@ -59,14 +81,37 @@ impl Match {
             grace_hours: rule.grace_hours,
         });
         let keyed = rule.key.is_some();
+        let group_by = [rule.left.group_by, rule.right.group_by];
+        // a grouped candidate's sum is not any one record's amount: no grouping by amount
+        let exact = match group_by {
+            [None, None] => exact_in(&rule.tolerance),
+            _ => ExactIn::None,
+        };
         Match {
             sides: if keyed { sides } else { sides.unkeyed() },
             pairing: Pairing {
                 window_millis: rule.window_hours.saturating_mul(HOUR),
+                grouped: group_by.map(|by| by.is_some()),
             },
             keyed,
-            exact: exact_in(&rule.tolerance),
+            group_by,
+            exact,
         }
+    }
+
+    /// `member` with its group value (the key its side sums by, as `value` reads it from the
+    /// record) where it should be paired by one; `None` for a record of a grouped side
+    /// without it.
+    fn grouped(
+        &self,
+        (key, (left, leg, merchant)): (GroupKey, Member),
+        value: impl Fn(KeyField) -> Option<Name>,
+    ) -> Option<(GroupKey, Member)> {
+        let merchant = match self.group_by[usize::from(!left)] {
+            None => merchant,
+            Some(by) => Some(value(by)?),
+        };
+        Some((key, (left, leg, merchant)))
     }
 
     /// The group a member is paired within: its key and currency, and, for an unkeyed rule
@@ -116,12 +161,22 @@ impl RuleKind for Match {
         self.sides.side_stream(left)
     }
 
-    fn payment_member(&self, payment: &PaymentRow) -> Option<(GroupKey, Member)> {
-        self.sides.payment_member(payment).map(|m| self.group(m))
+    fn payment_member(&self, p: &PaymentRow) -> Option<(GroupKey, Member)> {
+        let member = self.sides.payment_member(p)?;
+        let member = self.grouped(member, |by| match by {
+            KeyField::PaymentId => Some(p.payment_id),
+            KeyField::JournalId => None,
+        })?;
+        Some(self.group(member))
     }
 
-    fn entry_member(&self, entry: &EntryRow) -> Option<(GroupKey, Member)> {
-        self.sides.entry_member(entry).map(|m| self.group(m))
+    fn entry_member(&self, e: &EntryRow) -> Option<(GroupKey, Member)> {
+        let member = self.sides.entry_member(e)?;
+        let member = self.grouped(member, |by| match by {
+            KeyField::PaymentId => e.payment_id,
+            KeyField::JournalId => Some(e.journal_id),
+        })?;
+        Some(self.group(member))
     }
 
     fn overdue(&self, state: BalanceState) -> Status {
@@ -139,66 +194,101 @@ impl RuleKind for Match {
     fn pairing(&self) -> Option<&Pairing> {
         Some(&self.pairing)
     }
-
-    /// A pair group holding more than one record on a side is a tie: `ambiguous`, whatever
-    /// its phase.
-    fn status(&self, phase: Phase, group: &BalanceGroup<Name>) -> Status {
-        match group.left_ids.len() > 1 || group.right_ids.len() > 1 {
-            true => Status::Ambiguous,
-            false => self.sides.status(phase, group),
-        }
-    }
 }
 
 /// A member as paired: the pair it belongs to, the member and its multiplicity, and whether
-/// the rule claims it (it is in a pair, or a tie, with a record of the other side).
+/// the rule claims it (it is in a pair, or a tie, with a candidate of the other side).
 pub type Paired = (PairKey, (Member, isize), bool);
 
+/// What one side offers: a record, or a grouped side's records sharing a group value, as one.
+struct Candidate<'a> {
+    /// The record's id, or the group value.
+    id: Name,
+    /// The amount, or the sum of the group's.
+    amount: Amount,
+    /// The event time, or the group's latest.
+    at: Millis,
+    /// The records it stands for, with their multiplicities.
+    members: Vec<(&'a Member, isize)>,
+}
+
+/// The candidates of one side of a group's members, in event-time order (then id); grouped,
+/// one per group value (the member's third element).
+fn candidates<'a>(
+    members: &[(&'a Member, isize)],
+    left: bool,
+    grouped: bool,
+) -> Vec<Candidate<'a>> {
+    let mut by_id: BTreeMap<Name, Candidate<'a>> = BTreeMap::new();
+    for &(member, copies) in members.iter().filter(|((l, ..), n)| *l == left && *n > 0) {
+        let leg = member.1;
+        let id = if grouped {
+            member.2.unwrap_or(leg.id)
+        } else {
+            leg.id
+        };
+        let candidate = by_id.entry(id).or_insert_with(|| Candidate {
+            id,
+            amount: Amount::ZERO,
+            at: 0,
+            members: Vec::new(),
+        });
+        candidate.amount += leg.amount.times(copies as i64);
+        candidate.at = candidate.at.max(leg.at);
+        candidate.members.push((member, copies));
+    }
+    let mut out: Vec<Candidate<'a>> = by_id.into_values().collect();
+    out.sort_by_key(|c| (c.at, c.id));
+    out
+}
+
 /// Pairs the members of one group (see the [module documentation](self)): each member with
-/// the pair it belongs to — its left record's id, or for a right record left unpaired its own
-/// (marked `true`).
+/// the pair it belongs to — its left candidate's id, or for a right candidate left unpaired
+/// its own.
 pub fn pair(
     currency: Currency,
     members: &[(&Member, isize)],
     pairing: &Pairing,
     tolerance: Tolerance,
 ) -> Vec<Paired> {
-    let side = |left: bool| {
-        let mut records: Vec<&(&Member, isize)> = members
-            .iter()
-            .filter(|((l, ..), n)| *l == left && *n > 0)
-            .collect();
-        records.sort_by_key(|((_, leg, _), _)| (leg.at, leg.id));
-        records
-    };
-    let (lefts, rights) = (side(true), side(false));
-    let mut claimed: Vec<Option<Name>> = vec![None; rights.len()];
+    let lefts = candidates(members, true, pairing.grouped[0]);
+    let rights = candidates(members, false, pairing.grouped[1]);
+    let mut claimed: Vec<Option<PairKey>> = vec![None; rights.len()];
     let mut out = Vec::with_capacity(members.len());
-    for &&(&left, copies) in &lefts {
-        let leg = left.1;
+    for left in &lefts {
         let rank = |i: usize| {
-            let other = rights[i].0 .1;
-            (leg.at.abs_diff(other.at), (leg.amount - other.amount).abs())
+            let other = &rights[i];
+            (
+                left.at.abs_diff(other.at),
+                (left.amount - other.amount).abs(),
+            )
         };
         let candidates: Vec<usize> = (0..rights.len())
             .filter(|&i| claimed[i].is_none())
-            .filter(|&i| leg.at.abs_diff(rights[i].0 .1.at) <= pairing.window_millis)
-            .filter(|&i| tolerance.accepts(leg.amount, rights[i].0 .1.amount))
+            .filter(|&i| left.at.abs_diff(rights[i].at) <= pairing.window_millis)
+            .filter(|&i| tolerance.accepts(left.amount, rights[i].amount))
             .collect();
         let best = candidates.iter().map(|&i| rank(i)).min();
-        for &i in &candidates {
-            if Some(rank(i)) == best {
-                claimed[i] = Some(leg.id);
-            }
-        }
-        out.push((((leg.id, currency), false), (left, copies), best.is_some()));
-    }
-    for (&&(&right, copies), claim) in rights.iter().zip(claimed) {
-        let pair = match claim {
-            Some(left) => ((left, currency), false),
-            None => ((right.1.id, currency), true),
+        let held: Vec<usize> = candidates
+            .into_iter()
+            .filter(|&i| Some(rank(i)) == best)
+            .collect();
+        let tag = if held.len() > 1 {
+            PairTag::Tie
+        } else {
+            PairTag::Pair
         };
-        out.push((pair, (right, copies), claim.is_some()));
+        let key = ((left.id, currency), tag);
+        for &i in &held {
+            claimed[i] = Some(key);
+        }
+        let claims = !held.is_empty();
+        out.extend(left.members.iter().map(|&(m, n)| (key, (*m, n), claims)));
+    }
+    for (right, claim) in rights.iter().zip(claimed) {
+        let key = claim.unwrap_or(((right.id, currency), PairTag::UnpairedRight));
+        let claims = claim.is_some();
+        out.extend(right.members.iter().map(|&(m, n)| (key, (*m, n), claims)));
     }
     out
 }
@@ -217,26 +307,42 @@ mod tests {
         ((left, leg, None), 1)
     }
 
-    fn paired(members: &[(Member, isize)], window_hours: u64) -> Vec<(String, String)> {
+    /// A member of a grouped side: its group value where a payment has its merchant.
+    fn in_group(group: &str, (member, n): (Member, isize)) -> (Member, isize) {
+        ((member.0, member.1, Some(Name::unregistered(group))), n)
+    }
+
+    /// Each member's id and its pair's key, marked `*` for an unpaired right candidate and
+    /// `?` for a tie.
+    fn paired_by(
+        members: &[(Member, isize)],
+        window_hours: u64,
+        grouped: [bool; 2],
+    ) -> Vec<(String, String)> {
         let usd = Currency::from_code("USD").unwrap();
         let pairing = Pairing {
             window_millis: window_hours * HOUR,
+            grouped,
         };
         let text = |n: Name| format!("{n:?}");
         let members: Vec<(&Member, isize)> = members.iter().map(|(m, n)| (m, *n)).collect();
         let mut out: Vec<(String, String)> = pair(usd, &members, &pairing, Tolerance::exact())
             .into_iter()
-            .map(|(((key, _), right), ((_, leg, _), _), _)| {
-                let key = if right {
-                    format!("{}*", text(key))
-                } else {
-                    text(key)
+            .map(|(((key, _), tag), ((_, leg, _), _), _)| {
+                let mark = match tag {
+                    PairTag::Pair => "",
+                    PairTag::UnpairedRight => "*",
+                    PairTag::Tie => "?",
                 };
-                (text(leg.id), key)
+                (text(leg.id), format!("{}{mark}", text(key)))
             })
             .collect();
         out.sort();
         out
+    }
+
+    fn paired(members: &[(Member, isize)], window_hours: u64) -> Vec<(String, String)> {
+        paired_by(members, window_hours, [false, false])
     }
 
     #[test]
@@ -254,16 +360,63 @@ mod tests {
         ];
         let want = vec![
             (name("L1"), name("L1")),
-            (name("L2"), name("L2")),
+            (name("L2"), format!("{}?", name("L2"))),
             (name("L3"), name("L3")),
             (name("R1"), name("L3")),
             (name("R2"), name("L1")),
-            (name("R3"), name("L2")),
-            (name("R4"), name("L2")),
+            (name("R3"), format!("{}?", name("L2"))),
+            (name("R4"), format!("{}?", name("L2"))),
             (name("R5"), format!("{}*", name("R5"))),
         ];
         assert_eq!(paired(&members, 48), want);
         members.reverse();
         assert_eq!(paired(&members, 48), want, "arrival order");
+    }
+
+    #[test]
+    fn a_grouped_side_pairs_its_groups_sums_at_their_latest_times() {
+        let name = |s: &str| format!("{:?}", Name::unregistered(s));
+        let mut members = vec![
+            member(true, "bank1", "95.00", 30),
+            in_group("B1", member(false, "s1", "60.00", 10)),
+            in_group("B1", member(false, "s2", "40.00", 12)),
+            in_group("B1", member(false, "s3", "-5.00", 20)),
+            // B2 sums to 95.00 too, but its latest record is further from bank1 in time
+            in_group("B2", member(false, "s4", "95.00", 5)),
+            member(true, "bank2", "50.00", 30),
+            in_group("B3", member(false, "s5", "50.00", 10)),
+            in_group("B3", member(false, "s6", "1.00", 11)),
+        ];
+        let want = vec![
+            (name("bank1"), name("bank1")),
+            (name("bank2"), name("bank2")),
+            (name("s1"), name("bank1")),
+            (name("s2"), name("bank1")),
+            (name("s3"), name("bank1")),
+            (name("s4"), format!("{}*", name("B2"))),
+            (name("s5"), format!("{}*", name("B3"))),
+            (name("s6"), format!("{}*", name("B3"))),
+        ];
+        assert_eq!(paired_by(&members, 48, [false, true]), want);
+        members.reverse();
+        assert_eq!(
+            paired_by(&members, 48, [false, true]),
+            want,
+            "arrival order"
+        );
+        // the other way round, many on the left against one on the right: the left groups
+        // choose in time order, so B2 (at 5) takes bank1 before B1 (at 20) can
+        let flipped: Vec<(Member, isize)> = members
+            .iter()
+            .map(|((left, leg, group), n)| ((!left, *leg, *group), *n))
+            .collect();
+        let keys = paired_by(&flipped, 48, [true, false]);
+        assert!(keys.contains(&(name("bank1"), name("B2"))), "{keys:?}");
+        assert!(keys.contains(&(name("s4"), name("B2"))), "{keys:?}");
+        assert!(keys.contains(&(name("s1"), name("B1"))), "{keys:?}");
+        assert!(
+            keys.contains(&(name("bank2"), format!("{}*", name("bank2")))),
+            "{keys:?}"
+        );
     }
 }

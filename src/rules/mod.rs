@@ -294,6 +294,7 @@ fn paired<'scope>(
     VecCollection<'scope, Time, Claim>,
 ) {
     let pairing = rule.pairing().cloned().expect("a pairing rule");
+    let grouped = pairing.grouped;
     let tolerance = rule.tolerance().clone();
     let name = format!("{} pairs", rule.name());
     let paired = members
@@ -311,7 +312,12 @@ fn paired<'scope>(
         .clone()
         .filter(|(_, _, claimed)| *claimed)
         .map(move |(_, (left, leg, _), _)| (leg.id, entries[usize::from(!left)]));
-    (paired.map(|(pair, member, _)| (pair, member)), claims)
+    // a grouped side's members carry their group value where a payment carries its merchant
+    let pairs = paired.map(move |(pair, (left, leg, merchant), _)| {
+        let merchant = merchant.filter(|_| !grouped[usize::from(!left)]);
+        (pair, (left, leg, merchant))
+    });
+    (pairs, claims)
 }
 
 /// The records of `records` (of payments when `entries` is false) that no earlier `match`

@@ -10,9 +10,9 @@ use trueup_operators::balance::summarize;
 use trueup_operators::{BalanceGroup, BalanceState, Tally};
 
 use super::kind::{GroupKey, Member, RuleKind};
-use super::matching::PairKey;
+use super::matching::{PairKey, PairTag};
 use crate::model::name::Name;
-use crate::model::results::Outcome;
+use crate::model::results::{Outcome, Status};
 use crate::model::time::{Millis, Tick, Time};
 
 /// A rule's group, its ids as names.
@@ -25,6 +25,10 @@ pub trait RowKey: ExchangeData + Hashable + std::hash::Hash + Copy {
     fn group(&self) -> GroupKey;
     /// The key of the group `row` is the result of.
     fn of(row: &Outcome) -> Self;
+    /// Whether the group is a tie among candidates (`ambiguous`, whatever its balance).
+    fn tie(&self) -> bool {
+        false
+    }
 }
 
 impl RowKey for GroupKey {
@@ -37,15 +41,24 @@ impl RowKey for GroupKey {
     }
 }
 
-/// A `match` rule's pair: named by its left record's id, or an unpaired right record's
-/// (`true`), which may be the same text in another stream.
+/// A `match` rule's pair: named by its left candidate's id, or an unpaired right
+/// candidate's (which may be the same text in another stream).
 impl RowKey for PairKey {
     fn group(&self) -> GroupKey {
         self.0
     }
 
     fn of(row: &Outcome) -> Self {
-        ((row.key, row.currency), row.left_ids.is_empty())
+        let tag = match (row.status, row.left_ids.is_empty()) {
+            (Status::Ambiguous, _) => PairTag::Tie,
+            (_, true) => PairTag::UnpairedRight,
+            (_, false) => PairTag::Pair,
+        };
+        ((row.key, row.currency), tag)
+    }
+
+    fn tie(&self) -> bool {
+        self.1 == PairTag::Tie
     }
 }
 
@@ -77,7 +90,10 @@ pub fn rule_rows<'scope, K: RowKey>(
     let kind = rule.clone();
     let row = move |group: &K, (g, merchant_id): (Group, Option<Name>), phase| {
         let (key, currency) = group.group();
-        let status = kind.status(phase, &g);
+        let status = match group.tie() {
+            true => Status::Ambiguous,
+            false => kind.status(phase, &g),
+        };
         Outcome {
             rule: index,
             key,

@@ -234,6 +234,39 @@ fn declared_side(
 /// A leg as the oracle keeps it: id, signed amount, event time, merchant.
 type MatchLeg = (String, Amount, Millis, Option<String>);
 
+/// What a side offers to pair: a record, or a grouped side's records of one group value —
+/// its id (the record's or the group value), summed amount, latest time and records.
+type Candidate = (String, Amount, Millis, Vec<MatchLeg>);
+
+/// The value `record` is grouped by on a side grouped by `by`.
+fn group_value(record: &Record, by: KeyField) -> Option<String> {
+    match (record, by) {
+        (Record::Payment(p), KeyField::PaymentId) => Some(p.payment_id.clone()),
+        (Record::Payment(_), KeyField::JournalId) => None,
+        (Record::Entry(e), KeyField::PaymentId) => e.payment_id.clone(),
+        (Record::Entry(e), KeyField::JournalId) => Some(e.journal_id.clone()),
+    }
+}
+
+/// A side's candidates in order of time, then id: each leg alone, or grouped by the value
+/// (second element) it was read with.
+fn side_candidates(legs: Vec<(MatchLeg, Option<String>)>) -> Vec<Candidate> {
+    let by_name = |id: &str| trueup::model::name::Name::unregistered(id);
+    let mut groups: BTreeMap<String, Candidate> = BTreeMap::new();
+    for (leg, group) in legs {
+        let id = group.unwrap_or_else(|| leg.0.clone());
+        let c = groups
+            .entry(id.clone())
+            .or_insert_with(|| (id, Amount::ZERO, 0, Vec::new()));
+        c.1 += leg.1;
+        c.2 = c.2.max(leg.2);
+        c.3.push(leg);
+    }
+    let mut out: Vec<Candidate> = groups.into_values().collect();
+    out.sort_by_key(|c| (c.2, by_name(&c.0)));
+    out
+}
+
 /// The results of a `match` rule, straight from its definition (docs/rules.md): per key (if
 /// any) and currency, left records in order of time, then id, each take the unclaimed right
 /// records nearest in time, then in amount, within the window and the tolerance — one, or
@@ -264,10 +297,23 @@ fn matched(
         let side = if left { &rule.left } else { &rule.right };
         side.stream == Stream::Entries
     };
-    let mut groups: BTreeMap<(String, Currency), (Vec<MatchLeg>, Vec<MatchLeg>)> = BTreeMap::new();
+    type Legs = Vec<(MatchLeg, Option<String>)>;
+    let mut groups: BTreeMap<(String, Currency), (Legs, Legs)> = BTreeMap::new();
     for record in unique {
         let Some((left, key, (id, amount, at))) = declared_side(&as_balance, record) else {
             continue;
+        };
+        let by = if left {
+            rule.left.group_by
+        } else {
+            rule.right.group_by
+        };
+        let group = match by {
+            None => None,
+            Some(by) => match group_value(record, by) {
+                Some(value) => Some(value),
+                None => continue,
+            },
         };
         let key = if rule.key.is_some() {
             key
@@ -278,23 +324,23 @@ fn matched(
             Record::Payment(p) => p.merchant_id.clone(),
             Record::Entry(_) => None,
         };
+        // a grouped side's records show no merchant
+        let merchant = merchant.filter(|_| group.is_none());
         let g = groups.entry((key, leg_currency(record))).or_default();
         let side = if left { &mut g.0 } else { &mut g.1 };
-        side.push((id, amount, at, merchant));
+        side.push(((id, amount, at, merchant), group));
     }
-    let by_name = |id: &str| trueup::model::name::Name::unregistered(id);
     let mut rows = Vec::new();
-    for ((_, currency), (mut lefts, mut rights)) in groups {
-        lefts.sort_by_key(|l| (l.2, by_name(&l.0)));
-        rights.sort_by_key(|r| (r.2, by_name(&r.0)));
+    for ((_, currency), (lefts, rights)) in groups {
+        let (lefts, rights) = (side_candidates(lefts), side_candidates(rights));
         let tolerance = rule.tolerance.for_currency(currency);
         let mut holder: Vec<Option<usize>> = vec![None; rights.len()];
         for (l, left) in lefts.iter().enumerate() {
-            let fits = |r: &MatchLeg| {
+            let fits = |r: &Candidate| {
                 left.2.abs_diff(r.2) <= rule.window_hours * 3_600_000
                     && tolerance.accepts(left.1, r.1)
             };
-            let rank = |r: &MatchLeg| (left.2.abs_diff(r.2), (left.1 - r.1).abs());
+            let rank = |r: &Candidate| (left.2.abs_diff(r.2), (left.1 - r.1).abs());
             let free: Vec<usize> = (0..rights.len())
                 .filter(|&r| holder[r].is_none() && fits(&rights[r]))
                 .collect();
@@ -307,30 +353,27 @@ fn matched(
             }
         }
         for (l, left) in lefts.iter().enumerate() {
-            let held: Vec<&MatchLeg> = (0..rights.len())
+            let held: Vec<&Candidate> = (0..rights.len())
                 .filter(|&r| holder[r] == Some(l))
                 .map(|r| &rights[r])
                 .collect();
             if !held.is_empty() {
-                claimed.insert((side_is_entry(true), left.0.clone()));
-                for right in &held {
-                    claimed.insert((side_is_entry(false), right.0.clone()));
+                for leg in &left.3 {
+                    claimed.insert((side_is_entry(true), leg.0.clone()));
+                }
+                for leg in held.iter().flat_map(|r| &r.3) {
+                    claimed.insert((side_is_entry(false), leg.0.clone()));
                 }
             }
-            rows.push(match_row(
-                rule,
-                (currency, tick, watermark),
-                vec![left],
-                held,
-            ));
+            let at = (currency, tick, watermark);
+            rows.push(match_row(rule, at, (Some(left), held)));
         }
         for (r, right) in rights.iter().enumerate() {
             if holder[r].is_none() {
                 rows.push(match_row(
                     rule,
                     (currency, tick, watermark),
-                    Vec::new(),
-                    vec![right],
+                    (None, vec![right]),
                 ));
             }
         }
@@ -338,24 +381,27 @@ fn matched(
     rows
 }
 
-/// One pair's result row.
+/// One pair's result row: a left candidate (or none) with the right ones it holds (one, or
+/// all of a tie), or an unpaired right candidate.
 fn match_row(
     rule: &MatchRule,
     (currency, tick, watermark): (Currency, Tick, Millis),
-    left: Vec<&MatchLeg>,
-    right: Vec<&MatchLeg>,
+    (left_candidate, right_candidates): (Option<&Candidate>, Vec<&Candidate>),
 ) -> ResultRow {
+    let status_of = (left_candidate.is_some(), right_candidates.len());
+    let left: Vec<&MatchLeg> = left_candidate.iter().flat_map(|c| &c.3).collect();
+    let right: Vec<&MatchLeg> = right_candidates.iter().flat_map(|c| &c.3).collect();
     let sum = |legs: &[&MatchLeg]| legs.iter().map(|l| l.1).sum::<Amount>();
     let (expected, actual) = (sum(&left), sum(&right));
     let times = left.iter().chain(&right).map(|l| l.2);
     let last = times.clone().max().unwrap_or(0);
     let due_at = last + rule.grace_hours * 3_600_000;
     let overdue = trueup::rules::break_time(tick, due_at) <= tick.ceil(watermark);
-    let status = match (left.len(), right.len()) {
-        (l, r) if l > 1 || r > 1 => Status::Ambiguous,
-        (1, 1) => Status::Matched,
+    let status = match status_of {
+        (true, r) if r > 1 => Status::Ambiguous,
+        (true, 1) => Status::Matched,
         _ if !overdue => Status::Pending,
-        (1, 0) => Status::UnmatchedLeft,
+        (true, _) => Status::UnmatchedLeft,
         _ => Status::UnmatchedRight,
     };
     let ids = |legs: &[&MatchLeg]| {
@@ -370,10 +416,9 @@ fn match_row(
         .collect();
     ResultRow {
         rule: rule.name.clone(),
-        key: left
-            .first()
-            .or(right.first())
-            .map(|l| l.0.clone())
+        key: left_candidate
+            .or(right_candidates.first().copied())
+            .map(|c| c.0.clone())
             .unwrap_or_default(),
         currency,
         status,
