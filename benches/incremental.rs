@@ -77,6 +77,7 @@ impl Row {
         match record {
             Record::Payment(p) => Row::Payment(PaymentRow::of(p, names, &mut None).expect("ids")),
             Record::Entry(e) => Row::Entry(EntryRow::of(e, names, &mut None).expect("ids")),
+            Record::Declared(_) => unreachable!("the generator writes payments and entries"),
         }
     }
 }
@@ -133,7 +134,8 @@ fn main() {
                 tick,
                 retention: None,
             };
-            reconcile(payments, entries, &settings)
+            let records = scope.new_collection().1;
+            reconcile((payments, entries, records), &settings)
                 .results
                 .inner
                 .probe_with(&probe);

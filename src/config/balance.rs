@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::ToleranceConfig;
-use crate::model::{Direction, Stream};
+use crate::model::name::Name;
+use crate::model::{is_declared_name, Direction, Stream};
 
 /// Parameters of a declared `balance` rule.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -63,13 +64,88 @@ pub struct SideConfig {
 }
 
 /// A key a side groups by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyField {
     /// The payment id (always on payments; optional on entries).
     PaymentId,
     /// Entries only: the journal id.
     JournalId,
+    /// Declared streams only: the key of this name (`[[streams]]` `keys`).
+    Named(Name),
+}
+
+impl KeyField {
+    /// The key as configs write it.
+    pub fn name(self) -> String {
+        match self {
+            KeyField::PaymentId => "payment_id".into(),
+            KeyField::JournalId => "journal_id".into(),
+            KeyField::Named(name) => name.inline_text().unwrap_or_default(),
+        }
+    }
+}
+
+impl Serialize for KeyField {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyField {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "payment_id" => Ok(KeyField::PaymentId),
+            "journal_id" => Ok(KeyField::JournalId),
+            name if is_declared_name(name) => Ok(KeyField::Named(Name::unregistered(name))),
+            _ => Err(serde::de::Error::custom(format!(
+                "unknown key {text:?}: payment_id, journal_id or a declared stream's key"
+            ))),
+        }
+    }
+}
+
+/// Why `side` (named `name` in its rule, grouped or paired by `key`) cannot be read from its
+/// stream, whose declared keys are `keys` (`None`: the stream is not declared).
+pub fn side_refusal(
+    name: &str,
+    side: &SideConfig,
+    key: Option<KeyField>,
+    keys: Option<&[String]>,
+) -> Option<(String, String)> {
+    let Some(keys) = keys else {
+        let message = format!("no [[streams]] entry declares {:?}", side.stream.name());
+        return Some((format!("{name}.stream"), message));
+    };
+    let declared = matches!(side.stream, Stream::Declared(_));
+    let fits = |field: KeyField| match field {
+        KeyField::Named(_) => keys.contains(&field.name()),
+        _ => !declared,
+    };
+    let lacks = [
+        ("key", key.filter(|k| !fits(*k))),
+        ("group_by", side.group_by.filter(|k| !fits(*k))),
+    ];
+    if let Some((which, Some(field))) = lacks.into_iter().find(|(_, f)| f.is_some()) {
+        let has = match keys.is_empty() {
+            true if declared => "it declares none".to_string(),
+            true => "its keys: payment_id, and journal_id for entries".to_string(),
+            false => format!("its keys: {}", keys.join(", ")),
+        };
+        let (stream, field) = (side.stream.name(), field.name());
+        let message = format!("the {stream} stream has no key `{field}` ({has})");
+        return Some((format!("{name}.{which}"), message));
+    }
+    if declared && (!side.accounts.is_empty() || side.direction.is_some()) {
+        let which = if side.accounts.is_empty() {
+            "direction"
+        } else {
+            "accounts"
+        };
+        let message = "a declared stream's records have no accounts or directions".into();
+        return Some((format!("{name}.{which}"), message));
+    }
+    None
 }
 
 impl BalanceRule {

@@ -173,9 +173,18 @@ pub struct FieldMap {
     /// The ISO 4217 currency, in any case (a column, or fixed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<TextRole>,
-    /// The event time: `occurred_at` / `booked_at`.
+    /// The event time: `occurred_at` / `booked_at` (`time` for a declared stream).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<Role<TimeSpec>>,
+    /// Declared streams: the sign of the amount from a column's values, `+` or `-`
+    /// (`{ column = "type", values = { charge = "+", refund = "-" } }`). Default: the
+    /// amount's own sign when it is signed or split, else +.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign: Option<Role<ValuesSpec>>,
+    /// Declared streams: the column of each of the stream's keys (`{ reference = "Ref" }`);
+    /// a key left out reads the column of its own name. An empty value: the record lacks it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub keys: BTreeMap<String, String>,
 }
 
 /// Where a text role's value comes from, resolved.
@@ -274,6 +283,10 @@ pub struct Layout {
     pub currency: Text,
     /// The event time.
     pub time: TimeLayout,
+    /// Declared streams: the sign (+1, −1).
+    pub sign: Named<i64>,
+    /// Declared streams: each key's name and column, in the stream's order.
+    pub keys: Vec<(String, String)>,
     /// Every column a role reads: the others are attributes.
     pub known: Vec<String>,
 }
@@ -285,22 +298,50 @@ impl Layout {
     /// The stream's own layout (SPEC §2): what a source without a map reads.
     pub fn builtin(stream: Stream) -> Layout {
         FieldMap::default()
-            .resolve(stream)
+            .resolve(stream, &[])
             .expect("the built-in layouts resolve")
     }
 }
 
+/// A sign by its written form.
+fn parse_sign(text: &str) -> Option<i64> {
+    match text {
+        "+" => Some(1),
+        "-" => Some(-1),
+        _ => None,
+    }
+}
+
 impl FieldMap {
-    /// The layout this map gives a source of `stream`, or the key (within `fields`) that
-    /// cannot be used and why.
-    pub fn resolve(&self, stream: Stream) -> Result<Layout, Refusal> {
+    /// The layout this map gives a source of `stream` (a declared stream's `keys` given),
+    /// or the key (within `fields`) that cannot be used and why.
+    pub fn resolve(&self, stream: Stream, keys: &[String]) -> Result<Layout, Refusal> {
         self.refuse_foreign_roles(stream)?;
-        let payments = stream == Stream::Payments;
         let amount = self.amount_layout()?;
-        let time = self.time_layout(if payments { "occurred_at" } else { "booked_at" })?;
-        let id = self.id.clone().unwrap_or(Role::Column(
-            (if payments { "event_id" } else { "entry_id" }).into(),
-        ));
+        let own = |payment: &'static str, entry: &'static str, declared: &'static str| match stream
+        {
+            Stream::Payments => payment,
+            Stream::Entries => entry,
+            Stream::Declared(_) => declared,
+        };
+        let time = self.time_layout(own("occurred_at", "booked_at", "time"))?;
+        let id =
+            (self.id.clone()).unwrap_or(Role::Column(own("event_id", "entry_id", "id").into()));
+        let sign = match (&self.sign, amount.signed) {
+            (None, false) => Named::Sign,
+            (Some(_), true) => {
+                let message = "give a signed (or split) amount, or a sign, not both";
+                return Err(("sign".into(), message.into()));
+            }
+            (sign, _) => named("sign", sign, "sign", &amount, parse_sign)?,
+        };
+        if let Some(key) = self.keys.keys().find(|k| !keys.contains(k)) {
+            let message = format!("the {} stream declares no key `{key}`", stream.name());
+            return Err((format!("keys.{key}"), message));
+        }
+        let keys = (keys.iter())
+            .map(|key| (key.clone(), self.keys.get(key).unwrap_or(key).clone()))
+            .collect();
         let mut layout = Layout {
             stream,
             declared: *self != FieldMap::default(),
@@ -316,6 +357,8 @@ impl FieldMap {
             currency: resolve_text(text_or(&self.currency, "currency")),
             amount,
             time,
+            sign,
+            keys,
             known: Vec::new(),
         };
         if let Text::Fixed(code) = &layout.currency {
@@ -332,15 +375,33 @@ impl FieldMap {
 
     /// Refuses roles the stream's records do not have.
     fn refuse_foreign_roles(&self, stream: Stream) -> Result<(), Refusal> {
-        let foreign: &[(&str, bool)] = match stream {
-            Stream::Payments => &[
+        let declared = [
+            ("sign", self.sign.is_some()),
+            ("keys", !self.keys.is_empty()),
+        ];
+        let foreign: Vec<(&str, bool)> = match stream {
+            Stream::Payments => [
                 ("journal_id", self.journal_id.is_some()),
                 ("account", self.account.is_some()),
                 ("direction", self.direction.is_some()),
-            ],
-            Stream::Entries => &[
+            ]
+            .into_iter()
+            .chain(declared)
+            .collect(),
+            Stream::Entries => [
                 ("merchant_id", self.merchant_id.is_some()),
                 ("kind", self.kind.is_some()),
+            ]
+            .into_iter()
+            .chain(declared)
+            .collect(),
+            Stream::Declared(_) => vec![
+                ("payment_id", self.payment_id.is_some()),
+                ("merchant_id", self.merchant_id.is_some()),
+                ("journal_id", self.journal_id.is_some()),
+                ("account", self.account.is_some()),
+                ("kind", self.kind.is_some()),
+                ("direction", self.direction.is_some()),
             ],
         };
         match foreign.iter().find(|(_, set)| *set) {
@@ -432,18 +493,18 @@ impl TimeLayout {
 impl Layout {
     /// The columns the roles of this layout's stream read, each once.
     fn columns(&self) -> Vec<String> {
-        let payments = self.stream == Stream::Payments;
-        let texts: Vec<&Text> = match payments {
-            true => vec![
+        let texts: Vec<&Text> = match self.stream {
+            Stream::Payments => vec![
                 &self.id,
                 &self.payment_id,
                 &self.merchant_id,
                 &self.currency,
             ],
-            false => {
+            Stream::Entries => {
                 let own = [&self.id, &self.journal_id, &self.payment_id];
                 [own.as_slice(), &[&self.account, &self.currency]].concat()
             }
+            Stream::Declared(_) => vec![&self.id, &self.currency],
         };
         let mut columns: Vec<String> = Vec::new();
         let mut add = |column: &str| {
@@ -467,11 +528,13 @@ impl Layout {
         if let Zone::Column(c) = &self.time.zone {
             add(c);
         }
-        let named = match payments {
-            true => named_column(&self.kind),
-            false => named_column(&self.direction),
+        let named = match self.stream {
+            Stream::Payments => named_column(&self.kind),
+            Stream::Entries => named_column(&self.direction),
+            Stream::Declared(_) => named_column(&self.sign),
         };
-        named.into_iter().for_each(add);
+        named.into_iter().for_each(&mut add);
+        self.keys.iter().for_each(|(_, column)| add(column));
         columns
     }
 }
@@ -613,7 +676,7 @@ mod tests {
     fn refusals_name_the_role() {
         let refused = |toml: &str, stream| {
             let map: FieldMap = toml::from_str(toml).expect(toml);
-            map.resolve(stream).expect_err(toml)
+            map.resolve(stream, &[]).expect_err(toml)
         };
         let cases = [
             ("kind = \"t\"", Stream::Entries, "kind"),

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use trueup_operators::Tolerance;
 
 use crate::model::currency::Currency;
+use crate::model::rows::MAX_KEYS;
 use crate::model::Stream;
 
 /// The format of an input file.
@@ -46,6 +47,10 @@ pub struct Config {
     /// Engine settings.
     #[serde(default)]
     pub pipeline: PipelineConfig,
+    /// Streams beyond `payments` and `entries` (`[[streams]]`): each a name and its keys,
+    /// fed by sources that name it. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<StreamConfig>,
     /// Where records come from: at least one source.
     pub sources: Vec<SourceConfig>,
     /// The reconciliation rules; default: `payment_ledger` and `journal_balance` with defaults.
@@ -339,11 +344,24 @@ impl Default for PipelineConfig {
     }
 }
 
+/// A declared stream (`[[streams]]`): records of one kind — a bank statement's lines, a PSP's
+/// payouts — with an id, a signed amount, a currency, an event time and the keys named here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// Its name (1–15 lowercase letters, digits or `_`; not `payments` or `entries`).
+    pub name: String,
+    /// The keys its records may carry, by name (at most three; same form as the name),
+    /// for rules to group and pair by.
+    #[serde(default)]
+    pub keys: Vec<String>,
+}
+
 /// One input source.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
-    /// Which stream it feeds: `payments` or `entries`.
+    /// Which stream it feeds: `payments`, `entries` or a declared stream's name.
     pub stream: Stream,
     /// The input file (JSON Lines, or CSV with a header row); or else `topic`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -369,14 +387,23 @@ pub struct SourceConfig {
 }
 
 impl SourceConfig {
-    /// How this source reads each record (validated at load).
-    pub fn layout(&self) -> fields::Layout {
-        match &self.fields {
-            None => fields::Layout::builtin(self.stream),
-            Some(map) => map
-                .resolve(self.stream)
-                .expect("field maps are resolved at load"),
-        }
+    /// How this source reads each record, its stream among `streams` (validated at load).
+    pub fn layout(&self, streams: &[StreamConfig]) -> fields::Layout {
+        let keys = stream_keys(streams, self.stream).unwrap_or_default();
+        let map = self.fields.clone().unwrap_or_default();
+        map.resolve(self.stream, &keys)
+            .expect("field maps are resolved at load")
+    }
+}
+
+/// The keys of `stream` among `streams`: none for the built-in ones; `None` for a stream no
+/// `[[streams]]` entry declares.
+pub fn stream_keys(streams: &[StreamConfig], stream: Stream) -> Option<Vec<String>> {
+    match stream {
+        Stream::Payments | Stream::Entries => Some(Vec::new()),
+        Stream::Declared(_) => (streams.iter())
+            .find(|s| s.name == stream.name())
+            .map(|s| s.keys.clone()),
     }
 }
 
@@ -626,12 +653,35 @@ impl RuleConfig {
         self.grace_hours().saturating_mul(crate::model::time::HOUR)
     }
 
-    /// A key within the rule that its kind cannot use, and why.
-    fn refusal(&self) -> Option<(String, String)> {
+    /// A key within the rule that its kind cannot use, or its streams (among `streams`) do
+    /// not have, and why.
+    fn refusal(&self, streams: &[StreamConfig]) -> Option<(String, String)> {
+        let keys = |stream: Stream| stream_keys(streams, stream);
+        let sides = |left: &balance::SideConfig,
+                     right: &balance::SideConfig,
+                     key: Option<balance::KeyField>| {
+            [("left", left), ("right", right)]
+                .into_iter()
+                .find_map(|(name, side)| {
+                    let key = key.or(side.key);
+                    balance::side_refusal(name, side, key, keys(side.stream).as_deref())
+                })
+        };
         match self {
-            RuleConfig::Balance(r) => r.refusal(),
-            RuleConfig::Match(r) => r.refusal(),
-            RuleConfig::Graph(_) => None,
+            RuleConfig::Balance(r) => r.refusal().or_else(|| sides(&r.left, &r.right, None)),
+            RuleConfig::Match(r) => r.refusal().or_else(|| {
+                // the key is the rule's, for both sides
+                let (key, message) = sides(&r.left, &r.right, r.key)?;
+                let rules_own = r.key.is_some() && key.ends_with(".key");
+                Some((if rules_own { "key".into() } else { key }, message))
+            }),
+            RuleConfig::Graph(r) => [("left", r.left), ("right", r.right)]
+                .into_iter()
+                .find(|(_, stream)| keys(*stream).is_none())
+                .map(|(name, stream)| {
+                    let message = format!("no [[streams]] entry declares {:?}", stream.name());
+                    (name.to_string(), message)
+                }),
             RuleConfig::PaymentLedger(_) | RuleConfig::JournalBalance(_) => None,
         }
     }
@@ -750,6 +800,43 @@ impl Config {
     }
 
     /// Refuses retention horizons out of their bounds or order, naming the key.
+    /// Refuses a declared stream's name or keys, naming the key.
+    fn validate_streams(&self) -> Result<(), ConfigError> {
+        let mut names = BTreeSet::new();
+        for (i, stream) in self.streams.iter().enumerate() {
+            let invalid = |key: &str, message: String| {
+                Err(ConfigError::Invalid {
+                    key: format!("streams[{i}].{key}"),
+                    message,
+                })
+            };
+            match Stream::parse(&stream.name) {
+                Err(message) => return invalid("name", message),
+                Ok(Stream::Payments | Stream::Entries) => {
+                    return invalid("name", "payments and entries are built in".into())
+                }
+                Ok(_) if !names.insert(&stream.name) => {
+                    return invalid("name", "declared twice".into())
+                }
+                Ok(_) => {}
+            }
+            if stream.keys.len() > MAX_KEYS {
+                return invalid("keys", format!("at most {MAX_KEYS} keys"));
+            }
+            let mut keys = BTreeSet::new();
+            for key in &stream.keys {
+                if !crate::model::is_declared_name(key) || !keys.insert(key) {
+                    let message = format!(
+                        "{key:?}: each key once, 1–15 lowercase letters, digits or `_`, \
+                         starting with a letter"
+                    );
+                    return invalid("keys", message);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn validate_retention(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: &str| {
             Err(ConfigError::Invalid {
@@ -809,6 +896,7 @@ impl Config {
             })
         };
         self.pipeline.validate()?;
+        self.validate_streams()?;
         if self.sources.is_empty() {
             return invalid("sources".into(), "at least one source is required");
         }
@@ -833,10 +921,13 @@ impl Config {
                 source.allowed_lateness_seconds,
             )?;
             within_seconds(&key("idle_timeout_seconds"), source.idle_timeout_seconds)?;
-            if let Some(map) = &source.fields {
-                if let Err((role, message)) = map.resolve(source.stream) {
-                    return invalid(key(&format!("fields.{role}")), &message);
-                }
+            let Some(keys) = stream_keys(&self.streams, source.stream) else {
+                let message = format!("no [[streams]] entry declares {:?}", source.stream.name());
+                return invalid(key("stream"), &message);
+            };
+            let map = source.fields.clone().unwrap_or_default();
+            if let Err((role, message)) = map.resolve(source.stream, &keys) {
+                return invalid(key(&format!("fields.{role}")), &message);
             }
         }
         if let Some(kafka) = &self.kafka {
@@ -859,7 +950,7 @@ impl Config {
                     );
                 }
             }
-            if let Some((key, message)) = rule.refusal() {
+            if let Some((key, message)) = rule.refusal(&self.streams) {
                 return invalid(format!("rules[{i}].{key}"), &message);
             }
             rule.validate_bounds(i)?;

@@ -24,25 +24,66 @@ use serde::{Deserialize, Serialize};
 use trueup_operators::Amount;
 
 use crate::model::currency::Currency;
+use crate::model::name::Name;
 use crate::model::time::Millis;
 
-/// The two input streams.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// An input stream: one of the two built-in ones, or one a config declares (`[[streams]]`).
+/// Written, in configs and outputs, as its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stream {
     /// Payment events (captures, refunds, chargebacks).
     Payments,
     /// Ledger entries.
     Entries,
+    /// A declared stream, by its name (held inline: at most 15 bytes).
+    Declared(Name),
 }
 
 impl Stream {
     /// The stream's name as used in configs and dead letters.
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> String {
         match self {
-            Stream::Payments => "payments",
-            Stream::Entries => "entries",
+            Stream::Payments => "payments".into(),
+            Stream::Entries => "entries".into(),
+            Stream::Declared(name) => name.inline_text().unwrap_or_default(),
         }
+    }
+
+    /// The stream named `text`: `payments`, `entries`, or a declared stream's name (1–15
+    /// lowercase ASCII letters, digits or `_`, starting with a letter).
+    pub fn parse(text: &str) -> Result<Stream, String> {
+        match text {
+            "payments" => Ok(Stream::Payments),
+            "entries" => Ok(Stream::Entries),
+            _ if is_declared_name(text) => Ok(Stream::Declared(Name::unregistered(text))),
+            _ => Err(format!(
+                "{text:?} is not a stream name: 1–15 lowercase letters, digits or `_`, \
+                 starting with a letter"
+            )),
+        }
+    }
+}
+
+/// Whether `text` may name a declared stream or key: 1–15 lowercase ASCII letters, digits or
+/// `_`, starting with a letter (so that it is held inline, and reads back as written).
+pub fn is_declared_name(text: &str) -> bool {
+    (1..=15).contains(&text.len())
+        && text.starts_with(|c: char| c.is_ascii_lowercase())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl Serialize for Stream {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Stream {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Stream::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -171,6 +212,28 @@ impl Entry {
     }
 }
 
+/// A validated record of a declared stream.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Declared {
+    /// The stream.
+    pub stream: Stream,
+    /// Unique per record of the stream.
+    pub id: String,
+    /// The stream's keys the record has: key name, value (empty values left out).
+    pub keys: Vec<(String, String)>,
+    /// The amount with its sign, within the currency's minor units.
+    pub amount: Amount,
+    /// ISO 4217 currency.
+    pub currency: Currency,
+    /// Event time.
+    pub at: Millis,
+    /// Nanoseconds of the event time below the millisecond (identity only).
+    #[serde(default)]
+    pub time_nanos: u32,
+    /// Unknown input fields as canonical JSON (`""` when there were none).
+    pub attributes: String,
+}
+
 /// One accepted input record.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Record {
@@ -178,6 +241,8 @@ pub enum Record {
     Payment(Payment),
     /// From the entries stream.
     Entry(Entry),
+    /// From a declared stream.
+    Declared(Declared),
 }
 
 impl Record {
@@ -186,6 +251,16 @@ impl Record {
         match self {
             Record::Payment(p) => p.occurred_at,
             Record::Entry(e) => e.booked_at,
+            Record::Declared(d) => d.at,
+        }
+    }
+
+    /// The record's stream and id.
+    pub fn identity(&self) -> (Stream, &str) {
+        match self {
+            Record::Payment(p) => (Stream::Payments, &p.event_id),
+            Record::Entry(e) => (Stream::Entries, &e.entry_id),
+            Record::Declared(d) => (d.stream, &d.id),
         }
     }
 }

@@ -92,7 +92,7 @@ impl Name {
     }
 
     /// An inline name's text; `None` for a long name.
-    fn inline_text(&self) -> Option<String> {
+    pub fn inline_text(&self) -> Option<String> {
         (!self.is_long()).then(|| {
             let bytes = &self.0[..usize::from(self.0[INLINE])];
             // inline bytes were copied from a `str` whole, so they are UTF-8

@@ -9,7 +9,7 @@ use trueup_operators::Amount;
 use crate::model::currency::Currency;
 use crate::model::name::{fingerprint, Name, NameCollision, Names, NewNames};
 use crate::model::time::{Millis, Time};
-use crate::model::{Direction, Entry, Payment, PaymentKind};
+use crate::model::{Declared, Direction, Entry, Payment, PaymentKind};
 
 /// A [`Payment`] inside the dataflow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -110,5 +110,68 @@ impl EntryRow {
             Direction::Debit => self.amount,
             Direction::Credit => -self.amount,
         }
+    }
+}
+
+/// The most keys a declared stream has.
+pub const MAX_KEYS: usize = 3;
+
+/// A [`Declared`] record inside the dataflow: its keys by name, each name and value a
+/// [`Name`] (an absent key is `(EMPTY, EMPTY)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RecordRow {
+    /// The stream's name.
+    pub stream: Name,
+    /// See [`Declared::id`].
+    pub id: Name,
+    /// See [`Declared::keys`]: key name, value.
+    pub keys: [(Name, Name); MAX_KEYS],
+    /// See [`Declared::amount`] (signed).
+    pub amount: Amount,
+    /// See [`Declared::currency`].
+    pub currency: Currency,
+    /// See [`Declared::at`].
+    pub at: Millis,
+    /// The fingerprint of [`Declared::attributes`] and [`Declared::time_nanos`].
+    pub attributes: [u64; 2],
+}
+
+impl RecordRow {
+    /// The row of `d`, entering the dataflow at `at`, its long names registered in `names`
+    /// (the new ones noted in `new`).
+    pub fn of(
+        d: &Declared,
+        (names, at): (&Names, Time),
+        new: &mut NewNames,
+    ) -> Result<RecordRow, NameCollision> {
+        let mut name = |text: &str| names.intern(text, at, new);
+        let mut keys = [(Name::EMPTY, Name::EMPTY); MAX_KEYS];
+        for (slot, (key, value)) in keys.iter_mut().zip(&d.keys) {
+            *slot = (Name::unregistered(key), name(value)?);
+        }
+        Ok(RecordRow {
+            stream: match d.stream {
+                crate::model::Stream::Declared(stream) => stream,
+                other => Name::unregistered(&other.name()),
+            },
+            id: name(&d.id)?,
+            keys,
+            amount: d.amount,
+            currency: d.currency,
+            at: d.at,
+            attributes: fingerprint(&d.attributes, d.time_nanos),
+        })
+    }
+
+    /// The value of the key named `key`, if the record has it.
+    pub fn key(&self, key: Name) -> Option<Name> {
+        (self.keys.iter())
+            .find(|(name, _)| *name == key && key != Name::EMPTY)
+            .map(|(_, value)| *value)
+    }
+
+    /// The stream.
+    pub fn stream(&self) -> crate::model::Stream {
+        crate::model::Stream::Declared(self.stream)
     }
 }

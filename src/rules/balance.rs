@@ -15,7 +15,7 @@ use crate::config::balance::{BalanceRule, KeyField as Key, SideConfig};
 use crate::config::{JournalBalanceRule, PaymentLedgerRule, ToleranceConfig};
 use crate::model::name::Name;
 use crate::model::results::Status;
-use crate::model::rows::{EntryRow, PaymentRow};
+use crate::model::rows::{EntryRow, PaymentRow, RecordRow};
 use crate::model::time::HOUR;
 use crate::model::{Direction, Stream};
 
@@ -226,6 +226,7 @@ impl RuleKind for Balance {
         let key = match side.key {
             Some(Key::PaymentId) => e.payment_id?,
             Some(Key::JournalId) => e.journal_id,
+            Some(Key::Named(_)) => return None,
             None => Name::EMPTY,
         };
         let amount = match side.sign {
@@ -234,6 +235,22 @@ impl RuleKind for Balance {
         };
         let leg = Leg::with_id(e.entry_id, amount, e.booked_at);
         Some(((key, e.currency), (is_left, leg, None)))
+    }
+
+    fn record_member(&self, r: &RecordRow) -> Option<(GroupKey, Member)> {
+        let (is_left, side) = (self.sides().into_iter())
+            .find(|(_, side)| side.stream == r.stream() && side.filter.is_all())?;
+        let key = match side.key {
+            Some(Key::Named(key)) => r.key(key)?,
+            Some(Key::PaymentId | Key::JournalId) => return None,
+            None => Name::EMPTY,
+        };
+        let amount = match side.sign {
+            Sign::Signed => r.amount,
+            Sign::AsWritten => r.amount.abs(),
+        };
+        let leg = Leg::with_id(r.id, amount, r.at);
+        Some(((key, r.currency), (is_left, leg, None)))
     }
 
     fn overdue(&self, state: BalanceState) -> Status {

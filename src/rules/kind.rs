@@ -11,7 +11,7 @@ use crate::config::ToleranceConfig;
 use crate::model::currency::Currency;
 use crate::model::name::Name;
 use crate::model::results::{Outcome, Status};
-use crate::model::rows::{EntryRow, PaymentRow};
+use crate::model::rows::{EntryRow, PaymentRow, RecordRow};
 use crate::model::time::{Tick, Time};
 use crate::model::Stream;
 
@@ -41,6 +41,10 @@ pub trait RuleKind: Send + Sync + 'static {
     fn payment_member(&self, payment: &PaymentRow) -> Option<(GroupKey, Member)>;
     /// The group and member a ledger entry is, if it is one.
     fn entry_member(&self, entry: &EntryRow) -> Option<(GroupKey, Member)>;
+    /// The group and member a declared stream's record is, if it is one. Default: none.
+    fn record_member(&self, _record: &RecordRow) -> Option<(GroupKey, Member)> {
+        None
+    }
     /// The status of a group that is past its grace and not balanced, by its state.
     fn overdue(&self, state: BalanceState) -> Status;
     /// How far the sides may differ and still match.
@@ -86,6 +90,8 @@ pub struct Inputs<'scope> {
     pub payments: VecCollection<'scope, Time, PaymentRow>,
     /// The ledger entries, each id once.
     pub entries: VecCollection<'scope, Time, EntryRow>,
+    /// The records of declared streams, each (stream, id) once.
+    pub records: VecCollection<'scope, Time, RecordRow>,
     /// The rule the graph runs as: its name, tolerance, grace and sides' streams, as a kind
     /// that [`tallied`](super::graph::tallied) ages results by.
     pub rule: Arc<dyn RuleKind>,

@@ -30,7 +30,7 @@ use crate::config::ToleranceConfig;
 use crate::model::currency::Currency;
 use crate::model::name::Name;
 use crate::model::results::Status;
-use crate::model::rows::{EntryRow, PaymentRow};
+use crate::model::rows::{EntryRow, PaymentRow, RecordRow};
 use crate::model::time::{Millis, HOUR};
 use crate::model::Stream;
 
@@ -165,7 +165,7 @@ impl RuleKind for Match {
         let member = self.sides.payment_member(p)?;
         let member = self.grouped(member, |by| match by {
             KeyField::PaymentId => Some(p.payment_id),
-            KeyField::JournalId => None,
+            KeyField::JournalId | KeyField::Named(_) => None,
         })?;
         Some(self.group(member))
     }
@@ -175,6 +175,16 @@ impl RuleKind for Match {
         let member = self.grouped(member, |by| match by {
             KeyField::PaymentId => e.payment_id,
             KeyField::JournalId => Some(e.journal_id),
+            KeyField::Named(_) => None,
+        })?;
+        Some(self.group(member))
+    }
+
+    fn record_member(&self, r: &RecordRow) -> Option<(GroupKey, Member)> {
+        let member = self.sides.record_member(r)?;
+        let member = self.grouped(member, |by| match by {
+            KeyField::Named(key) => r.key(key),
+            KeyField::PaymentId | KeyField::JournalId => None,
         })?;
         Some(self.group(member))
     }

@@ -45,7 +45,7 @@ use crate::config::{RetentionConfig, RuleConfig};
 use crate::model::currency::Currency;
 use crate::model::name::Name;
 use crate::model::results::{Outcome, Status, DEDUPE_RULE};
-use crate::model::rows::{EntryRow, PaymentRow};
+use crate::model::rows::{EntryRow, PaymentRow, RecordRow};
 use crate::model::time::{Millis, Tick, Time, HOUR};
 use crate::model::Stream;
 
@@ -63,12 +63,19 @@ pub type Stage = (u16, Option<Currency>);
 
 const PAYMENTS_ACCEPTED: u16 = 0;
 const ENTRIES_ACCEPTED: u16 = 1;
-const DEDUPE: u16 = 2;
-const FIRST_RULE: u16 = 3;
+const DECLARED_ACCEPTED: u16 = 2;
+const DEDUPE: u16 = 3;
+const FIRST_RULE: u16 = 4;
 
 /// The names of the conservation stages for `rules`, indexed by [`Stage`]'s first element.
 pub fn stage_names(rules: &[RuleConfig]) -> Vec<String> {
-    let fixed = ["payments accepted", "entries accepted", "dedupe"].map(String::from);
+    let fixed = [
+        "payments accepted",
+        "entries accepted",
+        "declared streams accepted",
+        "dedupe",
+    ]
+    .map(String::from);
     fixed
         .into_iter()
         .chain(rules.iter().map(|r| r.name().to_string()))
@@ -102,6 +109,21 @@ fn measure_entry(e: &EntryRow) -> (Stage, Measure) {
     )
 }
 
+fn measure_record(r: &RecordRow) -> (Stage, Measure) {
+    (
+        (DECLARED_ACCEPTED, Some(r.currency)),
+        Measure::one(r.amount),
+    )
+}
+
+/// The three kinds of input: payment events, ledger entries, and the records of declared
+/// streams.
+pub type Streams<'scope> = (
+    VecCollection<'scope, Time, PaymentRow>,
+    VecCollection<'scope, Time, EntryRow>,
+    VecCollection<'scope, Time, RecordRow>,
+);
+
 /// How the graph is built: the rules, the tick, and retention (if any).
 pub struct Settings<'a> {
     /// The rules, in order.
@@ -116,10 +138,10 @@ pub struct Settings<'a> {
 /// coincide with input, which arrives at tick-aligned times.
 const RETIRE_STEP: Time = 1;
 
-/// Builds the standard reconciliation over `payments` and `entries` for `settings.rules`.
+/// Builds the standard reconciliation over payments, entries and declared streams' records
+/// for `settings.rules`.
 pub fn reconcile<'scope>(
-    payments: VecCollection<'scope, Time, PaymentRow>,
-    entries: VecCollection<'scope, Time, EntryRow>,
+    (payments, entries, records): Streams<'scope>,
     settings: &Settings<'_>,
 ) -> Reconciliation<'scope> {
     let (rules, tick) = (settings.rules, settings.tick);
@@ -129,6 +151,7 @@ pub fn reconcile<'scope>(
     let (mut checked, mut produced) = (Vec::new(), Vec::new());
     let payments = measured_hourly(payments, &mut checked, measure_payment);
     let entries = measured_hourly(entries, &mut checked, measure_entry);
+    let records = measured_hourly(records, &mut checked, measure_record);
     let (p, p_working) = dedupe_retiring(
         payments.map(|p| (p.event_id, p)),
         "dedupe payments",
@@ -141,39 +164,50 @@ pub fn reconcile<'scope>(
         dedupe_horizon
             .map(|(h, grid)| move |e: &EntryRow| grid.ceil(e.booked_at.saturating_add(h))),
     );
+    let (r, r_working) = dedupe_retiring(
+        records.map(|r| ((r.stream, r.id), r)),
+        "dedupe declared streams",
+        dedupe_horizon.map(|(h, grid)| move |r: &RecordRow| grid.ceil(r.at.saturating_add(h))),
+    );
     // the names the working state holds: every record's until deduplication forgets it, and
     // every member's until its group retires
     let mut held: Vec<VecCollection<'scope, Time, Name>> = Vec::new();
-    if let (Some(p), Some(e)) = (p_working, e_working) {
+    if let (Some(p), Some(e), Some(r)) = (p_working, e_working, r_working) {
         held.push(
             p.flat_map(|(_, p)| long_names([Some(p.event_id), Some(p.payment_id), p.merchant_id])),
         );
         held.push(
             e.flat_map(|(_, e)| long_names([Some(e.entry_id), Some(e.journal_id), e.payment_id])),
         );
+        held.push(r.flat_map(|(_, r)| {
+            let [a, b, c] = r.keys.map(|(_, value)| Some(value));
+            long_names([Some(r.id), a, b]).chain(long_names([c, None, None]))
+        }));
     }
 
     let p = measured_outputs(p, &mut produced, measure_payment);
     let e = measured_outputs(e, &mut produced, measure_entry);
+    let r = measured_outputs(r, &mut produced, measure_record);
 
-    let redeliveries = p
-        .redeliveries
-        .map(|_| Stream::Payments)
-        .concat(e.redeliveries.map(|_| Stream::Entries));
+    let redeliveries = concatenate(
+        scope,
+        [
+            p.redeliveries.map(|_| Stream::Payments),
+            e.redeliveries.map(|_| Stream::Entries),
+            r.redeliveries.map(|(_, r)| r.stream()),
+        ],
+    );
 
     let unique_p = p.unique.map(|(_, p)| p);
     let unique_e = e.unique.map(|(_, e)| e);
-    let mut results = vec![duplicate_results(
-        p.conflicts,
-        e.conflicts,
-        &mut checked,
-        &mut produced,
-    )];
+    let unique_r = r.unique.map(|(_, r)| r);
+    let conflicts = (p.conflicts, e.conflicts, r.conflicts);
+    let mut results = vec![duplicate_results(conflicts, &mut checked, &mut produced)];
 
     let mut claimed: Option<VecCollection<'scope, Time, Claim>> = None;
+    let unique = &(unique_p, unique_e, unique_r);
     for ((stage, index), rule) in (FIRST_RULE..).zip(DEDUPE_RULE + 1..).zip(rules) {
         let rule = &kind_of(rule);
-        let unique = (&unique_p, &unique_e);
         let measures = (&mut checked, &mut produced);
         let kept = (&mut claimed, &mut held, settings.retention);
         results.push(rule_outcomes(
@@ -210,18 +244,16 @@ type Kept<'scope, 'a, 'b> = (
 fn rule_outcomes<'scope>(
     rule: &Arc<dyn RuleKind>,
     (stage, index, tick): (u16, u16, Tick),
-    (unique_p, unique_e): (
-        &VecCollection<'scope, Time, PaymentRow>,
-        &VecCollection<'scope, Time, EntryRow>,
-    ),
+    (unique_p, unique_e, unique_r): &Streams<'scope>,
     (checked, produced): (&mut Measures<'scope>, &mut Measures<'scope>),
     (claimed, held, retention): Kept<'scope, '_, '_>,
 ) -> VecCollection<'scope, Time, Outcome> {
     if let Some(graph) = rule.graph() {
-        let (payments, entries) = (unique_p.clone(), unique_e.clone());
+        let (payments, entries, records) = (unique_p.clone(), unique_e.clone(), unique_r.clone());
         let inputs = graph::Inputs {
             payments,
             entries,
+            records,
             rule: rule.clone(),
             tick,
         };
@@ -231,14 +263,17 @@ fn rule_outcomes<'scope>(
     }
     // match rules claim in configuration order: what an earlier one paired, a later one is
     // not offered
-    let (payments, entries) = match rule.pairing() {
-        None => (unique_p.clone(), unique_e.clone()),
+    let streams = match rule.pairing() {
+        None => (unique_p.clone(), unique_e.clone(), unique_r.clone()),
         Some(_) => (
-            unclaimed(unique_p.clone(), claimed, |p| p.event_id, false),
-            unclaimed(unique_e.clone(), claimed, |e| e.entry_id, true),
+            unclaimed(unique_p.clone(), claimed, |p| {
+                (p.event_id, Stream::Payments)
+            }),
+            unclaimed(unique_e.clone(), claimed, |e| (e.entry_id, Stream::Entries)),
+            unclaimed(unique_r.clone(), claimed, |r| (r.id, r.stream())),
         ),
     };
-    let members = rule_members(rule, payments, entries);
+    let members = rule_members(rule, streams);
     let members = measured_hourly(members, checked, move |((_, ccy), (_, leg, _))| {
         ((stage, Some(*ccy)), Measure::one(leg.amount))
     });
@@ -280,9 +315,8 @@ fn rule_results<'scope, K: RowKey>(
         .map(|(_, row)| row)
 }
 
-/// A record a `match` rule claims: its id and whether it is an entry (ids are unique per
-/// stream).
-type Claim = (Name, bool);
+/// A record a `match` rule claims: its id and stream (ids are unique per stream).
+type Claim = (Name, Stream);
 
 /// A `match` rule's members regrouped by pair: within each of its groups, each member with
 /// the pair it belongs to ([`matching::pair`]); and the records it claims.
@@ -307,11 +341,11 @@ fn paired<'scope>(
             }
         })
         .map(|(_, paired)| paired);
-    let entries = [rule.side_stream(true), rule.side_stream(false)].map(|s| s == Stream::Entries);
+    let streams = [rule.side_stream(true), rule.side_stream(false)];
     let claims = paired
         .clone()
         .filter(|(_, _, claimed)| *claimed)
-        .map(move |(_, (left, leg, _), _)| (leg.id, entries[usize::from(!left)]));
+        .map(move |(_, (left, leg, _), _)| (leg.id, streams[usize::from(!left)]));
     // a grouped side's members carry their group value where a payment carries its merchant
     let pairs = paired.map(move |(pair, (left, leg, merchant), _)| {
         let merchant = merchant.filter(|_| !grouped[usize::from(!left)]);
@@ -320,18 +354,16 @@ fn paired<'scope>(
     (pairs, claims)
 }
 
-/// The records of `records` (of payments when `entries` is false) that no earlier `match`
-/// rule claimed.
+/// The records of `records` (each named by `claim`) that no earlier `match` rule claimed.
 fn unclaimed<'scope, R: ExchangeData>(
     records: VecCollection<'scope, Time, R>,
     claimed: &Option<VecCollection<'scope, Time, Claim>>,
-    id: fn(&R) -> Name,
-    entries: bool,
+    claim: fn(&R) -> Claim,
 ) -> VecCollection<'scope, Time, R> {
     match claimed {
         None => records,
         Some(claimed) => records
-            .map(move |r| ((id(&r), entries), r))
+            .map(move |r| (claim(&r), r))
             .antijoin(claimed.clone())
             .map(|(_, r)| r),
     }
@@ -346,10 +378,14 @@ fn long_names(names: [Option<Name>; 3]) -> impl Iterator<Item = Name> {
 /// each stream the rule takes, as its kind makes them members.
 fn rule_members<'scope>(
     rule: &Arc<dyn RuleKind>,
-    payments: VecCollection<'scope, Time, PaymentRow>,
-    entries: VecCollection<'scope, Time, EntryRow>,
+    (payments, entries, records): Streams<'scope>,
 ) -> VecCollection<'scope, Time, (GroupKey, Member)> {
     let (scope, mut members) = (payments.inner.scope(), Vec::new());
+    let declared = [true, false].map(|left| matches!(rule.side_stream(left), Stream::Declared(_)));
+    if declared.contains(&true) {
+        let rule = rule.clone();
+        members.push(records.flat_map(move |r| rule.record_member(&r)));
+    }
     if rule.takes(Stream::Payments) {
         let rule = rule.clone();
         members.push(payments.flat_map(move |p| rule.payment_member(&p)));
@@ -390,19 +426,20 @@ fn grid(retention: &RetentionConfig) -> Tick {
 }
 
 /// What deduplication keeps: its outputs and, with a horizon, the records it still holds.
-type Deduped<'scope, R> = (
-    DedupeOutputs<'scope, Time, Name, R>,
-    Option<VecCollection<'scope, Time, (Name, R)>>,
+type Deduped<'scope, K, R> = (
+    DedupeOutputs<'scope, Time, K, R>,
+    Option<VecCollection<'scope, Time, (K, R)>>,
 );
 
 /// Deduplicates `records` by id; with a horizon, an id leaves the working state at the time
 /// `forget_at` gives for its earliest version, without its outputs changing.
-fn dedupe_retiring<'scope, R, F>(
-    records: VecCollection<'scope, Time, (Name, R)>,
+fn dedupe_retiring<'scope, K, R, F>(
+    records: VecCollection<'scope, Time, (K, R)>,
     name: &str,
     forget_at: Option<F>,
-) -> Deduped<'scope, R>
+) -> Deduped<'scope, K, R>
 where
+    K: ExchangeData + Hashable + std::hash::Hash,
     R: ExchangeData + Hashable,
     F: Fn(&R) -> Time + 'static,
 {
@@ -419,7 +456,7 @@ where
         .concat(out.redeliveries.map(|(id, r)| (id, (1u8, r))))
         .concat(out.conflicts.map(|(id, r)| (id, (2u8, r))));
     let kept = retiring.retire_named(name, tagged, move |_, (_, r)| Some(forget_at(r)));
-    let tag_is = |tag: u8| move |(_, (t, _)): &(Name, (u8, R))| *t == tag;
+    let tag_is = |tag: u8| move |(_, (t, _)): &(K, (u8, R))| *t == tag;
     let mut parts = kept.split_named(
         name,
         vec![
@@ -427,7 +464,7 @@ where
             Route::new("redeliveries", tag_is(1)),
         ],
     );
-    let untag = |(id, (_, r)): (Name, (u8, R))| (id, r);
+    let untag = |(id, (_, r)): (K, (u8, R))| (id, r);
     let mut part = |route: &str| parts.take(route).expect("route declared above").map(untag);
     let outputs = DedupeOutputs {
         unique: part("unique"),
@@ -456,12 +493,12 @@ fn measured_hourly<'scope, D: Clone + 'static>(
 }
 
 /// A dedupe's three outputs, passed on, each measured with `measure` into `produced`.
-fn measured_outputs<'scope, R: ExchangeData>(
-    out: DedupeOutputs<'scope, Time, Name, R>,
+fn measured_outputs<'scope, K: ExchangeData, R: ExchangeData>(
+    out: DedupeOutputs<'scope, Time, K, R>,
     produced: &mut Measures<'scope>,
     measure: fn(&R) -> (Stage, Measure),
-) -> DedupeOutputs<'scope, Time, Name, R> {
-    let each = move |(_, r): &(Name, R)| measure(r);
+) -> DedupeOutputs<'scope, Time, K, R> {
+    let each = move |(_, r): &(K, R)| measure(r);
     DedupeOutputs {
         unique: measured_hourly(out.unique, produced, each),
         redeliveries: measured_hourly(out.redeliveries, produced, each),
@@ -476,25 +513,39 @@ fn measure_row(stage: u16, row: &Outcome) -> (Stage, Measure) {
     ((stage, Some(row.currency)), Measure { count, amount })
 }
 
+/// The conflicting versions deduplication found: payments', entries' and declared records'.
+type Conflicts<'scope> = (
+    VecCollection<'scope, Time, (Name, PaymentRow)>,
+    VecCollection<'scope, Time, (Name, EntryRow)>,
+    VecCollection<'scope, Time, ((Name, Name), RecordRow)>,
+);
+
 /// One `dedupe` result per id with conflicting versions, listing each version's id once.
 fn duplicate_results<'scope>(
-    payments: VecCollection<'scope, Time, (Name, PaymentRow)>,
-    entries: VecCollection<'scope, Time, (Name, EntryRow)>,
+    (payments, entries, records): Conflicts<'scope>,
     checked: &mut Measures<'scope>,
     produced: &mut Measures<'scope>,
 ) -> VecCollection<'scope, Time, Outcome> {
-    // ((id, is_entry), (currency, event time, merchant)) per version: ids are unique per
-    // stream, so one id text in both streams is two records, and two results
+    // ((id, stream), (currency, event time, merchant)) per version: ids are unique per
+    // stream, so one id text in two streams is two records, and two results
     type Version = (Currency, Millis, Option<Name>);
-    let versions: VecCollection<'scope, Time, ((Name, bool), Version)> = payments
-        .map(|(id, p)| ((id, false), (p.currency, p.occurred_at, p.merchant_id)))
-        .concat(entries.map(|(id, e)| ((id, true), (e.currency, e.booked_at, None))));
+    let versions: VecCollection<'scope, Time, ((Name, Stream), Version)> = payments
+        .map(|(id, p)| {
+            (
+                (id, Stream::Payments),
+                (p.currency, p.occurred_at, p.merchant_id),
+            )
+        })
+        .concat(entries.map(|(id, e)| ((id, Stream::Entries), (e.currency, e.booked_at, None))))
+        .concat(records.map(|((_, id), r)| ((id, r.stream()), (r.currency, r.at, None))));
     // versions of one id may differ in currency: count them under one scope, "*"
     let versions = measured_hourly(versions, checked, |_| {
         ((DEDUPE, None), Measure::one(Amount::ZERO))
     });
     let rows = versions
-        .reduce_named("dedupe results", |&(id, is_entry), versions, out| {
+        .reduce_named("dedupe results", |&(id, stream), versions, out| {
+            // payments' versions are listed on the left, every other stream's on the right
+            let is_entry = stream != Stream::Payments;
             let copies: usize = versions.iter().map(|(_, n)| (*n).max(0) as usize).sum();
             let (currency, _, _) = versions[0].0;
             let opened_at = versions.iter().map(|(v, _)| v.1).min().unwrap_or_default();

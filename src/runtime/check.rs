@@ -8,9 +8,9 @@ use std::io::Write;
 use crate::config::fields::{AmountColumns, Layout, Named, Text, TimeFormat, Unit, Zone};
 use crate::config::Config;
 use crate::model::name::{Names, NewNames};
-use crate::model::rows::{EntryRow, PaymentRow};
+use crate::model::rows::{EntryRow, PaymentRow, RecordRow};
 use crate::model::time::format_rfc3339;
-use crate::model::Record;
+use crate::model::{Record, Stream};
 use crate::rules::kind::{GroupKey, Member, RuleKind};
 use crate::rules::registry::kind_of;
 use crate::runtime::control::RunError;
@@ -34,7 +34,7 @@ pub fn check(config: &Config, sample: usize, out: &mut dyn Write) -> anyhow::Res
     let mut checked = Checked::default();
     let readings = open_sources(config, 0, 1)?;
     for (i, (mut reading, source)) in readings.into_iter().zip(&config.sources).enumerate() {
-        let layout = source.layout();
+        let layout = source.layout(&config.streams);
         writeln!(
             out,
             "source {} of {}: {} from {}",
@@ -113,6 +113,13 @@ fn shown(record: &Record) -> String {
             e.currency,
             format_rfc3339(e.booked_at)
         ),
+        Record::Declared(d) => {
+            let keys: String = (d.keys.iter())
+                .map(|(key, value)| format!(" · {key} {value}"))
+                .collect();
+            let (stream, amount, time) = (d.stream.name(), d.amount, format_rfc3339(d.at));
+            format!("{stream} {}{keys} · {amount} {} · {time}", d.id, d.currency)
+        }
     }
 }
 
@@ -125,6 +132,9 @@ fn seen_by(record: &Record, kinds: &[std::sync::Arc<dyn RuleKind>], names: &Name
                 kind.payment_member(&PaymentRow::of(p, (names, 0), &mut new).ok()?)
             }
             Record::Entry(e) => kind.entry_member(&EntryRow::of(e, (names, 0), &mut new).ok()?),
+            Record::Declared(d) => {
+                kind.record_member(&RecordRow::of(d, (names, 0), &mut new).ok()?)
+            }
         }
     };
     let seen: Vec<String> = kinds
@@ -156,10 +166,9 @@ pub fn describe(layout: &Layout) -> Vec<(&'static str, String)> {
         Text::Column(c) => format!("`{c}`"),
         Text::Fixed(v) => format!("{v:?} for every record"),
     };
-    let payments = layout.stream == crate::model::Stream::Payments;
     let mut roles = vec![("id", text(&layout.id))];
-    match payments {
-        true => roles.extend([
+    match layout.stream {
+        Stream::Payments => roles.extend([
             ("payment_id", text(&layout.payment_id)),
             (
                 "merchant_id",
@@ -167,7 +176,7 @@ pub fn describe(layout: &Layout) -> Vec<(&'static str, String)> {
             ),
             ("kind", named(&layout.kind)),
         ]),
-        false => roles.extend([
+        Stream::Entries => roles.extend([
             ("journal_id", text(&layout.journal_id)),
             (
                 "payment_id",
@@ -176,6 +185,11 @@ pub fn describe(layout: &Layout) -> Vec<(&'static str, String)> {
             ("account", text(&layout.account)),
             ("direction", named(&layout.direction)),
         ]),
+        Stream::Declared(_) => {
+            let keys = layout.keys.iter();
+            roles.extend(keys.map(|(key, c)| ("key", format!("{key}: `{c}` (optional)"))));
+            roles.push(("sign", sign(&layout.sign)));
+        }
     }
     let case = if layout.declared { " (any case)" } else { "" };
     roles.extend([
@@ -197,6 +211,19 @@ fn named<T: serde::Serialize + Copy>(named: &Named<T>) -> String {
                 .map(|(k, v)| format!("{k} → {}", by_name(*v)))
                 .collect();
             format!("`{column}` ({})", map.join(", "))
+        }
+    }
+}
+
+fn sign(sign: &Named<i64>) -> String {
+    match sign {
+        Named::Sign => "the amount's sign (+ when unsigned)".into(),
+        Named::Column { column, values } => {
+            let signs = values.iter().map(|(k, v)| match *v < 0 {
+                true => format!("{k} → -"),
+                false => format!("{k} → +"),
+            });
+            format!("`{column}` ({})", signs.collect::<Vec<_>>().join(", "))
         }
     }
 }

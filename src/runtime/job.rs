@@ -44,6 +44,7 @@ pub fn default_config(payments: &Path, entries: &Path, out: &Path, workers: usiz
             workers,
             ..PipelineConfig::default()
         },
+        streams: Vec::new(),
         sources: vec![
             source(Stream::Payments, payments),
             source(Stream::Entries, entries),

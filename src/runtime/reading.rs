@@ -76,7 +76,7 @@ fn open_source(
 ) -> (String, std::io::Result<Box<dyn Source>>) {
     let follow = config.pipeline.follow;
     let horizon = Horizon::hours(config.pipeline.max_future_hours);
-    let layout = std::sync::Arc::new(source.layout());
+    let layout = std::sync::Arc::new(source.layout(&config.streams));
     match (&source.path, &source.topic, &config.kafka) {
         (Some(path), _, _) => {
             let format = source.format.unwrap_or_else(|| Format::from_path(path));

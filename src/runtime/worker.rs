@@ -16,7 +16,7 @@ use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 use crate::config::Config;
 use crate::model::name::{NameCollision, NameHash, Names, NewNames};
-use crate::model::rows::{EntryRow, PaymentRow};
+use crate::model::rows::{EntryRow, PaymentRow, RecordRow};
 use crate::model::time::{Millis, Tick, Time};
 use crate::model::{DeadLetter, Record, Stream};
 use crate::rules::{reconcile, Settings};
@@ -167,13 +167,14 @@ fn build_reconciliation(
             .probe_with(probe);
         let (payments_in, payments) = scope.new_collection();
         let (entries_in, entries) = scope.new_collection();
+        let (records_in, records) = scope.new_collection();
         let (dead_in, dead) = scope.new_collection::<DeadLetter, isize>();
         let settings = Settings {
             rules: &rules,
             tick,
             retention: retention.as_ref(),
         };
-        let rec = reconcile(payments, entries, &settings);
+        let rec = reconcile((payments, entries, records), &settings);
         collect_on_worker_zero(rec.results.inner, &captures.changes, probe);
         collect_on_worker_zero(rec.violations.inner, &captures.violations, probe);
         collect_on_worker_zero(rec.redeliveries.inner, &captures.redeliveries, probe);
@@ -184,6 +185,7 @@ fn build_reconciliation(
         Inputs {
             payments: payments_in,
             entries: entries_in,
+            records: records_in,
             dead: dead_in,
             journal: journal_in,
             names: names_in,
@@ -648,6 +650,7 @@ fn collect_on_worker_zero<D: timely::ExchangeData + Clone>(
 struct Inputs {
     payments: InputSession<Time, PaymentRow, isize>,
     entries: InputSession<Time, EntryRow, isize>,
+    records: InputSession<Time, RecordRow, isize>,
     dead: InputSession<Time, DeadLetter, isize>,
     /// What the worker read, for the audit store (see [`crate::commit`]).
     journal: InputHandleVec<Time, Journaled>,
@@ -672,6 +675,9 @@ impl Inputs {
             Record::Entry(e) => EntryRow::of(e, names, &mut self.new_names)
                 .map(|row| self.entries.update_at(row, time, 1))
                 .map(|_| Stream::Entries),
+            Record::Declared(d) => RecordRow::of(d, names, &mut self.new_names)
+                .map(|row| self.records.update_at(row, time, 1))
+                .map(|_| d.stream),
         };
         // sent now, at the input's time or before it: worker 0 has every name a result at a
         // time refers to by the time that time completes
@@ -686,6 +692,7 @@ impl Inputs {
     fn advance_to(&mut self, time: Time) {
         self.payments.advance_to(time);
         self.entries.advance_to(time);
+        self.records.advance_to(time);
         self.dead.advance_to(time);
         self.journal.advance_to(time);
         self.names.advance_to(time);
@@ -694,6 +701,7 @@ impl Inputs {
     fn flush(&mut self) {
         self.payments.flush();
         self.entries.flush();
+        self.records.flush();
         self.dead.flush();
         self.journal.flush();
         self.names.flush();

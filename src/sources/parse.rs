@@ -6,7 +6,8 @@ use std::sync::LazyLock;
 use serde_json::Value;
 
 use crate::config::fields::Layout;
-use crate::model::{Direction, Entry, Payment, PaymentKind, Record, Stream};
+use crate::config::fields::Text;
+use crate::model::{Declared, Direction, Entry, Payment, PaymentKind, Record, Stream};
 use crate::sources::canonical::{self, Member};
 use crate::sources::fields::{FieldValue, Fields};
 use crate::sources::object::JsonObject;
@@ -133,21 +134,61 @@ pub fn entry(layout: &Layout, fields: &dyn Fields) -> Result<Entry, String> {
     })
 }
 
+/// Signs by their written form, `+` and `-`.
+const SIGNS: roles::Names<i64> = roles::Names {
+    own: "sign",
+    parse: |text| match text {
+        "+" => Some(1),
+        "-" => Some(-1),
+        _ => None,
+    },
+    unknown: |text| format!("unknown sign {text:?}; expected + or -"),
+    by_sign: |sign| sign,
+    sign_of: |sign| sign,
+};
+
+/// Validates a record of a declared stream read through `layout`.
+pub fn declared(layout: &Layout, fields: &dyn Fields) -> Result<Declared, String> {
+    let id = text(fields, &layout.id)?.to_owned();
+    let currency = roles::currency(fields, &layout.currency, true)?;
+    let (amount, sign) = roles::amount(fields, &layout.amount, currency, 1)?;
+    let sign = roles::named(fields, &layout.sign, sign, &SIGNS)?;
+    let (at, time_nanos) = roles::time(fields, &layout.time)?;
+    let mut keys = Vec::with_capacity(layout.keys.len());
+    for (key, column) in &layout.keys {
+        if let Some(value) = optional_text(fields, &Text::Column(column.clone()))? {
+            keys.push((key.clone(), value.to_owned()));
+        }
+    }
+    Ok(Declared {
+        stream: layout.stream,
+        id,
+        keys,
+        amount: amount.times(sign),
+        currency,
+        at,
+        time_nanos,
+        attributes: fields.attributes(&layout.known),
+    })
+}
+
 /// Validates a record of `layout`'s stream.
 pub fn record(layout: &Layout, fields: &dyn Fields) -> Result<Record, String> {
     match layout.stream {
         Stream::Payments => payment(layout, fields).map(Record::Payment),
         Stream::Entries => entry(layout, fields).map(Record::Entry),
+        Stream::Declared(_) => declared(layout, fields).map(Record::Declared),
     }
 }
 
-/// The stream's own layout (SPEC §2).
+/// The stream's own layout (SPEC §2). A declared stream has none of its own: its sources
+/// are always given the layout its field map resolves to (this stands in until then).
 pub fn builtin(stream: Stream) -> &'static Layout {
     static PAYMENTS: LazyLock<Layout> = LazyLock::new(|| Layout::builtin(Stream::Payments));
     static ENTRIES: LazyLock<Layout> = LazyLock::new(|| Layout::builtin(Stream::Entries));
     match stream {
         Stream::Payments => &PAYMENTS,
-        Stream::Entries => &ENTRIES,
+        Stream::Entries | Stream::Declared(_) => &ENTRIES,
     }
 }
 
@@ -186,7 +227,9 @@ mod tests {
     fn pay(line: &str) -> Result<Payment, String> {
         match json_line(Stream::Payments, line)? {
             Record::Payment(p) => Ok(p),
-            Record::Entry(_) => unreachable!("payments stream yields payments"),
+            Record::Entry(_) | Record::Declared(_) => {
+                unreachable!("payments stream yields payments")
+            }
         }
     }
 

@@ -576,15 +576,12 @@ pub(crate) fn commits_after(db: &mut Db, after: i64) -> Result<Vec<Vec<Value>>, 
 }
 
 fn input_row(seq: i64, batch: i64, input: &StoredInput) -> Vec<Value> {
-    let (stream, id) = match &input.record {
-        Record::Payment(p) => ("payments", p.event_id.as_str()),
-        Record::Entry(e) => ("entries", e.entry_id.as_str()),
-    };
+    let (stream, id) = input.record.identity();
     vec![
         Value::Int(seq),
         Value::Int(batch),
         Value::Int(input.worker as i64),
-        Value::text(stream),
+        Value::text(stream.name()),
         Value::text(&input.position),
         Value::text(id),
         Value::Int(input.time as i64),

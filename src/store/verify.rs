@@ -10,7 +10,7 @@
 //! and every result names only committed inputs. What it does not prove: that the inputs
 //! themselves were what the source systems sent (compare positions with the sources for that).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::db::{Rows, Value};
@@ -344,18 +344,22 @@ impl Store {
         };
         let results = self.current_as_of((frontier as Time).saturating_sub(1), &everything)?;
         let kinds: Vec<Arc<dyn RuleKind>> = rules.iter().map(kind_of).collect();
-        let side_stream = |rule: &str, left: bool| match rule {
-            "dedupe" if left => Stream::Payments,
-            "dedupe" => Stream::Entries,
+        // a `dedupe` result lists payments on the left and any other stream's on the right
+        let others: BTreeMap<&str, &str> = (inputs.iter())
+            .filter(|(stream, _)| stream != "payments")
+            .map(|(stream, id)| (id.as_str(), stream.as_str()))
+            .collect();
+        let side_stream = |rule: &str, left: bool, id: &str| match rule {
+            "dedupe" if left => "payments".to_string(),
+            "dedupe" => others.get(id).map_or("entries".into(), |s| s.to_string()),
             _ => (kinds.iter().find(|k| k.name() == rule))
-                .map_or(Stream::Entries, |k| k.side_stream(left)),
+                .map_or("entries".into(), |k| k.side_stream(left).name()),
         };
         let mut listed = BTreeSet::new();
         for row in &results {
             for (left, ids) in [(true, &row.left_ids), (false, &row.right_ids)] {
-                let stream = side_stream(&row.rule, left).name();
                 for id in ids {
-                    listed.insert((stream.to_string(), id.clone()));
+                    listed.insert((side_stream(&row.rule, left, id), id.clone()));
                 }
             }
         }
@@ -365,11 +369,8 @@ impl Store {
                 "batch {batch}: a result lists {stream} id {id}, which no committed input has"
             ));
         }
-        let takes = |stream: &str| {
-            [Stream::Payments, Stream::Entries]
-                .into_iter()
-                .any(|s| s.name() == stream && kinds.iter().any(|k| k.covers(s)))
-        };
+        let takes =
+            |stream: &str| Stream::parse(stream).is_ok_and(|s| kinds.iter().any(|k| k.covers(s)));
         for (stream, id) in inputs
             .difference(&listed)
             .filter(|(s, _)| takes(s))

@@ -18,26 +18,21 @@ use trueup::model::{Direction, Record, Stream};
 pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTreeSet<ResultRow> {
     let watermark = records.iter().map(Record::event_time).max().unwrap_or(0);
     // dedupe: id → distinct versions
-    let mut versions: BTreeMap<(bool, String), BTreeSet<&Record>> = BTreeMap::new();
+    let mut versions: BTreeMap<(Stream, String), BTreeSet<&Record>> = BTreeMap::new();
     for record in records {
-        let id = match record {
-            Record::Payment(p) => (false, p.event_id.clone()),
-            Record::Entry(e) => (true, e.entry_id.clone()),
-        };
-        versions.entry(id).or_default().insert(record);
+        versions.entry(identity(record)).or_default().insert(record);
     }
     let mut state = BTreeSet::new();
     let mut unique = Vec::new();
-    for ((is_entry, id), set) in &versions {
+    for ((stream, id), set) in &versions {
+        // payments' versions are listed on the left, every other stream's on the right
+        let is_entry = *stream != Stream::Payments;
         if set.len() == 1 {
             unique.push(*set.iter().next().expect("one version"));
             continue;
         }
         let first = set.iter().next().expect("versions");
-        let (currency, opened_at) = match first {
-            Record::Payment(p) => (p.currency, p.occurred_at),
-            Record::Entry(e) => (e.currency, e.booked_at),
-        };
+        let (currency, opened_at) = (leg_currency(first), first.event_time());
         let opened_at = set
             .iter()
             .map(|r| r.event_time())
@@ -45,20 +40,20 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
             .unwrap_or(opened_at);
         let merchant_id = set.iter().find_map(|r| match r {
             Record::Payment(p) => p.merchant_id.clone(),
-            Record::Entry(_) => None,
+            Record::Entry(_) | Record::Declared(_) => None,
         });
         state.insert(ResultRow::duplicate(
             "dedupe".to_string(),
             id.clone(),
             currency,
             opened_at,
-            (set.len(), *is_entry),
+            (set.len(), is_entry),
             merchant_id,
         ));
     }
 
-    // what `match` rules claimed, in configuration order: (is an entry, id)
-    let mut claimed: BTreeSet<(bool, String)> = BTreeSet::new();
+    // what `match` rules claimed, in configuration order: (stream, id)
+    let mut claimed: BTreeSet<(Stream, String)> = BTreeSet::new();
     for rule in rules {
         if let RuleConfig::Graph(_) = rule {
             continue; // an engineer's graph: not the oracle's to know
@@ -102,7 +97,10 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
                     };
                     side.push((e.entry_id.clone(), e.amount, e.booked_at));
                 }
-                (RuleConfig::JournalBalance(_), Record::Payment(_)) => {}
+                (
+                    RuleConfig::JournalBalance(_) | RuleConfig::PaymentLedger(_),
+                    Record::Payment(_) | Record::Declared(_),
+                ) => {}
                 (RuleConfig::Match(_) | RuleConfig::Graph(_), _) => {
                     unreachable!("match and graph rules are handled above")
                 }
@@ -185,6 +183,7 @@ fn leg_currency(record: &Record) -> Currency {
     match record {
         Record::Payment(p) => p.currency,
         Record::Entry(e) => e.currency,
+        Record::Declared(d) => d.currency,
     }
 }
 
@@ -217,6 +216,7 @@ fn declared_side(
                     let key = match side.key? {
                         KeyField::PaymentId => e.payment_id.clone()?,
                         KeyField::JournalId => e.journal_id.clone(),
+                        KeyField::Named(_) => return None,
                     };
                     let amount = if side.signed {
                         e.signed_amount()
@@ -224,6 +224,18 @@ fn declared_side(
                         e.amount
                     };
                     (key, (e.entry_id.clone(), amount, e.booked_at))
+                }
+                Record::Declared(d) if side.stream == d.stream => {
+                    let key = match side.key {
+                        None => String::new(),
+                        Some(by) => declared_key(d, by)?,
+                    };
+                    let amount = if side.signed {
+                        d.amount
+                    } else {
+                        d.amount.abs()
+                    };
+                    (key, (d.id.clone(), amount, d.at))
                 }
                 _ => return None,
             };
@@ -245,6 +257,8 @@ fn group_value(record: &Record, by: KeyField) -> Option<String> {
         (Record::Payment(_), KeyField::JournalId) => None,
         (Record::Entry(e), KeyField::PaymentId) => e.payment_id.clone(),
         (Record::Entry(e), KeyField::JournalId) => Some(e.journal_id.clone()),
+        (Record::Declared(d), by) => declared_key(d, by),
+        (_, KeyField::Named(_)) => None,
     }
 }
 
@@ -275,14 +289,17 @@ fn matched(
     rule: &MatchRule,
     unique: &[&Record],
     (tick, watermark): (Tick, Millis),
-    claimed: &mut BTreeSet<(bool, String)>,
+    claimed: &mut BTreeSet<(Stream, String)>,
 ) -> Vec<ResultRow> {
     // without a key, every record of a side is on it: entries by their journal id (which
     // every entry has), payments by their payment id
     let side = |side| {
         let mut config = rule.side(side);
-        if rule.key.is_none() && config.stream == Stream::Entries {
-            config.key = Some(KeyField::JournalId);
+        match config.stream {
+            _ if rule.key.is_some() => {}
+            Stream::Entries => config.key = Some(KeyField::JournalId),
+            Stream::Declared(_) => config.key = None,
+            Stream::Payments => {}
         }
         config
     };
@@ -293,9 +310,12 @@ fn matched(
         tolerance: rule.tolerance.clone(),
         grace_hours: rule.grace_hours,
     };
-    let side_is_entry = |left: bool| {
-        let side = if left { &rule.left } else { &rule.right };
-        side.stream == Stream::Entries
+    let side_stream = |left: bool| {
+        if left {
+            rule.left.stream
+        } else {
+            rule.right.stream
+        }
     };
     type Legs = Vec<(MatchLeg, Option<String>)>;
     let mut groups: BTreeMap<(String, Currency), (Legs, Legs)> = BTreeMap::new();
@@ -322,7 +342,7 @@ fn matched(
         };
         let merchant = match record {
             Record::Payment(p) => p.merchant_id.clone(),
-            Record::Entry(_) => None,
+            Record::Entry(_) | Record::Declared(_) => None,
         };
         // a grouped side's records show no merchant
         let merchant = merchant.filter(|_| group.is_none());
@@ -359,10 +379,10 @@ fn matched(
                 .collect();
             if !held.is_empty() {
                 for leg in &left.3 {
-                    claimed.insert((side_is_entry(true), leg.0.clone()));
+                    claimed.insert((side_stream(true), leg.0.clone()));
                 }
                 for leg in held.iter().flat_map(|r| &r.3) {
-                    claimed.insert((side_is_entry(false), leg.0.clone()));
+                    claimed.insert((side_stream(false), leg.0.clone()));
                 }
             }
             let at = (currency, tick, watermark);
@@ -434,9 +454,18 @@ fn match_row(
 }
 
 /// A record's identity for claims: whether it is an entry, and its id.
-fn identity(record: &Record) -> (bool, String) {
-    match record {
-        Record::Payment(p) => (false, p.event_id.clone()),
-        Record::Entry(e) => (true, e.entry_id.clone()),
-    }
+fn identity(record: &Record) -> (Stream, String) {
+    let (stream, id) = record.identity();
+    (stream, id.to_string())
+}
+
+/// The value of a declared record's key `by` names, if it has it.
+fn declared_key(record: &trueup::model::Declared, by: KeyField) -> Option<String> {
+    let KeyField::Named(_) = by else {
+        return None;
+    };
+    let name = by.name();
+    (record.keys.iter())
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.clone())
 }
