@@ -575,3 +575,68 @@ fn a_topic_is_read_through_its_field_map_as_its_file_is() {
         topic_state.1
     );
 }
+
+#[test]
+fn a_declared_stream_is_read_from_a_topic_as_from_its_file() {
+    // the bank statement of tests/fixtures/exports/bank_batches.toml (a declared stream) as
+    // JSON records in a topic of 2 partitions: the results are those of the CSV file
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/exports");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&fixtures).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let csv = std::fs::read_to_string(fixtures.join("bank_batches.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let json: String = lines
+        .map(|line| {
+            let record: serde_json::Map<String, serde_json::Value> = (header.iter())
+                .zip(line.split(','))
+                .map(|(k, v)| (k.to_string(), serde_json::Value::from(v)))
+                .collect();
+            format!("{}\n", serde_json::Value::Object(record))
+        })
+        .collect();
+    let jsonl = dir.path().join("bank_batches.jsonl");
+    std::fs::write(&jsonl, json).unwrap();
+    let topic = fresh("bank");
+    create_topics(&[(&topic, 2)]);
+    let produced = tools::produce_lines(&broker(), &topic, 2, &jsonl).expect("produce");
+    assert_eq!(produced, 5);
+    let text = std::fs::read_to_string(fixtures.join("bank_batches.toml")).unwrap();
+    let from_files = dir.path().join("files.toml");
+    std::fs::write(&from_files, &text).unwrap();
+    let as_topic = text.replace(
+        "path = \"bank_batches.csv\"",
+        &format!("topic = \"{topic}\""),
+    );
+    assert_ne!(as_topic, text);
+    let from_topic = dir.path().join("topic.toml");
+    let kafka = format!("[kafka]\nbrokers = \"{}\"\n\n{as_topic}", broker());
+    std::fs::write(&from_topic, kafka).unwrap();
+    let state = |config: &Path| {
+        let config = trueup::config::Config::load(config).expect("config");
+        let output = trueup::runtime::run_collect(&config).expect("run");
+        assert!(output.dead_letters.is_empty(), "{:?}", output.dead_letters);
+        let rows: BTreeSet<String> = trueup::model::summary::final_state(&output.changelog)
+            .keys()
+            .map(|r| {
+                format!(
+                    "{} {} {:?} {:?}",
+                    r.key,
+                    r.status.as_str(),
+                    r.left_ids,
+                    r.right_ids
+                )
+            })
+            .collect();
+        rows
+    };
+    let (files, from_topic) = (state(&from_files), state(&from_topic));
+    assert_eq!(files.len(), 7, "{files:?}");
+    assert_eq!(
+        from_topic, files,
+        "the topic read through the map as the file is"
+    );
+}

@@ -152,7 +152,13 @@ fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
 }
 
 fn read_all(path: &Path, stream: trueup::model::Stream) -> Vec<Record> {
-    let mut source = FileSource::open(stream, path, Format::from_path(path), 0, 1).unwrap();
+    read_through(path, trueup::config::fields::Layout::builtin(stream))
+}
+
+/// The records of the file at `path` read through `layout` (dead letters left out).
+fn read_through(path: &Path, layout: trueup::config::fields::Layout) -> Vec<Record> {
+    let opened = FileSource::open(layout.stream, path, Format::from_path(path), 0, 1).unwrap();
+    let mut source = opened.reading(std::sync::Arc::new(layout));
     let mut items = Vec::new();
     while source.poll(1000, &mut items).unwrap() == Progress::More {}
     items
@@ -284,16 +290,28 @@ fn declared_rules_agree_with_the_oracle(
         ..GenerateOptions::default()
     };
     let generated = generate(dir.path(), &options).unwrap();
+    /// The rules, and any declared streams with their sources (`{entries}` in a path: the
+    /// generated entries file).
     #[derive(serde::Deserialize)]
     struct Rules {
         rules: Vec<trueup::config::RuleConfig>,
+        #[serde(default)]
+        streams: Vec<trueup::config::StreamConfig>,
+        #[serde(default)]
+        sources: Vec<trueup::config::SourceConfig>,
     }
-    let rules = toml::from_str::<Rules>(rules).unwrap().rules;
-    let records = [
+    let entries = generated.entries.display().to_string();
+    let declared = toml::from_str::<Rules>(&rules.replace("{entries}", &entries)).unwrap();
+    let mut records = [
         read_all(&generated.payments, trueup::model::Stream::Payments),
         read_all(&generated.entries, trueup::model::Stream::Entries),
     ]
     .concat();
+    for source in &declared.sources {
+        let layout = source.layout(&declared.streams);
+        records.extend(read_through(source.path.as_ref().unwrap(), layout));
+    }
+    let rules = declared.rules;
     let (mut outputs, mut last) = (Vec::new(), BTreeSet::new());
     for (workers, batch) in [(1, 10_000), (2, 300), (4, 77)] {
         let mut config = config_for(
@@ -304,6 +322,8 @@ fn declared_rules_agree_with_the_oracle(
             batch,
         );
         config.rules = rules.clone();
+        config.streams = declared.streams.clone();
+        config.sources.extend(declared.sources.iter().cloned());
         config.validate().unwrap();
         let output = run_collect(&config).unwrap();
         let want = oracle::final_state(&records, &config.rules, Tick(config.pipeline.tick_millis));
@@ -419,6 +439,65 @@ fn grouped_match_rules_agree_with_the_oracle_on_any_number_of_workers() {
     assert!(
         many("net_to_net", true) && many("net_to_net", false),
         "many to many"
+    );
+}
+
+#[test]
+fn declared_streams_agree_with_the_oracle_on_any_number_of_workers() {
+    let rules = r#"
+        # the ledger's lines once more, as a declared stream of their own: keys by name, the
+        # sign from the direction column
+        [[streams]]
+        name = "ledger"
+        keys = ["journal", "payment"]
+
+        [[sources]]
+        stream = "ledger"
+        path = "{entries}"
+
+        [sources.fields]
+        id = "entry_id"
+        keys = { journal = "journal_id", payment = "payment_id" }
+        sign = { column = "direction", values = { debit = "+", credit = "-" } }
+        time = "booked_at"
+
+        # each payment's events against all its ledger lines, signed
+        [[rules]]
+        kind = "balance"
+        name = "payment_lines"
+        left = { stream = "payments", key = "payment_id" }
+        right = { stream = "ledger", key = "payment" }
+        tolerance = { relative_bps = 10000 }
+
+        # each journal's lines, as written, against the payment events of one currency, summed
+        # per payment, by amount within three days (many to many)
+        [[rules]]
+        kind = "match"
+        name = "journals_to_payments"
+        left = { stream = "ledger", group_by = "journal", signed = false }
+        right = { stream = "payments", group_by = "payment_id" }
+        window_hours = 72
+        tolerance = { relative_bps = 10000 }
+    "#;
+    let state = declared_rules_agree_with_the_oracle(
+        53,
+        rules,
+        &[
+            ("payment_lines", "matched"),
+            ("payment_lines", "unmatched_left"),
+            ("journals_to_payments", "matched"),
+            ("journals_to_payments", "unmatched_left"),
+        ],
+    );
+    let ledger_ids = |rule: &str| {
+        (state.iter())
+            .filter(|r| r.rule == rule)
+            .map(|r| r.right_ids.len() + r.left_ids.len())
+            .sum::<usize>()
+    };
+    assert!(
+        ledger_ids("payment_lines") > 1000,
+        "the declared stream's records are members"
     );
 }
 
