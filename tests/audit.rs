@@ -429,6 +429,9 @@ fn killed_runs_with_rules_end_as_if_never_interrupted(
     rules: &str,
 ) {
     let dir = tempfile::tempdir().expect("tempdir");
+    // `{entries}` in the rules: the generated entries file, for a declared stream to read
+    let entries = dir.path().join("data/entries.jsonl");
+    let rules = &rules.replace("{entries}", &entries.display().to_string());
     let scenario = |store: &str| {
         let config = scenario(dir.path(), payments, store);
         let text = std::fs::read_to_string(&config).unwrap();
@@ -546,6 +549,51 @@ right = { stream = "entries", key = "journal_id", accounts = ["merchant_payable"
     killed_runs_with_rules_end_as_if_never_interrupted(
         &binary,
         (60_000, 8),
+        (&stores.0, &stores.1),
+        rules,
+    );
+}
+
+#[test]
+fn sqlite_killed_with_sigkill_declared_streams_end_as_if_never_interrupted() {
+    // the ledger's lines read once more as a declared stream (its keys named as the built-in
+    // streams', a sign map), in a balance against payments and, per payment id, a payment's
+    // events summed against each of its journals' lines summed
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let rules = r#"
+[[streams]]
+name = "ledger"
+keys = ["journal_id", "payment_id"]
+
+[[sources]]
+stream = "ledger"
+path = "{entries}"
+
+[sources.fields]
+id = "entry_id"
+sign = { column = "direction", values = { debit = "+", credit = "-" } }
+time = "booked_at"
+
+[[rules]]
+kind = "balance"
+name = "payment_lines"
+left = { stream = "payments", key = "payment_id" }
+right = { stream = "ledger", key = "payment_id" }
+
+[[rules]]
+kind = "match"
+name = "events_to_journal"
+left = { stream = "payments", group_by = "payment_id" }
+right = { stream = "ledger", group_by = "journal_id" }
+key = "payment_id"
+window_hours = 48
+"#;
+    let stores = (path("reference.db"), path("killed.db"));
+    let binary = release_trueup();
+    killed_runs_with_rules_end_as_if_never_interrupted(
+        &binary,
+        (40_000, 4),
         (&stores.0, &stores.1),
         rules,
     );

@@ -75,6 +75,15 @@ pub enum KeyField {
 }
 
 impl KeyField {
+    /// The key's name as a declared record holds it (a declared stream may name a key
+    /// `payment_id` or `journal_id`, and then rules pair it with the built-in streams' key).
+    pub fn declared_name(self) -> Name {
+        match self {
+            KeyField::Named(name) => name,
+            other => Name::unregistered(&other.name()),
+        }
+    }
+
     /// The key as configs write it.
     pub fn name(self) -> String {
         match self {
@@ -119,8 +128,9 @@ pub fn side_refusal(
     };
     let declared = matches!(side.stream, Stream::Declared(_));
     let fits = |field: KeyField| match field {
-        KeyField::Named(_) => keys.contains(&field.name()),
-        _ => !declared,
+        _ if declared => keys.contains(&field.name()),
+        KeyField::Named(_) => false,
+        KeyField::PaymentId | KeyField::JournalId => true,
     };
     let lacks = [
         ("key", key.filter(|k| !fits(*k))),

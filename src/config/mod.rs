@@ -1121,6 +1121,49 @@ mod tests {
     }
 
     #[test]
+    fn declared_streams_their_sources_and_rules_are_refused_naming_the_key() {
+        let config = |streams: &str, fields: &str, rule: &str| {
+            let text = format!(
+                "{streams}\n[[sources]]\nstream = \"bank\"\npath = \"b.csv\"\n\
+                 [sources.fields]\n{fields}\n{}\n{rule}\n",
+                MINIMAL.replace("[sinks]", "[sinks]\n")
+            );
+            Config::from_toml(&text, Path::new(".")).map(|c| c.streams.len())
+        };
+        let bank = "[[streams]]\nname = \"bank\"\nkeys = [\"ref\"]";
+        let fields = "id = \"Line\"\nkeys = { ref = \"Reference\" }";
+        let rule = "[[rules]]\nkind = \"match\"\nname = \"m\"\n\
+                    left = { stream = \"bank\", group_by = \"ref\" }\n\
+                    right = { stream = \"payments\" }";
+        assert_eq!(config(bank, fields, rule).unwrap(), 1);
+        let one = "[[streams]]\nname = \"bank\"";
+        for (streams, fields, rule, key) in [
+            ("", fields, "", "sources[0].stream"),
+            ("[[streams]]\nname = \"Bank\"", fields, "", "streams[0].name"),
+            ("[[streams]]\nname = \"entries\"", fields, "", "streams[0].name"),
+            (&format!("{one}\n{one}"), "", "", "streams[1].name"),
+            ("[[streams]]\nname = \"bank\"\nkeys = [\"a\", \"b\", \"c\", \"d\"]", "", "", "streams[0].keys"),
+            ("[[streams]]\nname = \"bank\"\nkeys = [\"a\", \"a\"]", "", "", "streams[0].keys"),
+            (bank, "keys = { other = \"X\" }", "", "sources[0].fields.keys.other"),
+            (bank, "account = \"GL\"", "", "sources[0].fields.account"),
+            (
+                bank,
+                "amount = { column = \"A\", signed = true }\nsign = { column = \"T\", values = { c = \"+\" } }",
+                "",
+                "sources[0].fields.sign",
+            ),
+            (bank, "sign = { column = \"T\", values = { c = \"plus\" } }", "", "sources[0].fields.sign.values.c"),
+            (bank, fields, &rule.replace("\"ref\"", "\"other\""), "rules[0].left.group_by"),
+            (bank, fields, &rule.replace("\"payments\" }", "\"payments\", group_by = \"ref\" }"), "rules[0].right.group_by"),
+            (bank, fields, &rule.replace("\"bank\", group", "\"bank\", accounts = [\"x\"], group"), "rules[0].left.accounts"),
+            (bank, fields, &rule.replace("\"payments\" }", "\"ledger\" }"), "rules[0].right.stream"),
+        ] {
+            let error = config(streams, fields, rule).unwrap_err().to_string();
+            assert!(error.contains(&format!("`{key}`")), "{key}: {error}");
+        }
+    }
+
+    #[test]
     fn a_match_rule_is_refused_naming_the_key() {
         let rule = |body: &str| {
             let text = format!("{MINIMAL}\n[[rules]]\nkind = \"match\"\nname = \"m\"\n{body}\n");

@@ -241,8 +241,7 @@ impl RuleKind for Balance {
         let (is_left, side) = (self.sides().into_iter())
             .find(|(_, side)| side.stream == r.stream() && side.filter.is_all())?;
         let key = match side.key {
-            Some(Key::Named(key)) => r.key(key)?,
-            Some(Key::PaymentId | Key::JournalId) => return None,
+            Some(key) => r.key(key.declared_name())?,
             None => Name::EMPTY,
         };
         let amount = match side.sign {

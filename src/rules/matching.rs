@@ -182,10 +182,7 @@ impl RuleKind for Match {
 
     fn record_member(&self, r: &RecordRow) -> Option<(GroupKey, Member)> {
         let member = self.sides.record_member(r)?;
-        let member = self.grouped(member, |by| match by {
-            KeyField::Named(key) => r.key(key),
-            KeyField::PaymentId | KeyField::JournalId => None,
-        })?;
+        let member = self.grouped(member, |by| r.key(by.declared_name()))?;
         Some(self.group(member))
     }
 

@@ -461,9 +461,6 @@ fn identity(record: &Record) -> (Stream, String) {
 
 /// The value of a declared record's key `by` names, if it has it.
 fn declared_key(record: &trueup::model::Declared, by: KeyField) -> Option<String> {
-    let KeyField::Named(_) = by else {
-        return None;
-    };
     let name = by.name();
     (record.keys.iter())
         .find(|(key, _)| *key == name)
