@@ -449,7 +449,7 @@ fn declared_streams_agree_with_the_oracle_on_any_number_of_workers() {
         # sign from the direction column
         [[streams]]
         name = "ledger"
-        keys = ["journal", "payment"]
+        keys = ["journal", "payment", "account"]
 
         [[sources]]
         stream = "ledger"
@@ -469,6 +469,13 @@ fn declared_streams_agree_with_the_oracle_on_any_number_of_workers() {
         right = { stream = "ledger", key = "payment" }
         tolerance = { relative_bps = 10000 }
 
+        # per journal, the receivable's lines against the payable's, as written
+        [[rules]]
+        kind = "balance"
+        name = "receivable_journals"
+        left = { stream = "ledger", key = "journal", only = { account = ["psp_receivable"] }, signed = false }
+        right = { stream = "ledger", key = "journal", only = { account = ["merchant_payable", "fee_revenue"] }, signed = false }
+
         # each journal's lines, as written, against the payment events of one currency, summed
         # per payment, by amount within three days (many to many)
         [[rules]]
@@ -483,6 +490,7 @@ fn declared_streams_agree_with_the_oracle_on_any_number_of_workers() {
         53,
         rules,
         &[
+            ("receivable_journals", "amount_mismatch"),
             ("payment_lines", "matched"),
             ("payment_lines", "unmatched_left"),
             ("journals_to_payments", "matched"),

@@ -2,6 +2,8 @@
 //! left side against that of a right side, each side the records of one stream that pass its
 //! filter, grouped by one of their keys. `payment_ledger` and `journal_balance` are its presets.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::ToleranceConfig;
@@ -51,6 +53,11 @@ pub struct SideConfig {
     /// Entries only: only entries of this direction. Default: both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direction: Option<Direction>,
+    /// Declared streams only: only records whose keys have one of the values listed for
+    /// them (`only = { type = ["payout"] }`); a record without the key is not taken. Default:
+    /// every record.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub only: BTreeMap<String, Vec<String>>,
     /// Whether amounts count with their sign (a refund, a credit: −). Default true; false
     /// sums them as written (as `journal_balance` sums debits and credits apart).
     #[serde(default = "yes")]
@@ -155,7 +162,21 @@ pub fn side_refusal(
         let message = "a declared stream's records have no accounts or directions".into();
         return Some((format!("{name}.{which}"), message));
     }
-    None
+    if !declared && !side.only.is_empty() {
+        let message = "`only` filters a declared stream's records by their keys; entries \
+                       filter by `accounts` and `direction`"
+            .into();
+        return Some((format!("{name}.only"), message));
+    }
+    let unknown = (side.only.iter()).find(|(key, values)| !keys.contains(key) || values.is_empty());
+    unknown.map(|(key, _)| {
+        let message = format!(
+            "must be one of the {} stream's keys ({}), with at least one value",
+            side.stream.name(),
+            keys.join(", ")
+        );
+        (format!("{name}.only.{key}"), message)
+    })
 }
 
 impl BalanceRule {

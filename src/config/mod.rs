@@ -1136,6 +1136,8 @@ mod tests {
                     left = { stream = \"bank\", group_by = \"ref\" }\n\
                     right = { stream = \"payments\" }";
         assert_eq!(config(bank, fields, rule).unwrap(), 1);
+        let only = rule.replace("group_by = \"ref\"", "only = { ref = [\"x\", \"y\"] }");
+        assert_eq!(config(bank, fields, &only).unwrap(), 1);
         let one = "[[streams]]\nname = \"bank\"";
         for (streams, fields, rule, key) in [
             ("", fields, "", "sources[0].stream"),
@@ -1157,6 +1159,9 @@ mod tests {
             (bank, fields, &rule.replace("\"payments\" }", "\"payments\", group_by = \"ref\" }"), "rules[0].right.group_by"),
             (bank, fields, &rule.replace("\"bank\", group", "\"bank\", accounts = [\"x\"], group"), "rules[0].left.accounts"),
             (bank, fields, &rule.replace("\"payments\" }", "\"ledger\" }"), "rules[0].right.stream"),
+            (bank, fields, &rule.replace("\"payments\" }", "\"payments\", only = { ref = [\"x\"] } }"), "rules[0].right.only"),
+            (bank, fields, &rule.replace("group_by = \"ref\"", "only = { other = [\"x\"] }"), "rules[0].left.only.other"),
+            (bank, fields, &rule.replace("group_by = \"ref\"", "only = { ref = [] }"), "rules[0].left.only.ref"),
         ] {
             let error = config(streams, fields, rule).unwrap_err().to_string();
             assert!(error.contains(&format!("`{key}`")), "{key}: {error}");

@@ -20,17 +20,28 @@ use crate::model::time::HOUR;
 use crate::model::{Direction, Stream};
 
 /// Which records of its stream a side takes: entries on these accounts (any, when empty)
-/// of this direction (either, when none); every payment.
+/// of this direction (either, when none); every payment; the declared stream's records whose
+/// keys have one of the values listed for them (any, when none are listed).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Filter {
     accounts: Vec<Name>,
     direction: Option<Direction>,
+    values: Vec<(Name, Vec<Name>)>,
 }
 
 impl Filter {
     /// Whether it takes every record.
     fn is_all(&self) -> bool {
-        self.accounts.is_empty() && self.direction.is_none()
+        self.accounts.is_empty() && self.direction.is_none() && self.values.is_empty()
+    }
+
+    /// Whether it takes a declared stream's `record`.
+    fn takes_record(&self, record: &RecordRow) -> bool {
+        (self.values.iter()).all(|(key, values)| {
+            record
+                .key(*key)
+                .is_some_and(|value| values.contains(&value))
+        })
     }
 
     /// Whether it takes `entry`.
@@ -91,7 +102,7 @@ impl Balance {
                 stream: Stream::Entries,
                 filter: Filter {
                     accounts: accounts.collect(),
-                    direction: None,
+                    ..Filter::default()
                 },
                 key: Some(Key::PaymentId),
                 sign: Sign::Signed,
@@ -109,8 +120,8 @@ impl Balance {
         let side = |direction| Side {
             stream: Stream::Entries,
             filter: Filter {
-                accounts: Vec::new(),
                 direction: Some(direction),
+                ..Filter::default()
             },
             key: Some(Key::JournalId),
             sign: Sign::AsWritten,
@@ -138,6 +149,12 @@ impl Balance {
                     .map(|a| Name::unregistered(a))
                     .collect(),
                 direction: config.direction,
+                values: (config.only.iter())
+                    .map(|(key, values)| {
+                        let values = values.iter().map(|v| Name::unregistered(v)).collect();
+                        (Name::unregistered(key), values)
+                    })
+                    .collect(),
             },
             key: config.key,
             sign: if config.signed {
@@ -239,7 +256,7 @@ impl RuleKind for Balance {
 
     fn record_member(&self, r: &RecordRow) -> Option<(GroupKey, Member)> {
         let (is_left, side) = (self.sides().into_iter())
-            .find(|(_, side)| side.stream == r.stream() && side.filter.is_all())?;
+            .find(|(_, side)| side.stream == r.stream() && side.filter.takes_record(r))?;
         let key = match side.key {
             Some(key) => r.key(key.declared_name())?,
             None => Name::EMPTY,

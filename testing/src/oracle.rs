@@ -226,6 +226,12 @@ fn declared_side(
                     (key, (e.entry_id.clone(), amount, e.booked_at))
                 }
                 Record::Declared(d) if side.stream == d.stream => {
+                    let has = |(key, values): (&String, &Vec<String>)| {
+                        (d.keys.iter()).any(|(k, v)| k == key && values.contains(v))
+                    };
+                    if !side.only.iter().all(has) {
+                        return None;
+                    }
                     let key = match side.key {
                         None => String::new(),
                         Some(by) => declared_key(d, by)?,
