@@ -290,8 +290,8 @@ fn declared_rules_agree_with_the_oracle(
         ..GenerateOptions::default()
     };
     let generated = generate(dir.path(), &options).unwrap();
-    /// The rules, and any declared streams with their sources (`{entries}` in a path: the
-    /// generated entries file).
+    /// The rules, and any declared streams with their sources (`{entries}`, `{payments}` in
+    /// a path: the generated file).
     #[derive(serde::Deserialize)]
     struct Rules {
         rules: Vec<trueup::config::RuleConfig>,
@@ -300,8 +300,9 @@ fn declared_rules_agree_with_the_oracle(
         #[serde(default)]
         sources: Vec<trueup::config::SourceConfig>,
     }
-    let entries = generated.entries.display().to_string();
-    let declared = toml::from_str::<Rules>(&rules.replace("{entries}", &entries)).unwrap();
+    let rules = (rules.replace("{entries}", &generated.entries.display().to_string()))
+        .replace("{payments}", &generated.payments.display().to_string());
+    let declared = toml::from_str::<Rules>(&rules).unwrap();
     let mut records = [
         read_all(&generated.payments, trueup::model::Stream::Payments),
         read_all(&generated.entries, trueup::model::Stream::Entries),
@@ -461,6 +462,27 @@ fn declared_streams_agree_with_the_oracle_on_any_number_of_workers() {
         sign = { column = "direction", values = { debit = "+", credit = "-" } }
         time = "booked_at"
 
+        # the PSP's events once more, as a declared stream: the sign from the type, the
+        # merchant (its own column's name) carried into results
+        [[streams]]
+        name = "psp"
+        keys = ["payment_id"]
+
+        [[sources]]
+        stream = "psp"
+        path = "{payments}"
+
+        [sources.fields]
+        id = "event_id"
+        sign = { column = "type", values = { capture = "+", chargeback_reversal = "+", refund = "-", chargeback = "-" } }
+        time = "occurred_at"
+
+        [[rules]]
+        kind = "balance"
+        name = "psp_receivable"
+        left = { stream = "psp", key = "payment_id" }
+        right = { stream = "ledger", key = "payment", only = { account = ["psp_receivable"] } }
+
         # each payment's events against all its ledger lines, signed
         [[rules]]
         kind = "balance"
@@ -491,6 +513,7 @@ fn declared_streams_agree_with_the_oracle_on_any_number_of_workers() {
         rules,
         &[
             ("receivable_journals", "amount_mismatch"),
+            ("psp_receivable", "matched"),
             ("payment_lines", "matched"),
             ("payment_lines", "unmatched_left"),
             ("journals_to_payments", "matched"),
@@ -506,6 +529,13 @@ fn declared_streams_agree_with_the_oracle_on_any_number_of_workers() {
     assert!(
         ledger_ids("payment_lines") > 1000,
         "the declared stream's records are members"
+    );
+    let merchants = (state.iter())
+        .filter(|r| r.rule == "psp_receivable" && r.merchant_id.is_some())
+        .count();
+    assert!(
+        merchants > 100,
+        "the psp stream's merchants are carried into results"
     );
 }
 

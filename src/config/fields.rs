@@ -150,7 +150,7 @@ pub struct FieldMap {
     /// The payment id: the key of `payment_ledger` (optional on entries).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<TextRole>,
-    /// Payments: the merchant, carried into results (optional).
+    /// Payments and declared streams: the merchant, carried into results (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merchant_id: Option<TextRole>,
     /// Entries: the journal id, the key of `journal_balance`.
@@ -397,7 +397,6 @@ impl FieldMap {
             .collect(),
             Stream::Declared(_) => vec![
                 ("payment_id", self.payment_id.is_some()),
-                ("merchant_id", self.merchant_id.is_some()),
                 ("journal_id", self.journal_id.is_some()),
                 ("account", self.account.is_some()),
                 ("kind", self.kind.is_some()),
@@ -504,7 +503,7 @@ impl Layout {
                 let own = [&self.id, &self.journal_id, &self.payment_id];
                 [own.as_slice(), &[&self.account, &self.currency]].concat()
             }
-            Stream::Declared(_) => vec![&self.id, &self.currency],
+            Stream::Declared(_) => vec![&self.id, &self.merchant_id, &self.currency],
         };
         let mut columns: Vec<String> = Vec::new();
         let mut add = |column: &str| {

@@ -221,6 +221,9 @@ pub struct Declared {
     pub id: String,
     /// The stream's keys the record has: key name, value (empty values left out).
     pub keys: Vec<(String, String)>,
+    /// The merchant, carried into results.
+    #[serde(default)]
+    pub merchant_id: Option<String>,
     /// The amount with its sign, within the currency's minor units.
     pub amount: Amount,
     /// ISO 4217 currency.

@@ -126,6 +126,8 @@ pub struct RecordRow {
     pub id: Name,
     /// See [`Declared::keys`]: key name, value.
     pub keys: [(Name, Name); MAX_KEYS],
+    /// See [`Declared::merchant_id`].
+    pub merchant_id: Option<Name>,
     /// See [`Declared::amount`] (signed).
     pub amount: Amount,
     /// See [`Declared::currency`].
@@ -156,6 +158,7 @@ impl RecordRow {
             },
             id: name(&d.id)?,
             keys,
+            merchant_id: d.merchant_id.as_deref().map(&mut name).transpose()?,
             amount: d.amount,
             currency: d.currency,
             at: d.at,

@@ -266,7 +266,7 @@ impl RuleKind for Balance {
             Sign::AsWritten => r.amount.abs(),
         };
         let leg = Leg::with_id(r.id, amount, r.at);
-        Some(((key, r.currency), (is_left, leg, None)))
+        Some(((key, r.currency), (is_left, leg, r.merchant_id)))
     }
 
     fn overdue(&self, state: BalanceState) -> Status {

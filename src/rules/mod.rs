@@ -181,7 +181,7 @@ pub fn reconcile<'scope>(
         );
         held.push(r.flat_map(|(_, r)| {
             let [a, b, c] = r.keys.map(|(_, value)| Some(value));
-            long_names([Some(r.id), a, b]).chain(long_names([c, None, None]))
+            long_names([Some(r.id), a, b]).chain(long_names([c, r.merchant_id, None]))
         }));
     }
 
@@ -537,7 +537,7 @@ fn duplicate_results<'scope>(
             )
         })
         .concat(entries.map(|(id, e)| ((id, Stream::Entries), (e.currency, e.booked_at, None))))
-        .concat(records.map(|((_, id), r)| ((id, r.stream()), (r.currency, r.at, None))));
+        .concat(records.map(|((_, id), r)| ((id, r.stream()), (r.currency, r.at, r.merchant_id))));
     // versions of one id may differ in currency: count them under one scope, "*"
     let versions = measured_hourly(versions, checked, |_| {
         ((DEDUPE, None), Measure::one(Amount::ZERO))

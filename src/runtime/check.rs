@@ -118,7 +118,12 @@ fn shown(record: &Record) -> String {
                 .map(|(key, value)| format!(" · {key} {value}"))
                 .collect();
             let (stream, amount, time) = (d.stream.name(), d.amount, format_rfc3339(d.at));
-            format!("{stream} {}{keys} · {amount} {} · {time}", d.id, d.currency)
+            let merchant = d.merchant_id.as_deref().map(|m| format!(" · merchant {m}"));
+            let merchant = merchant.unwrap_or_default();
+            format!(
+                "{stream} {}{keys} · {amount} {} · {time}{merchant}",
+                d.id, d.currency
+            )
         }
     }
 }
@@ -186,6 +191,8 @@ pub fn describe(layout: &Layout) -> Vec<(&'static str, String)> {
             ("direction", named(&layout.direction)),
         ]),
         Stream::Declared(_) => {
+            let merchant = format!("{} (optional)", text(&layout.merchant_id));
+            roles.push(("merchant_id", merchant));
             let keys = layout.keys.iter();
             roles.extend(keys.map(|(key, c)| ("key", format!("{key}: `{c}` (optional)"))));
             roles.push(("sign", sign(&layout.sign)));

@@ -154,6 +154,7 @@ pub fn declared(layout: &Layout, fields: &dyn Fields) -> Result<Declared, String
     let (amount, sign) = roles::amount(fields, &layout.amount, currency, 1)?;
     let sign = roles::named(fields, &layout.sign, sign, &SIGNS)?;
     let (at, time_nanos) = roles::time(fields, &layout.time)?;
+    let merchant_id = optional_text(fields, &layout.merchant_id)?.map(str::to_owned);
     let mut keys = Vec::with_capacity(layout.keys.len());
     for (key, column) in &layout.keys {
         if let Some(value) = optional_text(fields, &Text::Column(column.clone()))? {
@@ -164,6 +165,7 @@ pub fn declared(layout: &Layout, fields: &dyn Fields) -> Result<Declared, String
         stream: layout.stream,
         id,
         keys,
+        merchant_id,
         amount: amount.times(sign),
         currency,
         at,

@@ -40,7 +40,8 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
             .unwrap_or(opened_at);
         let merchant_id = set.iter().find_map(|r| match r {
             Record::Payment(p) => p.merchant_id.clone(),
-            Record::Entry(_) | Record::Declared(_) => None,
+            Record::Declared(d) => d.merchant_id.clone(),
+            Record::Entry(_) => None,
         });
         state.insert(ResultRow::duplicate(
             "dedupe".to_string(),
@@ -109,8 +110,10 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
                         let g = groups.entry((key, leg_currency(record))).or_default();
                         let side = if left { &mut g.0 } else { &mut g.1 };
                         side.push(leg);
-                        if let Record::Payment(p) = record {
-                            g.2.extend(p.merchant_id.clone());
+                        match record {
+                            Record::Payment(p) => g.2.extend(p.merchant_id.clone()),
+                            Record::Declared(d) => g.2.extend(d.merchant_id.clone()),
+                            Record::Entry(_) => {}
                         }
                     }
                 }
@@ -348,7 +351,8 @@ fn matched(
         };
         let merchant = match record {
             Record::Payment(p) => p.merchant_id.clone(),
-            Record::Entry(_) | Record::Declared(_) => None,
+            Record::Declared(d) => d.merchant_id.clone(),
+            Record::Entry(_) => None,
         };
         // a grouped side's records show no merchant
         let merchant = merchant.filter(|_| group.is_none());
