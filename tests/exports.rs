@@ -1002,3 +1002,27 @@ fn declared_streams_are_stored_queried_traced_and_verified_with_their_dead_lette
         );
     }
 }
+
+#[test]
+fn check_shows_a_declared_streams_roles_keys_sign_and_rules() {
+    let config = Path::new(FIXTURES).join("bank_batches.toml");
+    let (ok, out) = trueup(&[
+        "check",
+        "--config",
+        config.to_str().unwrap(),
+        "--sample",
+        "3",
+    ]);
+    assert!(ok, "{out}");
+    for line in [
+        "source 2 of 2: settlement from ",
+        "  key          ← batch: `Batch` (optional)",
+        "  sign         ← `Description` (capture → +, refund → -)",
+        "  amount       ← `Net` (decimal, > 0)",
+        "  settlement_details.csv:4: settlement sd_3 · batch B1 · -50.00 EUR · 2026-11-01T23:00:00Z → bank_to_batches (right side, EUR)",
+        "  bank_batches.csv:2: bank k1 · 950.00 EUR · 2026-11-02T23:00:00Z → bank_to_batches (left side, EUR)",
+        "6 accepted, 0 dead letters; nothing written",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+}

@@ -148,7 +148,11 @@ fn seen_by(record: &Record, kinds: &[std::sync::Arc<dyn RuleKind>], names: &Name
             let ((key, currency), (left, ..)) = member(kind.as_ref())?;
             let key = names.text(&key).unwrap_or_default();
             let side = if left { "left" } else { "right" };
-            Some(format!("{} ({side} side of {key} {currency})", kind.name()))
+            let group = match key.is_empty() {
+                true => format!("{side} side, {currency}"),
+                false => format!("{side} side of {key} {currency}"),
+            };
+            Some(format!("{} ({group})", kind.name()))
         })
         .collect();
     match seen.is_empty() {
