@@ -510,16 +510,22 @@ fn a_run_without_follow_over_a_topic_being_produced_to_reads_up_to_where_it_star
     assert!(offsets.len() > 100, "{} read", offsets.len());
 }
 
-#[test]
-fn a_topic_is_read_through_its_field_map_as_its_file_is() {
-    // the Stripe-style export of tests/fixtures/exports as a topic of 2 partitions, the
-    // Adyen report and the ledger as files: the results are those of the files alone
+/// The export fixtures' folder, and a copy of it.
+fn exports_copied() -> (std::path::PathBuf, tempfile::TempDir) {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/exports");
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(&fixtures).unwrap() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
     }
+    (fixtures, dir)
+}
+
+#[test]
+fn a_topic_is_read_through_its_field_map_as_its_file_is() {
+    // the Stripe-style export of tests/fixtures/exports as a topic of 2 partitions, the
+    // Adyen report and the ledger as files: the results are those of the files alone
+    let (fixtures, dir) = exports_copied();
     let topic = fresh("stripe");
     create_topics(&[(&topic, 2)]);
     let stripe = fixtures.join("stripe_balance_transactions.jsonl");
@@ -580,12 +586,7 @@ fn a_topic_is_read_through_its_field_map_as_its_file_is() {
 fn a_declared_stream_is_read_from_a_topic_as_from_its_file() {
     // the bank statement of tests/fixtures/exports/bank_batches.toml (a declared stream) as
     // JSON records in a topic of 2 partitions: the results are those of the CSV file
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/exports");
-    let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(&fixtures).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
-    }
+    let (fixtures, dir) = exports_copied();
     let csv = std::fs::read_to_string(fixtures.join("bank_batches.csv")).unwrap();
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
