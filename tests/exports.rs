@@ -406,7 +406,7 @@ fn docs_rules_every_config_block_parses_and_the_fixture_config_is_its_example() 
         .skip(1)
         .map(|rest| rest.split("```").next().unwrap())
         .collect();
-    assert_eq!(blocks.len(), 7, "the guide's config blocks");
+    assert_eq!(blocks.len(), 8, "the guide's config blocks");
     for block in &blocks {
         Config::from_toml(block, Path::new(".")).unwrap_or_else(|e| panic!("{e}\n{block}"));
     }
@@ -425,6 +425,11 @@ fn docs_rules_every_config_block_parses_and_the_fixture_config_is_its_example() 
     assert!(
         batches.ends_with(blocks[6]),
         "docs/rules.md's one-to-many example is bank_batches.toml's"
+    );
+    let three = std::fs::read_to_string(Path::new(FIXTURES).join("three_way.toml")).unwrap();
+    assert!(
+        three.ends_with(blocks[7]),
+        "docs/rules.md's three-stream example is three_way.toml's"
     );
 }
 
@@ -603,13 +608,71 @@ const BATCHES: &[(&str, &str, &str, &str, &str, &str)] = &[
     ("k5", "ambiguous", "40.00", "80.00", "k5", "sd_10 sd_9"),
 ];
 
+/// Worked out by hand from psp_transactions.csv, payouts.csv and bank_lines.csv (docs/rules.md,
+/// "Three streams"): rule and key, status, expected, actual, left ids, right ids.
+const THREE_WAY: &[(&str, &str, &str, &str, &str, &str)] = &[
+    (
+        "payout_totals P1",
+        "matched",
+        "120.00",
+        "120.00",
+        "P1",
+        "t1 t2 t3",
+    ),
+    (
+        "payout_totals P2",
+        "amount_mismatch",
+        "190.00",
+        "200.00",
+        "P2",
+        "t4",
+    ),
+    ("payout_totals P3", "matched", "80.00", "80.00", "P3", "t5"),
+    (
+        "payouts_to_bank P1",
+        "matched",
+        "120.00",
+        "120.00",
+        "P1",
+        "k1",
+    ),
+    (
+        "payouts_to_bank P2",
+        "matched",
+        "190.00",
+        "190.00",
+        "P2",
+        "k2",
+    ),
+    (
+        "payouts_to_bank P3",
+        "unmatched_left",
+        "80.00",
+        "0",
+        "P3",
+        "",
+    ),
+    ("payouts_to_bank k3", "pending", "0", "15.00", "", "k3"),
+];
+
+#[test]
+fn three_streams_payouts_against_the_bank_and_their_transactions_as_computed_by_hand() {
+    assert_pairs("three_way.toml", THREE_WAY);
+}
+
 #[test]
 fn bank_lines_are_paired_with_the_sum_of_a_settlement_batch_as_computed_by_hand() {
     assert_pairs("bank_batches.toml", BATCHES);
 }
 
-/// Runs the fixture config `name` on 1 and 2 workers; its final results must be `pairs`.
+/// Runs the fixture config `name` on 1 and 2 workers; its final results must be `pairs`
+/// (keyed by the result's key, preceded by its rule's name when the config has several).
 fn assert_pairs(name: &str, pairs: &[(&str, &str, &str, &str, &str, &str)]) {
+    let several = fixture_config(name, 1, Path::new(".")).rules.len() > 1;
+    let key_of = |r: &ResultRow| match several {
+        true => format!("{} {}", r.rule, r.key),
+        false => r.key.clone(),
+    };
     for workers in [1, 2] {
         let dir = tempfile::tempdir().unwrap();
         let output = run_collect(&fixture_config(name, workers, dir.path())).expect("run");
@@ -620,7 +683,7 @@ fn assert_pairs(name: &str, pairs: &[(&str, &str, &str, &str, &str, &str)]) {
             .map(|r| {
                 let amount = |a: &Option<trueup_operators::Amount>| a.unwrap().to_string();
                 (
-                    r.key.clone(),
+                    key_of(r),
                     r.status.as_str().to_string(),
                     amount(&r.expected),
                     amount(&r.actual),
