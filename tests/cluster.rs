@@ -81,6 +81,40 @@ right = "entries"
     two_processes_agree_with_one(&common::release_three_way(), rules);
 }
 
+#[test]
+fn declared_streams_in_two_processes_give_the_outputs_of_one() {
+    // the ledger's lines as a declared stream (named keys, a sign map): its narrow rows,
+    // dedupe and claims exchanged between processes
+    let rules = r#"[[streams]]
+name = "ledger"
+keys = ["journal", "payment_id"]
+
+[[sources]]
+stream = "ledger"
+path = "data/entries.jsonl"
+
+[sources.fields]
+id = "entry_id"
+keys = { journal = "journal_id" }
+sign = { column = "direction", values = { debit = "+", credit = "-" } }
+time = "booked_at"
+
+[[rules]]
+kind = "match"
+name = "events_to_journal"
+left = { stream = "payments", group_by = "payment_id" }
+right = { stream = "ledger", group_by = "journal" }
+key = "payment_id"
+
+[[rules]]
+kind = "balance"
+name = "journals"
+left = { stream = "ledger", key = "journal" }
+right = { stream = "entries", key = "journal_id" }
+"#;
+    two_processes_agree_with_one(Path::new(env!("CARGO_BIN_EXE_trueup")), rules);
+}
+
 /// `program` (trueup, or a program built on its Pipeline) with `rules` (the standard ones when
 /// empty) over 3,000 generated payments: one process of 2 workers and two processes of 1
 /// worker each write the same outputs, and trueup's own verify passes on the cluster's store.

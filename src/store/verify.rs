@@ -344,22 +344,34 @@ impl Store {
         };
         let results = self.current_as_of((frontier as Time).saturating_sub(1), &everything)?;
         let kinds: Vec<Arc<dyn RuleKind>> = rules.iter().map(kind_of).collect();
-        // a `dedupe` result lists payments on the left and any other stream's on the right
-        let others: BTreeMap<&str, &str> = (inputs.iter())
-            .filter(|(stream, _)| stream != "payments")
-            .map(|(stream, id)| (id.as_str(), stream.as_str()))
+        // a `dedupe` result lists payments on the left and any other stream's on the right:
+        // an id there is listed in each such stream that has it
+        let conflicting: BTreeSet<&str> = (results.iter())
+            .filter(|row| row.rule == "dedupe")
+            .flat_map(|row| row.right_ids.iter().map(String::as_str))
             .collect();
-        let side_stream = |rule: &str, left: bool, id: &str| match rule {
-            "dedupe" if left => "payments".to_string(),
-            "dedupe" => others.get(id).map_or("entries".into(), |s| s.to_string()),
-            _ => (kinds.iter().find(|k| k.name() == rule))
-                .map_or("entries".into(), |k| k.side_stream(left).name()),
+        let mut others: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (stream, id) in &inputs {
+            if stream != "payments" && conflicting.contains(id.as_str()) {
+                others.entry(id.as_str()).or_default().push(stream.as_str());
+            }
+        }
+        let side_streams = |rule: &str, left: bool, id: &str| match rule {
+            "dedupe" if left => vec!["payments".to_string()],
+            "dedupe" => (others
+                .get(id)
+                .map(|s| s.iter().map(|s| s.to_string()).collect()))
+            .unwrap_or_else(|| vec!["entries".into()]),
+            _ => vec![(kinds.iter().find(|k| k.name() == rule))
+                .map_or("entries".into(), |k| k.side_stream(left).name())],
         };
         let mut listed = BTreeSet::new();
         for row in &results {
             for (left, ids) in [(true, &row.left_ids), (false, &row.right_ids)] {
                 for id in ids {
-                    listed.insert((side_stream(&row.rule, left, id), id.clone()));
+                    for stream in side_streams(&row.rule, left, id) {
+                        listed.insert((stream, id.clone()));
+                    }
                 }
             }
         }
