@@ -70,8 +70,9 @@ pub struct SideConfig {
     pub group_by: Option<KeyField>,
 }
 
-/// A key a side groups by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A key a side groups by, written as its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum KeyField {
     /// The payment id (always on payments; optional on entries).
     PaymentId,
@@ -101,22 +102,23 @@ impl KeyField {
     }
 }
 
-impl Serialize for KeyField {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.name())
+impl From<KeyField> for String {
+    fn from(key: KeyField) -> String {
+        key.name()
     }
 }
 
-impl<'de> Deserialize<'de> for KeyField {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
+impl TryFrom<String> for KeyField {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<KeyField, String> {
         match text.as_str() {
             "payment_id" => Ok(KeyField::PaymentId),
             "journal_id" => Ok(KeyField::JournalId),
             name if is_declared_name(name) => Ok(KeyField::Named(Name::unregistered(name))),
-            _ => Err(serde::de::Error::custom(format!(
+            _ => Err(format!(
                 "unknown key {text:?}: payment_id, journal_id or a declared stream's key"
-            ))),
+            )),
         }
     }
 }

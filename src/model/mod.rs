@@ -29,7 +29,8 @@ use crate::model::time::Millis;
 
 /// An input stream: one of the two built-in ones, or one a config declares (`[[streams]]`).
 /// Written, in configs and outputs, as its name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum Stream {
     /// Payment events (captures, refunds, chargebacks).
     Payments,
@@ -74,16 +75,17 @@ pub fn is_declared_name(text: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-impl Serialize for Stream {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.name())
+impl From<Stream> for String {
+    fn from(stream: Stream) -> String {
+        stream.name()
     }
 }
 
-impl<'de> Deserialize<'de> for Stream {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Stream::parse(&text).map_err(serde::de::Error::custom)
+impl TryFrom<String> for Stream {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Stream, String> {
+        Stream::parse(&text)
     }
 }
 

@@ -51,6 +51,23 @@ impl Filter {
     }
 }
 
+/// The value of `key` a payment event has: its payment id (it has no other key).
+pub fn payment_key(p: &PaymentRow, key: Key) -> Option<Name> {
+    match key {
+        Key::PaymentId => Some(p.payment_id),
+        Key::JournalId | Key::Named(_) => None,
+    }
+}
+
+/// The value of `key` a ledger entry has, if any.
+pub fn entry_key(e: &EntryRow, key: Key) -> Option<Name> {
+    match key {
+        Key::PaymentId => e.payment_id,
+        Key::JournalId => Some(e.journal_id),
+        Key::Named(_) => None,
+    }
+}
+
 /// How a side's amounts count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Sign {
@@ -233,7 +250,10 @@ impl RuleKind for Balance {
             Sign::AsWritten => p.amount,
         };
         let leg = Leg::with_id(p.event_id, amount, p.occurred_at);
-        let key = side.key.map_or(Name::EMPTY, |_| p.payment_id);
+        let key = match side.key {
+            Some(key) => payment_key(p, key)?,
+            None => Name::EMPTY,
+        };
         Some(((key, p.currency), (is_left, leg, p.merchant_id)))
     }
 
@@ -241,9 +261,7 @@ impl RuleKind for Balance {
         let (is_left, side) = (self.sides().into_iter())
             .find(|(_, side)| side.stream == Stream::Entries && side.filter.takes(e))?;
         let key = match side.key {
-            Some(Key::PaymentId) => e.payment_id?,
-            Some(Key::JournalId) => e.journal_id,
-            Some(Key::Named(_)) => return None,
+            Some(key) => entry_key(e, key)?,
             None => Name::EMPTY,
         };
         let amount = match side.sign {

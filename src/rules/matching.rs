@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use trueup_operators::{Amount, BalanceState, Tolerance};
 
-use super::balance::Balance;
+use super::balance::{entry_key, payment_key, Balance};
 use super::kind::{GroupKey, Member, Pairing, RuleKind};
 use crate::config::balance::{BalanceRule, KeyField, MatchRule};
 use crate::config::ToleranceConfig;
@@ -163,20 +163,13 @@ impl RuleKind for Match {
 
     fn payment_member(&self, p: &PaymentRow) -> Option<(GroupKey, Member)> {
         let member = self.sides.payment_member(p)?;
-        let member = self.grouped(member, |by| match by {
-            KeyField::PaymentId => Some(p.payment_id),
-            KeyField::JournalId | KeyField::Named(_) => None,
-        })?;
+        let member = self.grouped(member, |by| payment_key(p, by))?;
         Some(self.group(member))
     }
 
     fn entry_member(&self, e: &EntryRow) -> Option<(GroupKey, Member)> {
         let member = self.sides.entry_member(e)?;
-        let member = self.grouped(member, |by| match by {
-            KeyField::PaymentId => e.payment_id,
-            KeyField::JournalId => Some(e.journal_id),
-            KeyField::Named(_) => None,
-        })?;
+        let member = self.grouped(member, |by| entry_key(e, by))?;
         Some(self.group(member))
     }
 

@@ -180,8 +180,8 @@ pub fn reconcile<'scope>(
             e.flat_map(|(_, e)| long_names([Some(e.entry_id), Some(e.journal_id), e.payment_id])),
         );
         held.push(r.flat_map(|(_, r)| {
-            let [a, b, c] = r.keys.map(|(_, value)| Some(value));
-            long_names([Some(r.id), a, b]).chain(long_names([c, r.merchant_id, None]))
+            let keys = r.keys.map(|(_, value)| Some(value));
+            long_names([Some(r.id), r.merchant_id].into_iter().chain(keys))
         }));
     }
 
@@ -370,7 +370,7 @@ fn unclaimed<'scope, R: ExchangeData>(
 }
 
 /// The long names among `names` (short ones need no dictionary).
-fn long_names(names: [Option<Name>; 3]) -> impl Iterator<Item = Name> {
+fn long_names(names: impl IntoIterator<Item = Option<Name>>) -> impl Iterator<Item = Name> {
     names.into_iter().flatten().filter(Name::is_long)
 }
 

@@ -356,23 +356,23 @@ impl Store {
                 others.entry(id.as_str()).or_default().push(stream.as_str());
             }
         }
-        let side_streams = |rule: &str, left: bool, id: &str| match rule {
-            "dedupe" if left => vec!["payments".to_string()],
-            "dedupe" => (others
-                .get(id)
-                .map(|s| s.iter().map(|s| s.to_string()).collect()))
-            .unwrap_or_else(|| vec!["entries".into()]),
-            _ => vec![(kinds.iter().find(|k| k.name() == rule))
-                .map_or("entries".into(), |k| k.side_stream(left).name())],
+        let side_stream = |rule: &str, left: bool| match rule {
+            "dedupe" => "payments".to_string(),
+            _ => (kinds.iter().find(|k| k.name() == rule))
+                .map_or("entries".into(), |k| k.side_stream(left).name()),
         };
         let mut listed = BTreeSet::new();
         for row in &results {
             for (left, ids) in [(true, &row.left_ids), (false, &row.right_ids)] {
-                for id in ids {
-                    for stream in side_streams(&row.rule, left, id) {
-                        listed.insert((stream, id.clone()));
+                if row.rule == "dedupe" && !left {
+                    for id in ids {
+                        let streams = others.get(id.as_str()).map_or(&["entries"][..], |s| s);
+                        listed.extend(streams.iter().map(|s| (s.to_string(), id.clone())));
                     }
+                    continue;
                 }
+                let stream = side_stream(&row.rule, left);
+                listed.extend(ids.iter().map(|id| (stream.clone(), id.clone())));
             }
         }
         let batch = self.chain.batch;
