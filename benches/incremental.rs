@@ -133,6 +133,7 @@ fn main() {
                 rules: &rules,
                 tick,
                 retention: None,
+                carrying: &[],
             };
             let records = scope.new_collection().1;
             reconcile((payments, entries, records), &settings)

@@ -427,7 +427,7 @@ fn killed_runs_with_rules_end_as_if_never_interrupted(
     (payments, kills): (usize, usize),
     (reference_store, store): (&str, &str),
     rules: &str,
-) {
+) -> i64 {
     let dir = tempfile::tempdir().expect("tempdir");
     // `{entries}` in the rules: the generated entries file, for a declared stream to read
     let entries = dir.path().join("data/entries.jsonl");
@@ -508,7 +508,10 @@ fn killed_runs_with_rules_end_as_if_never_interrupted(
         .output()
         .unwrap())
     .contains(": 0 problem(s)"));
+    let carrying = "SELECT COUNT(*) FROM results WHERE attributes IS NOT NULL";
+    let carrying = rows(store, carrying)[0][0].int().unwrap();
     discard_store(store);
+    carrying
 }
 
 #[test]
@@ -557,14 +560,15 @@ right = { stream = "entries", key = "journal_id", accounts = ["merchant_payable"
 #[test]
 fn sqlite_killed_with_sigkill_declared_streams_end_as_if_never_interrupted() {
     // the ledger's lines read once more as a declared stream (its keys named as the built-in
-    // streams', a sign map), in a balance against payments and, per payment id, a payment's
-    // events summed against each of its journals' lines summed
+    // streams', a sign map, its accounts carried into results), in a balance against payments
+    // and, per payment id, a payment's events summed against each of its journals' lines summed
     let dir = tempfile::tempdir().expect("tempdir");
     let path = |name: &str| dir.path().join(name).display().to_string();
     let rules = r#"
 [[streams]]
 name = "ledger"
 keys = ["journal_id", "payment_id"]
+carry = ["account"]
 
 [[sources]]
 stream = "ledger"
@@ -591,11 +595,15 @@ window_hours = 48
 "#;
     let stores = (path("reference.db"), path("killed.db"));
     let binary = release_trueup();
-    killed_runs_with_rules_end_as_if_never_interrupted(
+    let carrying = killed_runs_with_rules_end_as_if_never_interrupted(
         &binary,
         (40_000, 4),
         (&stores.0, &stores.1),
         rules,
+    );
+    assert!(
+        carrying > 10_000,
+        "{carrying} result changes carry accounts"
     );
 }
 

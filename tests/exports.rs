@@ -665,6 +665,58 @@ fn bank_lines_are_paired_with_the_sum_of_a_settlement_batch_as_computed_by_hand(
     assert_pairs("bank_batches.toml", BATCHES);
 }
 
+/// Worked out by hand from the same files: each result's key and the attributes its records
+/// carry (the bank line's `Booking Text` as `text`, the settlement lines' `Description` as
+/// `description`).
+const CARRIED: &[(&str, &str)] = &[
+    ("B4", r#"{"description":["capture"]}"#),
+    ("B7", r#"{"description":["capture"]}"#),
+    (
+        "k1",
+        r#"{"description":["capture","refund"],"text":["PSP BATCH B1"]}"#,
+    ),
+    (
+        "k2",
+        r#"{"description":["capture"],"text":["PSP BATCH B2"]}"#,
+    ),
+    (
+        "k3",
+        r#"{"description":["capture"],"text":["PSP BATCH B3"]}"#,
+    ),
+    ("k4", r#"{"text":["PSP BATCH B4"]}"#),
+    ("k5", r#"{"description":["capture"],"text":["PSP BATCH"]}"#),
+];
+
+#[test]
+fn declared_attributes_are_carried_into_results_as_computed_by_hand() {
+    for workers in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = fixture_config("bank_batches.toml", workers, dir.path());
+        let output = run_collect(&config).expect("run");
+        let mut got: Vec<(String, String)> = final_state(&output.changelog)
+            .keys()
+            .map(|r| {
+                let attributes = trueup::model::results::Attributes(&r.attributes);
+                (r.key.clone(), serde_json::to_string(&attributes).unwrap())
+            })
+            .collect();
+        got.sort();
+        let want: Vec<_> = (CARRIED.iter())
+            .map(|(key, carried)| (key.to_string(), carried.to_string()))
+            .collect();
+        assert_eq!(got, want, "{workers} workers");
+        // as the changelog line writes them, after the merchant
+        let (k1, time, diff) = (output.changelog.iter())
+            .find(|(row, _, diff)| row.key == "k1" && *diff == 1)
+            .expect("k1 asserted");
+        let mut line = Vec::new();
+        trueup::model::results::ChangelogLine::new(k1, *time, *diff as i64).write_json(&mut line);
+        let carried = r#""merchant_id":null,"attributes":{"description":["capture","refund"],"text":["PSP BATCH B1"]}}"#;
+        let line = String::from_utf8(line).unwrap();
+        assert!(line.ends_with(carried), "{line}");
+    }
+}
+
 /// Runs the fixture config `name` on 1 and 2 workers; its final results must be `pairs`
 /// (keyed by the result's key, preceded by its rule's name when the config has several).
 fn assert_pairs(name: &str, pairs: &[(&str, &str, &str, &str, &str, &str)]) {
@@ -1052,6 +1104,15 @@ fn declared_streams_are_stored_queried_traced_and_verified_with_their_dead_lette
         ok && out.contains("\"matched\"") && out.contains("sd_5"),
         "{out}"
     );
+    let carried = r#""attributes": {
+      "description": [
+        "capture"
+      ],
+      "text": [
+        "PSP BATCH B2"
+      ]
+    }"#;
+    assert!(out.contains(carried), "k2's carried attributes: {out}");
     let (ok, lineage) = trueup(&["query", "--store", store, "lineage", "k2"]);
     assert!(ok, "{lineage}");
     for traced in [
@@ -1081,9 +1142,10 @@ fn check_shows_a_declared_streams_roles_keys_sign_and_rules() {
         "source 2 of 2: settlement from ",
         "  key          ← batch: `Batch` (optional)",
         "  sign         ← `Description` (capture → +, refund → -)",
+        "  carry        ← description: `Description` (optional), into results",
         "  amount       ← `Net` (decimal, > 0)",
-        "  settlement_details.csv:4: settlement sd_3 · batch B1 · -50.00 EUR · 2026-11-01T23:00:00Z → bank_to_batches (right side, EUR)",
-        "  bank_batches.csv:2: bank k1 · 950.00 EUR · 2026-11-02T23:00:00Z → bank_to_batches (left side, EUR)",
+        "  settlement_details.csv:4: settlement sd_3 · batch B1 · description refund · -50.00 EUR · 2026-11-01T23:00:00Z → bank_to_batches (right side, EUR)",
+        "  bank_batches.csv:2: bank k1 · text PSP BATCH B1 · 950.00 EUR · 2026-11-02T23:00:00Z → bank_to_batches (left side, EUR)",
         "6 accepted, 0 dead letters; nothing written",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");

@@ -451,6 +451,7 @@ fn declared_streams_agree_with_the_oracle_on_any_number_of_workers() {
         [[streams]]
         name = "ledger"
         keys = ["journal", "payment", "account"]
+        carry = ["account", "side"]
 
         [[sources]]
         stream = "ledger"
@@ -459,14 +460,16 @@ fn declared_streams_agree_with_the_oracle_on_any_number_of_workers() {
         [sources.fields]
         id = "entry_id"
         keys = { journal = "journal_id", payment = "payment_id" }
+        carry = { side = "direction" }
         sign = { column = "direction", values = { debit = "+", credit = "-" } }
         time = "booked_at"
 
         # the PSP's events once more, as a declared stream: the sign from the type, the
-        # merchant (its own column's name) carried into results
+        # merchant (its own column's name) and the type carried into results
         [[streams]]
         name = "psp"
         keys = ["payment_id"]
+        carry = ["type"]
 
         [[sources]]
         stream = "psp"
@@ -536,6 +539,21 @@ fn declared_streams_agree_with_the_oracle_on_any_number_of_workers() {
     assert!(
         merchants > 100,
         "the psp stream's merchants are carried into results"
+    );
+    let carrying = |rule: &str, pair: (&str, &str)| {
+        let pair = (pair.0.to_string(), pair.1.to_string());
+        (state.iter())
+            .filter(|r| r.rule == rule && r.attributes.contains(&pair))
+            .count()
+    };
+    assert!(carrying("psp_receivable", ("type", "refund")) > 10);
+    assert!(carrying("psp_receivable", ("account", "psp_receivable")) > 100);
+    assert!(carrying("receivable_journals", ("side", "credit")) > 100);
+    assert!(carrying("journals_to_payments", ("account", "fee_revenue")) > 100);
+    assert_eq!(
+        carrying("payment_lines", ("type", "capture")),
+        0,
+        "payments carry none"
     );
 }
 

@@ -185,6 +185,11 @@ pub struct FieldMap {
     /// a key left out reads the column of its own name. An empty value: the record lacks it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub keys: BTreeMap<String, String>,
+    /// Declared streams: the column of each attribute the stream carries into results
+    /// (`{ reference = "Merchant Reference" }`); one left out reads the column of its own
+    /// name. An empty value: the record lacks it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub carry: BTreeMap<String, String>,
 }
 
 /// Where a text role's value comes from, resolved.
@@ -287,6 +292,8 @@ pub struct Layout {
     pub sign: Named<i64>,
     /// Declared streams: each key's name and column, in the stream's order.
     pub keys: Vec<(String, String)>,
+    /// Declared streams: each carried attribute's name and column, in the stream's order.
+    pub carry: Vec<(String, String)>,
     /// Every column a role reads: the others are attributes.
     pub known: Vec<String>,
 }
@@ -298,7 +305,7 @@ impl Layout {
     /// The stream's own layout (SPEC §2): what a source without a map reads.
     pub fn builtin(stream: Stream) -> Layout {
         FieldMap::default()
-            .resolve(stream, &[])
+            .resolve(stream, &[], &[])
             .expect("the built-in layouts resolve")
     }
 }
@@ -313,9 +320,14 @@ fn parse_sign(text: &str) -> Option<i64> {
 }
 
 impl FieldMap {
-    /// The layout this map gives a source of `stream` (a declared stream's `keys` given),
-    /// or the key (within `fields`) that cannot be used and why.
-    pub fn resolve(&self, stream: Stream, keys: &[String]) -> Result<Layout, Refusal> {
+    /// The layout this map gives a source of `stream` (a declared stream's `keys` and
+    /// carried attributes given), or the key (within `fields`) that cannot be used and why.
+    pub fn resolve(
+        &self,
+        stream: Stream,
+        keys: &[String],
+        carry: &[String],
+    ) -> Result<Layout, Refusal> {
         self.refuse_foreign_roles(stream)?;
         let amount = self.amount_layout()?;
         let own = |payment: &'static str, entry: &'static str, declared: &'static str| match stream
@@ -335,13 +347,8 @@ impl FieldMap {
             }
             (sign, _) => named("sign", sign, "sign", &amount, parse_sign)?,
         };
-        if let Some(key) = self.keys.keys().find(|k| !keys.contains(k)) {
-            let message = format!("the {} stream declares no key `{key}`", stream.name());
-            return Err((format!("keys.{key}"), message));
-        }
-        let keys = (keys.iter())
-            .map(|key| (key.clone(), self.keys.get(key).unwrap_or(key).clone()))
-            .collect();
+        let keys = columns_of(stream, ("keys", "key"), &self.keys, keys)?;
+        let carry = columns_of(stream, ("carry", "carried attribute"), &self.carry, carry)?;
         let mut layout = Layout {
             stream,
             declared: *self != FieldMap::default(),
@@ -359,6 +366,7 @@ impl FieldMap {
             time,
             sign,
             keys,
+            carry,
             known: Vec::new(),
         };
         if let Text::Fixed(code) = &layout.currency {
@@ -378,6 +386,7 @@ impl FieldMap {
         let declared = [
             ("sign", self.sign.is_some()),
             ("keys", !self.keys.is_empty()),
+            ("carry", !self.carry.is_empty()),
         ];
         let foreign: Vec<(&str, bool)> = match stream {
             Stream::Payments => [
@@ -533,9 +542,26 @@ impl Layout {
             Stream::Declared(_) => named_column(&self.sign),
         };
         named.into_iter().for_each(&mut add);
-        self.keys.iter().for_each(|(_, column)| add(column));
+        (self.keys.iter().chain(&self.carry)).for_each(|(_, column)| add(column));
         columns
     }
+}
+
+/// Each of a stream's `declared` names (keys or carried attributes) with its column in
+/// `mapped` (its own name when not mapped); refuses a mapped name the stream does not declare.
+fn columns_of(
+    stream: Stream,
+    (role, what): (&str, &str),
+    mapped: &BTreeMap<String, String>,
+    declared: &[String],
+) -> Result<Vec<(String, String)>, Refusal> {
+    if let Some(name) = mapped.keys().find(|k| !declared.contains(k)) {
+        let message = format!("the {} stream declares no {what} `{name}`", stream.name());
+        return Err((format!("{role}.{name}"), message));
+    }
+    Ok((declared.iter())
+        .map(|name| (name.clone(), mapped.get(name).unwrap_or(name).clone()))
+        .collect())
 }
 
 fn named_column<T>(named: &Named<T>) -> Option<&str> {
@@ -675,7 +701,7 @@ mod tests {
     fn refusals_name_the_role() {
         let refused = |toml: &str, stream| {
             let map: FieldMap = toml::from_str(toml).expect(toml);
-            map.resolve(stream, &[]).expect_err(toml)
+            map.resolve(stream, &[], &[]).expect_err(toml)
         };
         let cases = [
             ("kind = \"t\"", Stream::Entries, "kind"),

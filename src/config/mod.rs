@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use trueup_operators::Tolerance;
 
 use crate::model::currency::Currency;
-use crate::model::rows::MAX_KEYS;
+use crate::model::rows::{MAX_CARRIED, MAX_KEYS};
 use crate::model::Stream;
 
 /// The format of an input file.
@@ -355,6 +355,10 @@ pub struct StreamConfig {
     /// for rules to group and pair by.
     #[serde(default)]
     pub keys: Vec<String>,
+    /// The attributes its records carry into results, by name (at most three; same form as
+    /// the name): each result lists the values its records have (docs/rules.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub carry: Vec<String>,
 }
 
 /// One input source.
@@ -390,8 +394,9 @@ impl SourceConfig {
     /// How this source reads each record, its stream among `streams` (validated at load).
     pub fn layout(&self, streams: &[StreamConfig]) -> fields::Layout {
         let keys = stream_keys(streams, self.stream).unwrap_or_default();
+        let carry = stream_carry(streams, self.stream);
         let map = self.fields.clone().unwrap_or_default();
-        map.resolve(self.stream, &keys)
+        map.resolve(self.stream, &keys, &carry)
             .expect("field maps are resolved at load")
     }
 }
@@ -405,6 +410,14 @@ pub fn stream_keys(streams: &[StreamConfig], stream: Stream) -> Option<Vec<Strin
             .find(|s| s.name == stream.name())
             .map(|s| s.keys.clone()),
     }
+}
+
+/// The attributes `stream` carries into results: none for the built-in streams.
+pub fn stream_carry(streams: &[StreamConfig], stream: Stream) -> Vec<String> {
+    (streams.iter())
+        .find(|s| matches!(stream, Stream::Declared(_)) && s.name == stream.name())
+        .map(|s| s.carry.clone())
+        .unwrap_or_default()
 }
 
 fn default_lateness() -> u64 {
@@ -592,6 +605,25 @@ fn within(key: &str, value: u64, max: u64, unit: &str) -> Result<(), ConfigError
 }
 
 /// Refuses hours beyond [`MAX_HOURS`], naming `key`.
+/// Refuses a list of declared names (keys, carried attributes) longer than `most`, or with a
+/// name twice or not of a declared name's form.
+fn distinct_names(names: &[String], most: usize) -> Result<(), String> {
+    if names.len() > most {
+        return Err(format!("at most {most}"));
+    }
+    let mut seen = BTreeSet::new();
+    match names
+        .iter()
+        .find(|name| !crate::model::is_declared_name(name) || !seen.insert(*name))
+    {
+        Some(name) => Err(format!(
+            "{name:?}: each name once, 1–15 lowercase letters, digits or `_`, starting with a \
+             letter"
+        )),
+        None => Ok(()),
+    }
+}
+
 fn within_hours(key: &str, hours: u64) -> Result<(), ConfigError> {
     within(key, hours, MAX_HOURS, "hours")
 }
@@ -820,18 +852,19 @@ impl Config {
                 }
                 Ok(_) => {}
             }
-            if stream.keys.len() > MAX_KEYS {
-                return invalid("keys", format!("at most {MAX_KEYS} keys"));
-            }
-            let mut keys = BTreeSet::new();
-            for key in &stream.keys {
-                if !crate::model::is_declared_name(key) || !keys.insert(key) {
-                    let message = format!(
-                        "{key:?}: each key once, 1–15 lowercase letters, digits or `_`, \
-                         starting with a letter"
-                    );
-                    return invalid("keys", message);
+            for (role, names, most) in [
+                ("keys", &stream.keys, MAX_KEYS),
+                ("carry", &stream.carry, MAX_CARRIED),
+            ] {
+                if let Err(message) = distinct_names(names, most) {
+                    return invalid(role, message);
                 }
+            }
+            if !stream.carry.is_empty() && self.retention.is_some() {
+                let message = "carried attributes are not retired with [retention]: \
+                               carry none, or run without retention"
+                    .to_string();
+                return invalid("carry", message);
             }
         }
         Ok(())
@@ -926,7 +959,8 @@ impl Config {
                 return invalid(key("stream"), &message);
             };
             let map = source.fields.clone().unwrap_or_default();
-            if let Err((role, message)) = map.resolve(source.stream, &keys) {
+            let carry = stream_carry(&self.streams, source.stream);
+            if let Err((role, message)) = map.resolve(source.stream, &keys, &carry) {
                 return invalid(key(&format!("fields.{role}")), &message);
             }
         }
@@ -1147,6 +1181,11 @@ mod tests {
             ("[[streams]]\nname = \"bank\"\nkeys = [\"a\", \"b\", \"c\", \"d\"]", "", "", "streams[0].keys"),
             ("[[streams]]\nname = \"bank\"\nkeys = [\"a\", \"a\"]", "", "", "streams[0].keys"),
             (bank, "keys = { other = \"X\" }", "", "sources[0].fields.keys.other"),
+            ("[[streams]]\nname = \"bank\"\ncarry = [\"a\", \"b\", \"c\", \"d\"]", "", "", "streams[0].carry"),
+            ("[[streams]]\nname = \"bank\"\ncarry = [\"a\", \"a\"]", "", "", "streams[0].carry"),
+            ("[[streams]]\nname = \"bank\"\ncarry = [\"A\"]", "", "", "streams[0].carry"),
+            (bank, "carry = { other = \"X\" }", "", "sources[0].fields.carry.other"),
+            (&format!("{bank}\ncarry = [\"memo\"]"), fields, "[retention]", "streams[0].carry"),
             (bank, "account = \"GL\"", "", "sources[0].fields.account"),
             (
                 bank,
@@ -1166,6 +1205,17 @@ mod tests {
             let error = config(streams, fields, rule).unwrap_err().to_string();
             assert!(error.contains(&format!("`{key}`")), "{key}: {error}");
         }
+        let carrying = format!("{bank}\ncarry = [\"memo\"]");
+        let memo = format!("{fields}\ncarry = {{ memo = \"Memo\" }}");
+        assert_eq!(config(&carrying, &memo, rule).unwrap(), 1);
+        let payments = MINIMAL.replace(
+            "p.jsonl\"",
+            "p.jsonl\"\n[sources.fields]\ncarry = { memo = \"m\" }",
+        );
+        let error = Config::from_toml(&payments, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`sources[0].fields.carry`"), "{error}");
     }
 
     #[test]

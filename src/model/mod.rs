@@ -223,6 +223,10 @@ pub struct Declared {
     pub id: String,
     /// The stream's keys the record has: key name, value (empty values left out).
     pub keys: Vec<(String, String)>,
+    /// The stream's attributes carried into results that the record has: name, value (empty
+    /// values left out).
+    #[serde(default)]
+    pub carried: Vec<(String, String)>,
     /// The merchant, carried into results.
     #[serde(default)]
     pub merchant_id: Option<String>,

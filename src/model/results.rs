@@ -118,6 +118,9 @@ pub struct GroupResult<R, N> {
     pub right_ids: Vec<N>,
     /// The payment's merchant, when known.
     pub merchant_id: Option<N>,
+    /// The attributes its records carry into results (a declared stream's `carry`): name and
+    /// value, each pair once, sorted.
+    pub attributes: Vec<(N, N)>,
 }
 
 impl<R, N: Clone> GroupResult<R, N> {
@@ -151,6 +154,7 @@ impl<R, N: Clone> GroupResult<R, N> {
             left_ids,
             right_ids,
             merchant_id,
+            attributes: Vec::new(),
         }
     }
 }
@@ -178,6 +182,15 @@ impl Outcome {
             left_ids: ids(&self.left_ids)?,
             right_ids: ids(&self.right_ids)?,
             merchant_id: self.merchant_id.as_ref().map(text).transpose()?,
+            attributes: {
+                let pair = |(name, value): &(Name, Name)| Ok((text(name)?, text(value)?));
+                let mut pairs = (self.attributes.iter())
+                    .map(pair)
+                    .collect::<Result<Vec<_>, UnknownName>>()?;
+                pairs.sort();
+                pairs.dedup();
+                pairs
+            },
         })
     }
 }
@@ -213,6 +226,56 @@ pub struct ChangelogLine<'a> {
     pub right_ids: &'a [String],
     /// See [`ResultRow::merchant_id`].
     pub merchant_id: Option<&'a str>,
+    /// See [`ResultRow::attributes`]: written as an object of each name's values, and only
+    /// when there are any.
+    #[serde(skip_serializing_if = "Attributes::is_empty")]
+    pub attributes: Attributes<'a>,
+}
+
+/// A result's carried attributes as a changelog line writes them: `{"name": ["value", …]}`,
+/// names and values in order.
+#[derive(Debug, Clone, Copy)]
+pub struct Attributes<'a>(pub &'a [(String, String)]);
+
+impl<'a> Attributes<'a> {
+    /// Whether there are none (the line then has no `attributes` field).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Each name with its values, in order (the pairs are sorted).
+    pub fn by_name(&self) -> Vec<(&'a str, Vec<&'a str>)> {
+        let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (name, value) in self.0 {
+            match out.last_mut() {
+                Some((last, values)) if last == name => values.push(value),
+                _ => out.push((name, vec![value])),
+            }
+        }
+        out
+    }
+
+    /// The pairs back from the object [`Attributes`] serializes to.
+    pub fn parse(text: &str) -> Option<Vec<(String, String)>> {
+        let map: std::collections::BTreeMap<String, Vec<String>> =
+            serde_json::from_str(text).ok()?;
+        let pairs = map
+            .into_iter()
+            .flat_map(|(name, values)| values.into_iter().map(move |value| (name.clone(), value)));
+        Some(pairs.collect())
+    }
+}
+
+impl Serialize for Attributes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let by_name = self.by_name();
+        let mut map = serializer.serialize_map(Some(by_name.len()))?;
+        for (name, values) in by_name {
+            map.serialize_entry(name, &values)?;
+        }
+        map.end()
+    }
 }
 
 impl ChangelogLine<'_> {
@@ -259,6 +322,10 @@ impl ChangelogLine<'_> {
                 }
             }
         }
+        if !self.attributes.is_empty() {
+            out.extend_from_slice(b",\"attributes\":");
+            serde_json::to_writer(&mut *out, &self.attributes).expect("writing to memory");
+        }
         out.push(b'}');
     }
 }
@@ -303,6 +370,7 @@ impl<'a> ChangelogLine<'a> {
             left_ids: &row.left_ids,
             right_ids: &row.right_ids,
             merchant_id: row.merchant_id.as_deref(),
+            attributes: Attributes(&row.attributes),
         }
     }
 }
@@ -313,6 +381,10 @@ mod tests {
 
     #[test]
     fn a_line_is_written_as_serde_json_writes_it() {
+        let pairs = |pairs: &[(&str, &str)]| {
+            let pairs = pairs.iter().map(|(n, v)| (n.to_string(), v.to_string()));
+            pairs.collect::<Vec<_>>()
+        };
         let row = |key: &str, amounts: Option<Amount>, merchant: Option<&str>| ResultRow {
             rule: "payment_ledger".into(),
             key: key.into(),
@@ -326,11 +398,17 @@ mod tests {
             left_ids: vec!["evt_1".into(), "q\"uote\\d\u{1}é".into()],
             right_ids: Vec::new(),
             merchant_id: merchant.map(String::from),
+            attributes: Vec::new(),
         };
         let amount = Amount::parse("-1250").expect("an amount");
+        let carrying = ResultRow {
+            attributes: pairs(&[("memo", "a\"b"), ("memo", "c"), ("ref", "INV-1")]),
+            ..row("pay_2", Some(amount), None)
+        };
         for row in [
             row("pay_1", Some(amount), Some("m_1")),
             row("tab\there", None, None),
+            carrying.clone(),
         ] {
             let line = ChangelogLine::new(&row, 1_700_000_000_001, -1);
             let mut direct = Vec::new();
@@ -338,6 +416,14 @@ mod tests {
             let serde = serde_json::to_vec(&line).expect("serializable");
             assert_eq!(String::from_utf8(direct), String::from_utf8(serde));
         }
+        let mut line = Vec::new();
+        ChangelogLine::new(&carrying, 0, 1).write_json(&mut line);
+        let parsed: serde_json::Value = serde_json::from_slice(&line).expect("valid JSON");
+        let written = &parsed["attributes"];
+        let expected = serde_json::json!({"memo": ["a\"b", "c"], "ref": ["INV-1"]});
+        assert_eq!(written, &expected);
+        let back = Attributes::parse(&written.to_string()).expect("the object parses back");
+        assert_eq!(back, carrying.attributes);
     }
 
     /// Any text: plain, quotes, backslashes, controls, non-ASCII, astral characters.
@@ -372,6 +458,7 @@ mod tests {
                 left_ids: ids.clone(),
                 right_ids: Vec::new(),
                 merchant_id: merchant.clone(),
+                attributes: Vec::new(),
             };
             let diff = if diff { 1 } else { -1 };
             let mut line = Vec::new();
@@ -380,6 +467,7 @@ mod tests {
             proptest::prop_assert_eq!(&parsed["key"], &serde_json::json!(key));
             proptest::prop_assert_eq!(&parsed["left_ids"], &serde_json::json!(ids));
             proptest::prop_assert_eq!(&parsed["merchant_id"], &serde_json::json!(merchant));
+            proptest::prop_assert!(parsed.get("attributes").is_none());
             proptest::prop_assert_eq!(&parsed["diff"], &serde_json::json!(diff));
             let expected = amount.to_string_scaled(2);
             proptest::prop_assert_eq!(&parsed["expected"], &serde_json::json!(expected));

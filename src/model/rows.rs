@@ -116,6 +116,9 @@ impl EntryRow {
 /// The most keys a declared stream has.
 pub const MAX_KEYS: usize = 3;
 
+/// The most attributes a declared stream carries into results.
+pub const MAX_CARRIED: usize = 3;
+
 /// A [`Declared`] record inside the dataflow: its keys by name, each name and value a
 /// [`Name`] (an absent key is `(EMPTY, EMPTY)`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -126,6 +129,8 @@ pub struct RecordRow {
     pub id: Name,
     /// See [`Declared::keys`]: key name, value.
     pub keys: [(Name, Name); MAX_KEYS],
+    /// See [`Declared::carried`]: attribute name, value (`(EMPTY, EMPTY)` when absent).
+    pub carried: [(Name, Name); MAX_CARRIED],
     /// See [`Declared::merchant_id`].
     pub merchant_id: Option<Name>,
     /// See [`Declared::amount`] (signed).
@@ -151,6 +156,10 @@ impl RecordRow {
         for (slot, (key, value)) in keys.iter_mut().zip(&d.keys) {
             *slot = (Name::unregistered(key), name(value)?);
         }
+        let mut carried = [(Name::EMPTY, Name::EMPTY); MAX_CARRIED];
+        for (slot, (attribute, value)) in carried.iter_mut().zip(&d.carried) {
+            *slot = (Name::unregistered(attribute), name(value)?);
+        }
         Ok(RecordRow {
             stream: match d.stream {
                 crate::model::Stream::Declared(stream) => stream,
@@ -158,6 +167,7 @@ impl RecordRow {
             },
             id: name(&d.id)?,
             keys,
+            carried,
             merchant_id: d.merchant_id.as_deref().map(&mut name).transpose()?,
             amount: d.amount,
             currency: d.currency,

@@ -132,6 +132,8 @@ pub struct Settings<'a> {
     pub tick: Tick,
     /// When finished groups leave the working state; `None` keeps everything.
     pub retention: Option<&'a RetentionConfig>,
+    /// The declared streams whose records carry attributes into results.
+    pub carrying: &'a [Stream],
 }
 
 /// Retirements take effect this long (1 ms) after their tick-aligned time, so they never
@@ -216,6 +218,7 @@ pub fn reconcile<'scope>(
             unique,
             measures,
             kept,
+            settings.carrying,
         ));
     }
 
@@ -247,6 +250,7 @@ fn rule_outcomes<'scope>(
     (unique_p, unique_e, unique_r): &Streams<'scope>,
     (checked, produced): (&mut Measures<'scope>, &mut Measures<'scope>),
     (claimed, held, retention): Kept<'scope, '_, '_>,
+    carrying: &[Stream],
 ) -> VecCollection<'scope, Time, Outcome> {
     if let Some(graph) = rule.graph() {
         let (payments, entries, records) = (unique_p.clone(), unique_e.clone(), unique_r.clone());
@@ -289,7 +293,58 @@ fn rule_outcomes<'scope>(
             rule_results(rule_at, pairs, retention, held)
         }
     };
+    let sides = [true, false].map(|left| match rule.side_stream(left) {
+        Stream::Declared(name) if carrying.contains(&Stream::Declared(name)) => Some(name),
+        _ => None,
+    });
+    let rows = match sides.iter().any(Option::is_some) {
+        true => with_carried(rows, unique_r, sides),
+        false => rows,
+    };
     measured_hourly(rows, produced, move |row| measure_row(stage, row))
+}
+
+/// A rule's results with the attributes their records carry: each result's ids on a side in
+/// `sides` (the side's stream, when it carries any) looked up among that stream's records.
+/// A result changes with its records, so its attributes never lag it.
+fn with_carried<'scope>(
+    rows: VecCollection<'scope, Time, Outcome>,
+    records: &VecCollection<'scope, Time, RecordRow>,
+    sides: [Option<Name>; 2],
+) -> VecCollection<'scope, Time, Outcome> {
+    let carried = (records.clone())
+        .filter(move |r| sides.contains(&Some(r.stream)))
+        .flat_map(|r| {
+            let present = r
+                .carried
+                .into_iter()
+                .filter(|(name, _)| *name != Name::EMPTY);
+            present.map(move |pair| ((r.stream, r.id), pair))
+        });
+    let wanted = rows.clone().flat_map(move |row| {
+        let ids = [&row.left_ids, &row.right_ids].map(|ids| ids.clone());
+        let by_side = sides.into_iter().zip(ids);
+        let ids = by_side
+            .flat_map(|(stream, ids)| stream.map(|s| ids.into_iter().map(move |id| (s, id))));
+        ids.flatten()
+            .map(|id| (id, row.clone()))
+            .collect::<Vec<_>>()
+    });
+    let found = wanted.join_map(carried, |_, row, pair| (row.clone(), Some(*pair)));
+    rows.map(|row| (row, None))
+        .concat(found)
+        .reduce_named("carried attributes", |row, found, out| {
+            // the row's own count is its marker's: found pairs only name its attributes
+            let Some((None, copies)) = found.first() else {
+                return;
+            };
+            let mut row = row.clone();
+            row.attributes = found.iter().filter_map(|(pair, _)| **pair).collect();
+            row.attributes.sort();
+            row.attributes.dedup();
+            out.push((row, *copies));
+        })
+        .map(|(_, row)| row)
 }
 
 /// A rule's results from its members (keyed by group), with retention when configured: the

@@ -107,6 +107,7 @@ pub fn rule_rows<'scope, K: RowKey>(
             left_ids: g.left_ids,
             right_ids: g.right_ids,
             merchant_id,
+            attributes: Vec::new(),
         }
     };
     members.tally_named(rule.name(), summarize, deadline, row)

@@ -114,7 +114,7 @@ fn shown(record: &Record) -> String {
             format_rfc3339(e.booked_at)
         ),
         Record::Declared(d) => {
-            let keys: String = (d.keys.iter())
+            let keys: String = (d.keys.iter().chain(&d.carried))
                 .map(|(key, value)| format!(" · {key} {value}"))
                 .collect();
             let (stream, amount, time) = (d.stream.name(), d.amount, format_rfc3339(d.at));
@@ -199,6 +199,11 @@ pub fn describe(layout: &Layout) -> Vec<(&'static str, String)> {
             roles.push(("merchant_id", merchant));
             let keys = layout.keys.iter();
             roles.extend(keys.map(|(key, c)| ("key", format!("{key}: `{c}` (optional)"))));
+            let carried = layout
+                .carry
+                .iter()
+                .map(|(name, c)| ("carry", format!("{name}: `{c}` (optional), into results")));
+            roles.extend(carried);
             roles.push(("sign", sign(&layout.sign)));
         }
     }

@@ -145,6 +145,10 @@ fn build_reconciliation(
     let tick = Tick(config.pipeline.tick_millis);
     let rules = config.rules.clone();
     let retention = config.retention.clone();
+    let carrying: Vec<Stream> = (config.streams.iter())
+        .filter(|s| !s.carry.is_empty())
+        .filter_map(|s| Stream::parse(&s.name).ok())
+        .collect();
     worker.dataflow::<Time, _, _>(|scope| {
         let (journal_in, journal) = scope.new_input::<Journaled>();
         let queues = captures.journal.clone();
@@ -173,6 +177,7 @@ fn build_reconciliation(
             rules: &rules,
             tick,
             retention: retention.as_ref(),
+            carrying: &carrying,
         };
         let rec = reconcile((payments, entries, records), &settings);
         collect_on_worker_zero(rec.results.inner, &captures.changes, probe);

@@ -155,16 +155,20 @@ pub fn declared(layout: &Layout, fields: &dyn Fields) -> Result<Declared, String
     let sign = roles::named(fields, &layout.sign, sign, &SIGNS)?;
     let (at, time_nanos) = roles::time(fields, &layout.time)?;
     let merchant_id = optional_text(fields, &layout.merchant_id)?.map(str::to_owned);
-    let mut keys = Vec::with_capacity(layout.keys.len());
-    for (key, column) in &layout.keys {
-        if let Some(value) = optional_text(fields, &Text::Column(column.clone()))? {
-            keys.push((key.clone(), value.to_owned()));
+    let present = |named: &[(String, String)]| -> Result<Vec<(String, String)>, String> {
+        let mut out = Vec::with_capacity(named.len());
+        for (name, column) in named {
+            if let Some(value) = optional_text(fields, &Text::Column(column.clone()))? {
+                out.push((name.clone(), value.to_owned()));
+            }
         }
-    }
+        Ok(out)
+    };
     Ok(Declared {
         stream: layout.stream,
         id,
-        keys,
+        keys: present(&layout.keys)?,
+        carried: present(&layout.carry)?,
         merchant_id,
         amount: amount.times(sign),
         currency,

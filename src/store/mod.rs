@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use sha2::{Digest, Sha256};
 
 use crate::model::results::Change;
-use crate::model::results::ResultRow;
+use crate::model::results::{Attributes, ResultRow};
 use crate::model::time::Time;
 use crate::model::time::{format_rfc3339, Millis};
 use crate::model::{DeadLetter, Record};
@@ -183,6 +183,7 @@ const RESULT_COLUMNS: &[&str] = &[
     "left_ids",
     "right_ids",
     "merchant_id",
+    "attributes",
 ];
 const DEAD_COLUMNS: &[&str] = &[
     "seq", "batch", "time_ms", "source", "position", "reason", "raw",
@@ -445,7 +446,7 @@ impl Store {
     pub fn changes_after(&mut self, count: u64) -> Result<Vec<Change>, StoreError> {
         let rows = self.db.query(
             "SELECT time_ms, diff, rule, key, currency, status, expected, actual, difference, \
-             opened_at_ms, due_at, left_ids, right_ids, merchant_id FROM results \
+             opened_at_ms, due_at, left_ids, right_ids, merchant_id, attributes FROM results \
              WHERE seq > $1 ORDER BY seq",
             &[Value::Int(count as i64)],
         )?;
@@ -620,6 +621,7 @@ fn result_row(seq: i64, batch: i64, row: &ResultRow, time: Millis, diff: isize) 
         ids(line.left_ids),
         ids(line.right_ids),
         Value::opt_text(line.merchant_id),
+        attributes_value(line.attributes),
     ]
 }
 
@@ -665,12 +667,31 @@ fn stored_change(r: &[Value]) -> Result<Change, StoreError> {
         left_ids: ids(11)?,
         right_ids: ids(12)?,
         merchant_id: r[13].str().map(str::to_string),
+        attributes: stored_attributes(&r[14]).ok_or_else(|| corrupt("attributes"))?,
     };
     Ok((
         row,
         r[0].int().unwrap_or(0) as Time,
         r[1].int().unwrap_or(0) as isize,
     ))
+}
+
+/// A result's carried attributes as stored: the object the changelog line writes, or NULL
+/// when there are none.
+pub fn attributes_value(attributes: Attributes<'_>) -> Value {
+    match attributes.is_empty() {
+        true => Value::Null,
+        false => Value::text(serde_json::to_string(&attributes).unwrap_or_default()),
+    }
+}
+
+/// A result's carried attributes read back from their column (`None`: not the object
+/// [`attributes_value`] writes).
+pub fn stored_attributes(value: &Value) -> Option<Vec<(String, String)>> {
+    match value.str() {
+        None => Some(Vec::new()),
+        Some(text) => Attributes::parse(text),
+    }
 }
 
 /// A fresh run id: SHA-256 over the fingerprint, the clock and the process id, 32 hex digits.

@@ -2,11 +2,13 @@
 //! key's result, breaks by filter, the summary, and lineage from a result to its inputs.
 //! Every value a caller supplies is bound as a parameter, never spliced into SQL.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use trueup_operators::Amount;
 
 use super::db::Value;
-use super::{Store, StoreError};
+use super::{stored_attributes, Store, StoreError};
 use crate::model::time::Time;
 
 /// Which current results to return: one filter for `trueup query` and the HTTP API (its
@@ -164,6 +166,10 @@ pub struct CurrentRow {
     pub right_ids: Vec<String>,
     /// Merchant, if known.
     pub merchant_id: Option<String>,
+    /// The attributes its records carry (a declared stream's `carry`): each name's values;
+    /// left out when there are none.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, Vec<String>>,
     /// The logical time this row was (last) asserted, RFC 3339.
     pub since: String,
     /// The change (the store's `seq`) that first asserted this row: two current rows of one
@@ -221,7 +227,8 @@ fn scale_of(code: &str) -> u32 {
 }
 
 const GROUPED: &str = "rule, key, currency, status, expected, actual, difference, \
-    difference_minor, opened_at_ms, opened_at, due_at, left_ids, right_ids, merchant_id";
+    difference_minor, opened_at_ms, opened_at, due_at, left_ids, right_ids, merchant_id, \
+    attributes";
 
 impl Store {
     /// The last committed frontier: every time before it may be asked about.
@@ -500,8 +507,15 @@ fn current_row(r: &[Value]) -> Result<CurrentRow, StoreError> {
         left_ids: ids(&r[11]),
         right_ids: ids(&r[12]),
         merchant_id: r[13].str().map(str::to_string),
-        since: crate::model::time::format_rfc3339(r[14].int().unwrap_or(0) as Time),
-        seq: r.get(15).and_then(Value::int).unwrap_or(0),
+        attributes: stored_attributes(&r[14])
+            .ok_or_else(|| StoreError::Corrupt("results: attributes".into()))?
+            .into_iter()
+            .fold(BTreeMap::new(), |mut by_name, (name, value)| {
+                by_name.entry(name).or_insert_with(Vec::new).push(value);
+                by_name
+            }),
+        since: crate::model::time::format_rfc3339(r[15].int().unwrap_or(0) as Time),
+        seq: r.get(16).and_then(Value::int).unwrap_or(0),
     })
 }
 

@@ -70,7 +70,8 @@ CREATE TABLE IF NOT EXISTS results (
     due_at TEXT NOT NULL,
     left_ids TEXT NOT NULL,
     right_ids TEXT NOT NULL,
-    merchant_id TEXT
+    merchant_id TEXT,
+    attributes TEXT
 );
 CREATE INDEX IF NOT EXISTS results_key ON results (key, time_ms);
 CREATE INDEX IF NOT EXISTS results_time ON results (time_ms);
@@ -91,11 +92,11 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE VIEW IF NOT EXISTS current_results AS
 SELECT rule, key, currency, status, expected, actual, difference, expected_minor,
        actual_minor, difference_minor, opened_at_ms, opened_at, due_at, left_ids, right_ids,
-       merchant_id, CAST(MAX(time_ms) AS BIGINT) AS since_ms
+       merchant_id, attributes, CAST(MAX(time_ms) AS BIGINT) AS since_ms
 FROM results
 GROUP BY rule, key, currency, status, expected, actual, difference, expected_minor,
          actual_minor, difference_minor, opened_at_ms, opened_at, due_at, left_ids, right_ids,
-         merchant_id
+         merchant_id, attributes
 HAVING SUM(diff) > 0;
 
 -- The exceptions finance ops act on: current results that are neither matched nor pending.

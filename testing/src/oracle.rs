@@ -176,10 +176,56 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
                 right_ids: ids(&right),
                 // only payments bring a merchant
                 merchant_id: merchants.into_iter().next(),
+                attributes: Vec::new(),
             });
         }
     }
-    state
+    with_carried(state, rules, &unique)
+}
+
+/// Each result of a `balance` or `match` rule with the attributes the records it lists on a
+/// side carry (looked up in that side's stream): name and value, each pair once, sorted.
+fn with_carried(
+    state: BTreeSet<ResultRow>,
+    rules: &[RuleConfig],
+    unique: &[&Record],
+) -> BTreeSet<ResultRow> {
+    let carried: BTreeMap<(Stream, &str), &[(String, String)]> = (unique.iter())
+        .filter_map(|record| match record {
+            Record::Declared(d) => Some(((d.stream, d.id.as_str()), d.carried.as_slice())),
+            _ => None,
+        })
+        .collect();
+    let sides: BTreeMap<&str, [Stream; 2]> = (rules.iter())
+        .filter_map(|rule| match rule {
+            RuleConfig::Balance(b) => Some((b.name.as_str(), [b.left.stream, b.right.stream])),
+            RuleConfig::Match(m) => Some((m.name.as_str(), [m.left.stream, m.right.stream])),
+            _ => None,
+        })
+        .collect();
+    let attach = |mut row: ResultRow| {
+        let Some(sides) = sides.get(row.rule.as_str()) else {
+            return row;
+        };
+        let mut pairs = Vec::new();
+        for (stream, ids) in sides.iter().zip([&row.left_ids, &row.right_ids]) {
+            for id in ids {
+                pairs.extend(
+                    carried
+                        .get(&(*stream, id.as_str()))
+                        .into_iter()
+                        .copied()
+                        .flatten()
+                        .cloned(),
+                );
+            }
+        }
+        pairs.sort();
+        pairs.dedup();
+        row.attributes = pairs;
+        row
+    };
+    state.into_iter().map(attach).collect()
 }
 
 fn leg_currency(record: &Record) -> Currency {
@@ -460,6 +506,7 @@ fn match_row(
         left_ids: ids(&left),
         right_ids: ids(&right),
         merchant_id: merchants.into_iter().next(),
+        attributes: Vec::new(),
     }
 }
 
