@@ -1067,8 +1067,11 @@ fn declared_streams_are_stored_queried_traced_and_verified_with_their_dead_lette
                sd_13,B8,2026-11-12,5.0x,EUR,capture\n\
                sd_14,B8,2026-13-12,5.00,EUR,capture\n\
                sd_15,B8,2026-11-12,5.00,XYZ,capture\n";
+    // and two versions of a bank line whose id is also a settlement line's: two conflicts
+    let bank = "sd_2,2026-11-03,DUPLICATE,1.00,EUR\nsd_2,2026-11-03,DUPLICATE,2.00,EUR\n";
     let (dir, store, (ok, out)) = fixture_stored("bank_batches.toml", |dir| {
-        append(dir, "settlement_details.csv", bad)
+        append(dir, "settlement_details.csv", bad);
+        append(dir, "bank_batches.csv", bank);
     });
     let store = store.as_str();
     assert!(ok, "{out}");
@@ -1092,13 +1095,23 @@ fn declared_streams_are_stored_queried_traced_and_verified_with_their_dead_lette
     let summary = std::fs::read_to_string(dir.path().join("out/summary.json")).unwrap();
     let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
     assert_eq!(summary["accepted"]["settlement"], 13, "{summary}");
-    assert_eq!(summary["accepted"]["bank"], 5, "{summary}");
+    assert_eq!(summary["accepted"]["bank"], 7, "{summary}");
     assert_eq!(summary["redeliveries"]["settlement"], 1, "{summary}");
     let (ok, out) = trueup(&["verify", "--store", store]);
     assert!(ok && out.contains(": 0 problem(s)"), "{out}");
     // sd_2's two versions are a dedupe conflict; B1 is then 600.00 − 50.00, k1 unpaired
+    // one result per stream, each naming it
     let (ok, out) = trueup(&["query", "--store", store, "result", "sd_2"]);
-    assert!(ok && out.contains("\"conflicting_duplicate\""), "{out}");
+    let results: serde_json::Value = serde_json::from_str(&out).expect(&out);
+    let mut streams: Vec<_> = (results.as_array().into_iter().flatten())
+        .map(|r| (r["status"].as_str(), r["attributes"]["stream"][0].as_str()))
+        .collect();
+    streams.sort();
+    let conflict = |stream| (Some("conflicting_duplicate"), Some(stream));
+    assert!(
+        ok && streams == [conflict("bank"), conflict("settlement")],
+        "{out}"
+    );
     let (ok, out) = trueup(&["query", "--store", store, "result", "k2"]);
     assert!(
         ok && out.contains("\"matched\"") && out.contains("sd_5"),

@@ -90,6 +90,10 @@ pub type Outcome = GroupResult<u16, Name>;
 /// The rule index of `dedupe` results in [`Outcome::rule`]; configured rule `i` is `i + 1`.
 pub const DEDUPE_RULE: u16 = 0;
 
+/// The attribute a `dedupe` result of a declared stream names its stream by (ids are unique
+/// per stream: one id conflicting in two streams is two results).
+pub const STREAM_ATTRIBUTE: &str = "stream";
+
 /// One group's result, its rule held as `R` and its names as `N`: [`ResultRow`] or
 /// [`Outcome`].
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -44,7 +44,7 @@ use tally::{rule_rows, RowKey};
 use crate::config::{RetentionConfig, RuleConfig};
 use crate::model::currency::Currency;
 use crate::model::name::Name;
-use crate::model::results::{Outcome, Status, DEDUPE_RULE};
+use crate::model::results::{Outcome, Status, DEDUPE_RULE, STREAM_ATTRIBUTE};
 use crate::model::rows::{EntryRow, PaymentRow, RecordRow};
 use crate::model::time::{Millis, Tick, Time, HOUR};
 use crate::model::Stream;
@@ -605,7 +605,7 @@ fn duplicate_results<'scope>(
             let (currency, _, _) = versions[0].0;
             let opened_at = versions.iter().map(|(v, _)| v.1).min().unwrap_or_default();
             let merchant_id = versions.iter().find_map(|(v, _)| v.2);
-            let row = Outcome::duplicate(
+            let mut row = Outcome::duplicate(
                 DEDUPE_RULE,
                 id,
                 *currency,
@@ -613,6 +613,9 @@ fn duplicate_results<'scope>(
                 (copies, is_entry),
                 merchant_id,
             );
+            if let Stream::Declared(name) = stream {
+                row.attributes = vec![(Name::unregistered(STREAM_ATTRIBUTE), name)];
+            }
             out.push((row, 1isize));
         })
         .map(|(_, row)| row);

@@ -10,7 +10,7 @@
 //! and every result names only committed inputs. What it does not prove: that the inputs
 //! themselves were what the source systems sent (compare positions with the sources for that).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::db::{Rows, Value};
@@ -20,6 +20,7 @@ use super::{
     PREV_HASH, RESULT_COLUMNS, RUN_ROWS, SCHEMA,
 };
 use crate::config::RuleConfig;
+use crate::model::results::STREAM_ATTRIBUTE;
 use crate::model::time::Time;
 use crate::model::Stream;
 use crate::rules::kind::RuleKind;
@@ -344,34 +345,20 @@ impl Store {
         };
         let results = self.current_as_of((frontier as Time).saturating_sub(1), &everything)?;
         let kinds: Vec<Arc<dyn RuleKind>> = rules.iter().map(kind_of).collect();
-        // a `dedupe` result lists payments on the left and any other stream's on the right:
-        // an id there is listed in each such stream that has it
-        let conflicting: BTreeSet<&str> = (results.iter())
-            .filter(|row| row.rule == "dedupe")
-            .flat_map(|row| row.right_ids.iter().map(String::as_str))
-            .collect();
-        let mut others: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for (stream, id) in &inputs {
-            if stream != "payments" && conflicting.contains(id.as_str()) {
-                others.entry(id.as_str()).or_default().push(stream.as_str());
-            }
-        }
-        let side_stream = |rule: &str, left: bool| match rule {
-            "dedupe" => "payments".to_string(),
-            _ => (kinds.iter().find(|k| k.name() == rule))
+        // a `dedupe` result lists payments on the left, entries on the right — or a declared
+        // stream's records, naming the stream
+        let side_stream = |row: &super::query::CurrentRow, left: bool| match row.rule.as_str() {
+            "dedupe" if left => "payments".to_string(),
+            "dedupe" => (row.attributes.get(STREAM_ATTRIBUTE))
+                .and_then(|streams| streams.first())
+                .map_or("entries".into(), String::clone),
+            rule => (kinds.iter().find(|k| k.name() == rule))
                 .map_or("entries".into(), |k| k.side_stream(left).name()),
         };
         let mut listed = BTreeSet::new();
         for row in &results {
             for (left, ids) in [(true, &row.left_ids), (false, &row.right_ids)] {
-                if row.rule == "dedupe" && !left {
-                    for id in ids {
-                        let streams = others.get(id.as_str()).map_or(&["entries"][..], |s| s);
-                        listed.extend(streams.iter().map(|s| (s.to_string(), id.clone())));
-                    }
-                    continue;
-                }
-                let stream = side_stream(&row.rule, left);
+                let stream = side_stream(row, left);
                 listed.extend(ids.iter().map(|id| (stream.clone(), id.clone())));
             }
         }

@@ -9,7 +9,7 @@ use trueup_operators::Amount;
 use trueup::config::balance::{BalanceRule, KeyField, MatchRule};
 use trueup::config::RuleConfig;
 use trueup::model::currency::Currency;
-use trueup::model::results::{ResultRow, Status};
+use trueup::model::results::{ResultRow, Status, STREAM_ATTRIBUTE};
 use trueup::model::time::{Millis, Tick};
 use trueup::model::{Direction, Record, Stream};
 
@@ -43,14 +43,18 @@ pub fn final_state(records: &[Record], rules: &[RuleConfig], tick: Tick) -> BTre
             Record::Declared(d) => d.merchant_id.clone(),
             Record::Entry(_) => None,
         });
-        state.insert(ResultRow::duplicate(
+        let mut row = ResultRow::duplicate(
             "dedupe".to_string(),
             id.clone(),
             currency,
             opened_at,
             (set.len(), is_entry),
             merchant_id,
-        ));
+        );
+        if let Stream::Declared(_) = stream {
+            row.attributes = vec![(STREAM_ATTRIBUTE.to_string(), stream.name())];
+        }
+        state.insert(row);
     }
 
     // what `match` rules claimed, in configuration order: (stream, id)
