@@ -152,9 +152,23 @@ impl RuleKind for Match {
         self.sides.takes(stream)
     }
 
-    /// Never: a record an earlier `match` rule claimed is in none of this rule's results.
-    fn covers(&self, _stream: Stream) -> bool {
-        false
+    /// As the sides would for a balance, where each side of `stream` offers every record (one
+    /// grouped by a key every record of its stream has): each record offered is in a pair, a
+    /// tie or unpaired, and one an earlier `match` rule claimed is in that rule's result.
+    fn covers(&self, stream: Stream) -> bool {
+        let offers_all = |left: bool| {
+            let side_stream = self.sides.side_stream(left);
+            side_stream != stream
+                || match self.group_by[usize::from(!left)] {
+                    None => true,
+                    Some(by) => matches!(
+                        (side_stream, by),
+                        (Stream::Payments, KeyField::PaymentId)
+                            | (Stream::Entries, KeyField::JournalId)
+                    ),
+                }
+        };
+        offers_all(true) && offers_all(false) && self.sides.covers(stream)
     }
 
     fn side_stream(&self, left: bool) -> Stream {

@@ -59,4 +59,49 @@ mod tests {
             Status::UnbalancedJournal
         );
     }
+
+    #[test]
+    fn a_match_rule_covers_a_stream_whose_every_record_it_offers() {
+        let sides = [
+            // (left, right, the streams covered)
+            (
+                "{ stream = \"bank\" }",
+                "{ stream = \"payments\" }",
+                "bank payments",
+            ),
+            (
+                "{ stream = \"bank\", group_by = \"batch\" }",
+                "{ stream = \"payments\", group_by = \"payment_id\" }",
+                "payments",
+            ),
+            (
+                "{ stream = \"bank\", only = { batch = [\"B1\"] } }",
+                "{ stream = \"entries\", accounts = [\"psp_receivable\"] }",
+                "",
+            ),
+            (
+                "{ stream = \"bank\" }",
+                "{ stream = \"entries\", group_by = \"journal_id\" }",
+                "bank entries",
+            ),
+        ];
+        let bank = Stream::parse("bank").unwrap();
+        for (left, right, covered) in sides {
+            let text = format!(
+                "[[streams]]\nname = \"bank\"\nkeys = [\"batch\"]\n\
+                 [[sources]]\nstream = \"bank\"\npath = \"b.csv\"\n\
+                 [[rules]]\nkind = \"match\"\nname = \"m\"\nleft = {left}\nright = {right}\n\
+                 [sinks]\nresults = \"r.jsonl\"\ndead_letters = \"d.jsonl\"\n"
+            );
+            let config = crate::config::Config::from_toml(&text, std::path::Path::new("."))
+                .unwrap_or_else(|e| panic!("{e}: {text}"));
+            let rule = kind_of(&config.rules[0]);
+            let streams = [bank, Stream::Payments, Stream::Entries];
+            let names: Vec<String> = (streams.into_iter())
+                .filter(|s| rule.covers(*s))
+                .map(|s| s.name())
+                .collect();
+            assert_eq!(names.join(" "), covered, "{left} {right}");
+        }
+    }
 }
