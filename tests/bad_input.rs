@@ -9,10 +9,15 @@ use trueup::model::Stream;
 use trueup::sources::file::FileSource;
 use trueup::sources::{parse, Polled, Progress, Source};
 
+/// The stream's own layout, to open a source with.
+fn own(stream: Stream) -> std::sync::Arc<trueup::config::fields::Layout> {
+    std::sync::Arc::new(trueup::config::fields::Layout::builtin(stream))
+}
+
 fn read(bytes: &[u8], stream: Stream, format: Format) -> Vec<Polled> {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     file.write_all(bytes).unwrap();
-    let mut source = FileSource::open(stream, file.path(), format, 0, 1).unwrap();
+    let mut source = FileSource::open(own(stream), file.path(), format, 0, 1).unwrap();
     let mut items = Vec::new();
     while source.poll(7, &mut items).unwrap() == Progress::More {}
     items
@@ -125,7 +130,7 @@ fn blank_and_whitespace_only_lines_are_skipped_and_counted_not_dead_letters() {
             let mut f = tempfile::NamedTempFile::new().unwrap();
             f.write_all(file.as_bytes()).unwrap();
             let path = f.into_temp_path();
-            let source = FileSource::open(Stream::Payments, &path, format, 0, 1).unwrap();
+            let source = FileSource::open(own(Stream::Payments), &path, format, 0, 1).unwrap();
             (source, path)
         };
         let mut items = Vec::new();
@@ -214,7 +219,8 @@ fn a_csv_header_naming_a_column_twice_is_refused_naming_it() {
     let csv = b"event_id,payment_id,type,amount,amount,currency,occurred_at\ne1,p1,capture,1.00,2.00,USD,2026-11-01T10:00:00Z\n";
     let mut file = tempfile::NamedTempFile::new().unwrap();
     file.write_all(csv).unwrap();
-    let mut source = FileSource::open(Stream::Payments, file.path(), Format::Csv, 0, 1).unwrap();
+    let mut source =
+        FileSource::open(own(Stream::Payments), file.path(), Format::Csv, 0, 1).unwrap();
     let err = source.poll(10, &mut Vec::new()).unwrap_err();
     assert!(
         err.to_string()

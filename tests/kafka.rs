@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use trueup::config::fields::Layout;
 use trueup::generate::{generate, GenerateOptions, Generated, TruthLine};
 use trueup::model::Stream;
 use trueup::sources::kafka::KafkaSource;
@@ -457,8 +458,15 @@ fn a_source_resumed_inside_the_last_batch_of_a_partition_reads_the_rest_of_it() 
     let (count, kafka) = (count as i64, client());
     for follow in [false, true] {
         for resume in [count / 2, count - 2] {
-            let mut source =
-                KafkaSource::open(Stream::Payments, &payments, &kafka, 0, 1, follow).unwrap();
+            let mut source = KafkaSource::open(
+                std::sync::Arc::new(Layout::builtin(Stream::Payments)),
+                &payments,
+                &kafka,
+                0,
+                1,
+                follow,
+            )
+            .unwrap();
             source.resume(&serde_json::json!({ "0": resume })).unwrap();
             let (offsets, exhausted) =
                 offsets_read(&mut source, count - 1, Duration::from_secs(20));
@@ -496,7 +504,15 @@ fn a_run_without_follow_over_a_topic_being_produced_to_reads_up_to_where_it_star
     std::thread::sleep(Duration::from_millis(500));
     let kafka = client();
     let opened = Instant::now();
-    let mut source = KafkaSource::open(Stream::Payments, &payments, &kafka, 0, 1, false).unwrap();
+    let mut source = KafkaSource::open(
+        std::sync::Arc::new(Layout::builtin(Stream::Payments)),
+        &payments,
+        &kafka,
+        0,
+        1,
+        false,
+    )
+    .unwrap();
     let opening = opened.elapsed();
     let (offsets, exhausted) = offsets_read(&mut source, i64::MAX, Duration::from_secs(30));
     stop.store(true, Ordering::SeqCst);

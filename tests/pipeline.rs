@@ -157,8 +157,8 @@ fn read_all(path: &Path, stream: trueup::model::Stream) -> Vec<Record> {
 
 /// The records of the file at `path` read through `layout` (dead letters left out).
 fn read_through(path: &Path, layout: trueup::config::fields::Layout) -> Vec<Record> {
-    let opened = FileSource::open(layout.stream, path, Format::from_path(path), 0, 1).unwrap();
-    let mut source = opened.reading(std::sync::Arc::new(layout));
+    let layout = std::sync::Arc::new(layout);
+    let mut source = FileSource::open(layout, path, Format::from_path(path), 0, 1).unwrap();
     let mut items = Vec::new();
     while source.poll(1000, &mut items).unwrap() == Progress::More {}
     items

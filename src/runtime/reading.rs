@@ -80,14 +80,13 @@ fn open_source(
     match (&source.path, &source.topic, &config.kafka) {
         (Some(path), _, _) => {
             let format = source.format.unwrap_or_else(|| Format::from_path(path));
-            let opened = FileSource::open(source.stream, path, format, index, peers).map(|f| {
-                Box::new(f.following(follow).within(horizon).reading(layout)) as Box<dyn Source>
-            });
+            let opened = FileSource::open(layout, path, format, index, peers)
+                .map(|f| Box::new(f.following(follow).within(horizon)) as Box<dyn Source>);
             (path.display().to_string(), opened)
         }
         (None, Some(topic), Some(kafka)) => {
-            let opened = KafkaSource::open(source.stream, topic, kafka, index, peers, follow)
-                .map(|k| Box::new(k.within(horizon).reading(layout)) as Box<dyn Source>);
+            let opened = KafkaSource::open(layout, topic, kafka, index, peers, follow)
+                .map(|k| Box::new(k.within(horizon)) as Box<dyn Source>);
             (topic.clone(), opened)
         }
         _ => (

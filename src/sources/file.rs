@@ -126,17 +126,18 @@ pub struct FileSource {
 }
 
 impl FileSource {
-    /// Opens `path` for `stream`, as worker `index` of `peers`.
+    /// Opens `path` for the stream of `layout` (how it reads each record: a field map, or
+    /// the stream's own columns), as worker `index` of `peers`.
     pub fn open(
-        stream: Stream,
+        layout: std::sync::Arc<Layout>,
         path: &Path,
         format: Format,
         index: usize,
         peers: usize,
     ) -> std::io::Result<FileSource> {
         Ok(FileSource {
-            stream,
-            layout: std::sync::Arc::new(parse::builtin(stream).clone()),
+            stream: layout.stream,
+            layout,
             name: path
                 .file_name()
                 .map_or_else(
@@ -160,12 +161,6 @@ impl FileSource {
     /// for the file to grow (a line is taken once its newline has been written).
     pub fn following(mut self, follow: bool) -> FileSource {
         self.lines.follow = follow;
-        self
-    }
-
-    /// Reads each record through `layout` (a field map; by default the stream's own columns).
-    pub fn reading(mut self, layout: std::sync::Arc<Layout>) -> FileSource {
-        self.layout = layout;
         self
     }
 
@@ -484,6 +479,11 @@ impl Source for FileSource {
 mod tests {
     use super::*;
 
+    /// The payments stream's own layout.
+    fn payments() -> std::sync::Arc<Layout> {
+        std::sync::Arc::new(Layout::builtin(Stream::Payments))
+    }
+
     fn describe(items: &[Polled]) -> Vec<String> {
         items
             .iter()
@@ -505,8 +505,7 @@ mod tests {
     fn drain_all(path: &Path, peers: usize, max: usize) -> Vec<Polled> {
         let mut all = Vec::new();
         for index in 0..peers {
-            let mut source =
-                FileSource::open(Stream::Payments, path, Format::Csv, index, peers).unwrap();
+            let mut source = FileSource::open(payments(), path, Format::Csv, index, peers).unwrap();
             all.extend(drain(&mut source, max));
         }
         all
@@ -595,7 +594,7 @@ mod tests {
         ] {
             let path = dir.path().join(name);
             std::fs::write(&path, text).expect("write");
-            let mut source = FileSource::open(Stream::Payments, &path, format, 0, 1).expect("open");
+            let mut source = FileSource::open(payments(), &path, format, 0, 1).expect("open");
             let items = drain(&mut source, 10);
             assert!(
                 items.iter().all(|i| matches!(i, Polled::Record(..))),
@@ -623,7 +622,7 @@ mod tests {
             let path = dir.path().join(name);
             std::fs::write(&path, text.repeat(3)).expect("write");
             for peers in [1, 2] {
-                let open = || FileSource::open(Stream::Payments, &path, format, peers - 1, peers);
+                let open = || FileSource::open(payments(), &path, format, peers - 1, peers);
                 let whole = describe(&drain(&mut open().expect("open"), 1));
                 for cut in 0..6 {
                     let mut first = open().expect("open");

@@ -48,10 +48,11 @@ pub struct KafkaSource {
 const SILENCE: Duration = Duration::from_secs(1);
 
 impl KafkaSource {
-    /// Opens `topic` for worker `index` of `peers`; without `follow`, each partition is read
-    /// up to its current end.
+    /// Opens `topic` for the stream of `layout` (how it reads each message: a field map, or
+    /// the stream's own fields), for worker `index` of `peers`; without `follow`, each
+    /// partition is read up to its current end.
     pub fn open(
-        stream: Stream,
+        layout: Arc<Layout>,
         topic: &str,
         kafka: &KafkaConfig,
         index: usize,
@@ -79,8 +80,8 @@ impl KafkaSource {
             })
             .collect();
         Ok(KafkaSource {
-            stream,
-            layout: Arc::new(parse::builtin(stream).clone()),
+            stream: layout.stream,
+            layout,
             topic: topic.to_string(),
             consumer,
             shares,
@@ -137,12 +138,6 @@ impl KafkaSource {
             self.rewind(partition)?;
         }
         Ok(())
-    }
-
-    /// Reads each message through `layout` (a field map; by default the stream's own fields).
-    pub fn reading(mut self, layout: Arc<Layout>) -> KafkaSource {
-        self.layout = layout;
-        self
     }
 
     /// Records dated beyond `horizon` become dead letters (by default, beyond the widest

@@ -187,20 +187,28 @@ pub fn record(layout: &Layout, fields: &dyn Fields) -> Result<Record, String> {
     }
 }
 
-/// The stream's own layout (SPEC §2). A declared stream has none of its own: its sources
-/// are always given the layout its field map resolves to (this stands in until then).
-pub fn builtin(stream: Stream) -> &'static Layout {
+/// The stream's own layout (SPEC §2): `None` for a declared stream, which has none of its own
+/// (its sources are given the layout their field maps resolve to).
+pub fn builtin(stream: Stream) -> Option<&'static Layout> {
     static PAYMENTS: LazyLock<Layout> = LazyLock::new(|| Layout::builtin(Stream::Payments));
     static ENTRIES: LazyLock<Layout> = LazyLock::new(|| Layout::builtin(Stream::Entries));
     match stream {
-        Stream::Payments => &PAYMENTS,
-        Stream::Entries | Stream::Declared(_) => &ENTRIES,
+        Stream::Payments => Some(&PAYMENTS),
+        Stream::Entries => Some(&ENTRIES),
+        Stream::Declared(_) => None,
     }
 }
 
-/// Parses one JSON Lines line of `stream` by its own columns (see [`json_record`]).
+/// Parses one JSON Lines line of `stream` by its own columns (see [`json_record`]); a declared
+/// stream, which has none of its own, is refused.
 pub fn json_line(stream: Stream, line: &str) -> Result<Record, String> {
-    json_record(builtin(stream), line)
+    let layout = builtin(stream).ok_or_else(|| {
+        format!(
+            "the {} stream is read through its sources' field maps",
+            stream.name()
+        )
+    })?;
+    json_record(layout, line)
 }
 
 /// Parses one JSON Lines line through `layout`: read in place as an object (see
