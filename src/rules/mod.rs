@@ -31,7 +31,8 @@ use differential_dataflow::collection::concatenate;
 use differential_dataflow::VecCollection;
 use differential_dataflow::{ExchangeData, Hashable};
 use trueup_operators::{
-    Amount, Conservation, Dedupe, DedupeOutputs, Measure, Retire, Route, Splitter, Violation,
+    Amount, Conservation, Dedupe, DedupeOutputs, Joiner, Measure, Retire, Route, Splitter,
+    Violation,
 };
 
 use kind::RuleKind;
@@ -282,37 +283,47 @@ fn rule_outcomes<'scope>(
         ((stage, Some(*ccy)), Measure::one(leg.amount))
     });
     let rule_at = (rule, index, tick);
+    let sides = [true, false].map(|left| match rule.side_stream(left) {
+        Stream::Declared(name) if carrying.contains(&Stream::Declared(name)) => Some(name),
+        _ => None,
+    });
+    let carried = sides
+        .iter()
+        .any(Option::is_some)
+        .then_some((unique_r, sides));
     let rows = match rule.pairing() {
-        None => rule_results(rule_at, members, retention, held),
+        None => rule_results(rule_at, members, retention, held, carried),
         Some(_) => {
             let (pairs, claims) = paired(rule, members);
             *claimed = Some(match claimed.take() {
                 None => claims,
                 Some(earlier) => earlier.concat(claims),
             });
-            rule_results(rule_at, pairs, retention, held)
+            rule_results(rule_at, pairs, retention, held, carried)
         }
-    };
-    let sides = [true, false].map(|left| match rule.side_stream(left) {
-        Stream::Declared(name) if carrying.contains(&Stream::Declared(name)) => Some(name),
-        _ => None,
-    });
-    let rows = match sides.iter().any(Option::is_some) {
-        true => with_carried(rows, unique_r, sides),
-        false => rows,
     };
     measured_hourly(rows, produced, move |row| measure_row(stage, row))
 }
 
-/// A rule's results with the attributes their records carry: each result's ids on a side in
-/// `sides` (the side's stream, when it carries any) looked up among that stream's records.
-/// A result changes with its records, so its attributes never lag it.
-fn with_carried<'scope>(
+/// The records whose carried attributes a rule's results list, and the carrying stream of
+/// each side (left, right), if any.
+type Carried<'a, 'scope> = Option<(
+    &'a VecCollection<'scope, Time, RecordRow>,
+    [Option<Name>; 2],
+)>;
+
+/// A rule's results with the attributes their members carry (none without `carried`): per
+/// result key, the carried values of the members on a carrying side, looked up among that
+/// stream's records. A result changes with its members, so its attributes never lag it.
+fn with_carried<'scope, K: RowKey>(
     rows: VecCollection<'scope, Time, Outcome>,
-    records: &VecCollection<'scope, Time, RecordRow>,
-    sides: [Option<Name>; 2],
+    members: VecCollection<'scope, Time, (K, Member)>,
+    carried: Carried<'_, 'scope>,
 ) -> VecCollection<'scope, Time, Outcome> {
-    let carried = (records.clone())
+    let Some((records, sides)) = carried else {
+        return rows;
+    };
+    let values = (records.clone())
         .filter(move |r| sides.contains(&Some(r.stream)))
         .flat_map(|r| {
             let present = r
@@ -321,30 +332,20 @@ fn with_carried<'scope>(
                 .filter(|(name, _)| *name != Name::EMPTY);
             present.map(move |pair| ((r.stream, r.id), pair))
         });
-    let wanted = rows.clone().flat_map(move |row| {
-        let ids = [&row.left_ids, &row.right_ids].map(|ids| ids.clone());
-        let by_side = sides.into_iter().zip(ids);
-        let ids = by_side
-            .flat_map(|(stream, ids)| stream.map(|s| ids.into_iter().map(move |id| (s, id))));
-        ids.flatten()
-            .map(|id| (id, row.clone()))
-            .collect::<Vec<_>>()
+    let wanted = members.flat_map(move |(key, (left, leg, _))| {
+        sides[usize::from(!left)].map(|stream| ((stream, leg.id), key))
     });
-    let found = wanted.join_map(carried, |_, row, pair| (row.clone(), Some(*pair)));
-    rows.map(|row| (row, None))
-        .concat(found)
-        .reduce_named("carried attributes", |row, found, out| {
-            // the row's own count is its marker's: found pairs only name its attributes
-            let Some((None, copies)) = found.first() else {
-                return;
-            };
-            let mut row = row.clone();
-            row.attributes = found.iter().filter_map(|(pair, _)| **pair).collect();
-            row.attributes.sort();
-            row.attributes.dedup();
-            out.push((row, *copies));
-        })
-        .map(|(_, row)| row)
+    // each key's attributes, one list per key: every row of the key is enriched by it once
+    let attributes = (wanted.join_map(values, |_, key, pair| (*key, *pair))).reduce_named(
+        "carried attributes",
+        |_, pairs, out: &mut Vec<(Vec<(Name, Name)>, isize)>| {
+            out.push((pairs.iter().map(|(pair, _)| **pair).collect(), 1));
+        },
+    );
+    let rows = (rows.map(|row| (K::of(&row), row))).enrich_named("carried attributes", attributes);
+    (rows.enriched)
+        .map(|(_, (row, attributes))| Outcome { attributes, ..row })
+        .concat(rows.unenriched.map(|(_, row)| row))
 }
 
 /// A rule's results from its members (keyed by group), with retention when configured: the
@@ -354,16 +355,19 @@ fn rule_results<'scope, K: RowKey>(
     members: VecCollection<'scope, Time, (K, Member)>,
     retention: Option<&RetentionConfig>,
     held: &mut Vec<VecCollection<'scope, Time, Name>>,
+    carried: Carried<'_, 'scope>,
 ) -> VecCollection<'scope, Time, Outcome> {
     let Some(retention) = retention else {
-        return rule_rows(rule_at, members);
+        let rows = rule_rows(rule_at, members.clone());
+        return with_carried(rows, members, carried);
     };
     let rule = rule_at.0;
     let retiring = members.retiring(RETIRE_STEP);
     held.push(retiring.working().flat_map(|(key, (_, leg, merchant))| {
         long_names([Some(key.group().0), Some(leg.id), merchant])
     }));
-    let rows = rule_rows(rule_at, retiring.working()).map(|row| (K::of(&row), row));
+    let rows = rule_rows(rule_at, retiring.working());
+    let rows = with_carried(rows, retiring.working(), carried).map(|row| (K::of(&row), row));
     let retire_at = rule_retire_at(rule, retention);
     retiring
         .retire_named(rule.name(), rows, move |_, row| retire_at(row))
