@@ -458,15 +458,7 @@ fn a_source_resumed_inside_the_last_batch_of_a_partition_reads_the_rest_of_it() 
     let (count, kafka) = (count as i64, client());
     for follow in [false, true] {
         for resume in [count / 2, count - 2] {
-            let mut source = KafkaSource::open(
-                std::sync::Arc::new(Layout::builtin(Stream::Payments)),
-                &payments,
-                &kafka,
-                0,
-                1,
-                follow,
-            )
-            .unwrap();
+            let mut source = payments_source(&payments, &kafka, follow);
             source.resume(&serde_json::json!({ "0": resume })).unwrap();
             let (offsets, exhausted) =
                 offsets_read(&mut source, count - 1, Duration::from_secs(20));
@@ -504,15 +496,7 @@ fn a_run_without_follow_over_a_topic_being_produced_to_reads_up_to_where_it_star
     std::thread::sleep(Duration::from_millis(500));
     let kafka = client();
     let opened = Instant::now();
-    let mut source = KafkaSource::open(
-        std::sync::Arc::new(Layout::builtin(Stream::Payments)),
-        &payments,
-        &kafka,
-        0,
-        1,
-        false,
-    )
-    .unwrap();
+    let mut source = payments_source(&payments, &kafka, false);
     let opening = opened.elapsed();
     let (offsets, exhausted) = offsets_read(&mut source, i64::MAX, Duration::from_secs(30));
     stop.store(true, Ordering::SeqCst);
@@ -656,4 +640,10 @@ fn a_declared_stream_is_read_from_a_topic_as_from_its_file() {
         from_topic, files,
         "the topic read through the map as the file is"
     );
+}
+
+/// The whole of `topic` (one worker) read as payments by their own fields.
+fn payments_source(topic: &str, kafka: &trueup::config::KafkaConfig, follow: bool) -> KafkaSource {
+    let layout = std::sync::Arc::new(Layout::builtin(Stream::Payments));
+    KafkaSource::open(layout, topic, kafka, 0, 1, follow).unwrap()
 }
