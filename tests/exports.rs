@@ -1128,8 +1128,8 @@ fn declared_streams_are_stored_queried_traced_and_verified_with_their_dead_lette
     assert!(out.contains(carried), "k2's carried attributes: {out}");
     // and over HTTP: k4, unpaired, with its bank line's text
     let served = served_breaks(store, "bank_to_batches");
-    let page: serde_json::Value = serde_json::from_str(&served).expect(&served);
-    let k4 = (page["rows"].as_array().into_iter().flatten()).find(|row| row["key"] == "k4");
+    let rows: serde_json::Value = serde_json::from_str(&served).expect(&served);
+    let k4 = (rows.as_array().into_iter().flatten()).find(|row| row["key"] == "k4");
     let text = k4.map(|row| row["attributes"]["text"].clone());
     assert_eq!(text, Some(serde_json::json!(["PSP BATCH B4"])), "{served}");
     let (ok, lineage) = trueup(&["query", "--store", store, "lineage", "k2"]);
