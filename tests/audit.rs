@@ -908,6 +908,62 @@ fn a_finished_run_started_again_changes_nothing_on_both_backends() {
 }
 
 #[test]
+fn a_store_made_by_another_version_is_refused_naming_its_columns_on_both_backends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for url in backends(dir.path()) {
+        let out = run_into(dir.path(), 300, &url);
+        // as an earlier version left it: no `attributes` column; and a column unknown here
+        let older = match url.starts_with("postgres") {
+            true => "ALTER TABLE results DROP COLUMN attributes CASCADE",
+            false => {
+                "DROP VIEW open_breaks; DROP VIEW current_results; \
+                      ALTER TABLE results DROP COLUMN attributes"
+            }
+        };
+        let mut db = Db::open(&url, false).expect("open store");
+        db.batch(&format!(
+            "{older}; ALTER TABLE commits ADD COLUMN extra TEXT"
+        ))
+        .expect("alter the store");
+        drop(db);
+        let results = std::fs::read(out.join("results.jsonl")).expect("results");
+        let stored = content(&url);
+        let config = dir
+            .path()
+            .join(format!("config-{}.toml", std::process::id()));
+        let commands: [Vec<&std::ffi::OsStr>; 3] = [
+            vec!["run".as_ref(), "--config".as_ref(), config.as_os_str()],
+            vec![
+                "query".as_ref(),
+                "--store".as_ref(),
+                url.as_ref(),
+                "summary".as_ref(),
+            ],
+            vec!["verify".as_ref(), "--store".as_ref(), url.as_ref()],
+        ];
+        for args in commands {
+            let output = trueup().args(&args).output().expect("trueup");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!output.status.success(), "{url} {args:?}: {stderr}");
+            for named in [
+                "the store was made by another version of trueup",
+                "its `results` table lacks `attributes`",
+                "its `commits` table has `extra`, unknown here",
+            ] {
+                assert!(stderr.contains(named), "{url} {args:?}: {stderr}");
+            }
+        }
+        // refused before anything was written
+        assert!(content(&url) == stored, "{url}: the store changed");
+        assert!(
+            std::fs::read(out.join("results.jsonl")).expect("results") == results,
+            "{url}"
+        );
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}
+
+#[test]
 fn the_store_sums_amounts_beyond_64_bits_exactly_on_both_backends() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");

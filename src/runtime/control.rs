@@ -120,7 +120,7 @@ pub enum RunError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The audit store could not be opened or read.
-    #[error("audit store: {0}")]
+    #[error("audit store")]
     Store(#[from] StoreError),
     /// Two different ids have one hash in the dataflow's form of names.
     #[error(transparent)]

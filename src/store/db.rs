@@ -270,6 +270,21 @@ impl Db {
         Ok(rows.first().and_then(|r| r[0].int()).unwrap_or(0) > 0)
     }
 
+    /// The columns of table `name`, in any order (none if there is no such table).
+    pub fn columns(&mut self, name: &str) -> Result<Vec<String>, DbError> {
+        let sql = match self {
+            Db::Sqlite(_) => "SELECT name FROM pragma_table_info($1)",
+            Db::Postgres(_) => {
+                "SELECT CAST(attname AS TEXT) FROM pg_attribute \
+                 WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped"
+            }
+        };
+        let rows = self.query(sql, &[Value::text(name)])?;
+        Ok((rows.iter())
+            .filter_map(|r| r[0].str().map(str::to_string))
+            .collect())
+    }
+
     /// The schema as the database describes it — tables' columns, indexes, views, triggers and
     /// rules, and on PostgreSQL row-level security, policies, functions, operators and
     /// collations ([`POSTGRES_CATALOG`]) — one line per object, in a fixed order: recorded when trueup creates a store, and

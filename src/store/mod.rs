@@ -120,6 +120,13 @@ pub enum StoreError {
     /// A stored value is not what trueup wrote.
     #[error("corrupt store: {0}")]
     Corrupt(String),
+    /// The store's tables are not the ones this trueup reads and writes: another version made
+    /// them.
+    #[error(
+        "the store was made by another version of trueup: {0}; read it with the trueup that \
+         wrote it, and give this one a new store"
+    )]
+    OtherSchema(String),
 }
 
 /// An open audit store.
@@ -211,10 +218,47 @@ const HASH: usize = 13;
 /// Where `prev_hash` stands among [`COMMIT_COLUMNS`].
 const PREV_HASH: usize = 12;
 
+/// The tables this trueup reads and writes, with their columns.
+const TABLES: [(&str, &[&str]); 4] = [
+    ("commits", COMMIT_COLUMNS),
+    ("inputs", INPUT_COLUMNS),
+    ("results", RESULT_COLUMNS),
+    ("dead_letters", DEAD_COLUMNS),
+];
+
+/// Refuses a store whose tables lack a column this trueup reads or writes, or hold one it does
+/// not know, naming each: a store made by another version (tables not yet made are no
+/// difference: a new store's are made at its opening).
+fn refuse_other_schema(db: &mut Db) -> Result<(), StoreError> {
+    let mut differences = Vec::new();
+    for (table, expected) in TABLES {
+        let found = db.columns(table)?;
+        if found.is_empty() {
+            continue;
+        }
+        let missing = (expected.iter()).filter(|c| !found.iter().any(|f| f == *c));
+        let unknown = (found.iter()).filter(|f| !expected.contains(&f.as_str()));
+        let names = |list: Vec<String>| list.join("`, `");
+        let missing = names(missing.map(|c| c.to_string()).collect());
+        let unknown = names(unknown.cloned().collect());
+        if !missing.is_empty() {
+            differences.push(format!("its `{table}` table lacks `{missing}`"));
+        }
+        if !unknown.is_empty() {
+            differences.push(format!("its `{table}` table has `{unknown}`, unknown here"));
+        }
+    }
+    match differences.is_empty() {
+        true => Ok(()),
+        false => Err(StoreError::OtherSchema(differences.join("; "))),
+    }
+}
+
 impl Store {
     /// Opens (creating the schema if needed) the store at `url` for writing.
     pub fn open(url: &str) -> Result<Store, StoreError> {
         let mut db = Db::open(url, false)?;
+        refuse_other_schema(&mut db)?;
         let schema = match db {
             // SQLite makes only a column declared `INTEGER PRIMARY KEY` the table's own row
             // key; any other primary key is a second B-tree every insert also writes
@@ -229,7 +273,9 @@ impl Store {
 
     /// Opens the store at `url` for reading only: the backend refuses any write.
     pub fn open_read_only(url: &str) -> Result<Store, StoreError> {
-        Store::resume(Db::open(url, true)?)
+        let mut db = Db::open(url, true)?;
+        refuse_other_schema(&mut db)?;
+        Store::resume(db)
     }
 
     /// Opens the store at `url` for reading only if it was ever created (`None` otherwise):
@@ -248,6 +294,7 @@ impl Store {
         if bound.is_empty() {
             return Ok(None);
         }
+        refuse_other_schema(&mut db)?;
         Store::resume(db).map(Some)
     }
 
