@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use trueup::config::Config;
 use trueup::generate::{generate, GenerateOptions};
 use trueup::model::summary::render_table;
+use trueup::runtime::check::check;
 use trueup::runtime::job::{default_config, execute};
 use trueup::runtime::Control;
 use trueup::store::query::Filter;
@@ -244,16 +245,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 csv: args.csv,
             };
             let generated = generate(&args.out, &options).context("generating data")?;
-            println!(
-                "wrote {} payment lines, {} entry lines ({} invalid, {} redeliveries) and {} truth groups to {}",
+            printed(&format!(
+                "wrote {} payment lines, {} entry lines ({} invalid, {} redeliveries) and {} truth groups to {}\n",
                 generated.meta.payment_lines,
                 generated.meta.entry_lines,
                 generated.meta.invalid_lines,
                 generated.meta.redeliveries,
                 generated.truth.len(),
                 args.out.display()
-            );
-            Ok(())
+            ))
         }
         Command::Run(args) => {
             let mut config = Config::load(&args.config)?;
@@ -280,16 +280,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 tracing::info!("stopped by signal; outputs flushed");
             }
             if !config.pipeline.writes_outputs() {
-                println!("done: process 0 wrote the outputs and the summary");
-                return Ok(());
+                return printed("done: process 0 wrote the outputs and the summary\n");
             }
-            print!("{}", render_table(&report.summary));
-            Ok(())
+            printed(&render_table(&report.summary))
         }
         Command::Check(args) => {
             let config = Config::load(&args.config)?;
-            trueup::runtime::check::check(&config, args.sample, &mut std::io::stdout().lock())?;
-            Ok(())
+            let checked = check(&config, args.sample, &mut std::io::stdout().lock());
+            quiet_when_unread(checked.map(|_| ()))
         }
         Command::Query(args) => query(args),
         Command::Serve(args) => serve(args),
@@ -323,16 +321,33 @@ fn query(args: QueryArgs) -> anyhow::Result<()> {
         Question::Summary => serde_json::to_value(store.summary_as_of(as_of)?)?,
         Question::Lineage { key } => serde_json::to_value(store.lineage(&key, as_of)?)?,
     };
-    answered(&serde_json::to_string_pretty(&answer)?)
+    printed(&format!("{}\n", serde_json::to_string_pretty(&answer)?))
 }
 
-/// Writes `answer` and a newline to stdout; a reader that stops reading (`| head`) ends the
-/// answer quietly, as for any Unix tool, instead of failing.
-fn answered(answer: &str) -> anyhow::Result<()> {
+/// Writes `text` to stdout; a reader that stops reading (`| head`) ends the output quietly,
+/// as for any Unix tool, instead of failing.
+fn printed(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
-    match writeln!(std::io::stdout().lock(), "{answer}") {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
+    quiet_when_unread(
+        std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(Into::into),
+    )
+}
+
+/// `result`, but success where it failed only because stdout's reader has gone (a broken
+/// pipe).
+fn quiet_when_unread(result: anyhow::Result<()>) -> anyhow::Result<()> {
+    let unread = |e: &anyhow::Error| {
+        (e.chain()).any(|cause| {
+            let io = cause.downcast_ref::<std::io::Error>();
+            io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        })
+    };
+    match result {
+        Err(e) if unread(&e) => Ok(()),
+        result => result,
     }
 }
 
@@ -383,15 +398,16 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
         let problem = format!("{} batches, not the expected {expected}", report.batches);
         report.problems.push(problem);
     }
-    println!(
-        "verified {} batches, {} rows: {} problem(s); head {head}",
+    let mut text = format!(
+        "verified {} batches, {} rows: {} problem(s); head {head}\n",
         report.batches,
         report.rows,
         report.problems.len()
     );
     for problem in &report.problems {
-        println!("  {problem}");
+        text += &format!("  {problem}\n");
     }
+    printed(&text)?;
     anyhow::ensure!(
         report.problems.is_empty(),
         "the audit store does not verify"
@@ -422,32 +438,27 @@ fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let report = execute(&config, &Control::default())?;
     let records =
         generated.meta.payment_lines + generated.meta.entry_lines + generated.meta.invalid_lines;
-    println!(
-        "trueup demo: {} payments, {records} input lines\n",
-        args.payments
-    );
-    print!("{}", render_table(&report.summary));
-    println!();
-    println!(
-        "generated in {:.1?}, reconciled in {:.1?} on {} workers",
+    let summary = render_table(&report.summary);
+    printed(&format!(
+        "trueup demo: {} payments, {records} input lines\n\n{summary}\n\
+         generated in {:.1?}, reconciled in {:.1?} on {} workers\n\
+         inputs        {} and {}\n\
+         ground truth  {}\n\
+         results       {} ({} changes)\n\
+         dead letters  {}\n\
+         summary       {}\n",
+        args.payments,
         generated_in,
         reconciling.elapsed(),
-        args.workers
-    );
-    println!(
-        "inputs        {} and {}",
+        args.workers,
         generated.payments.display(),
-        generated.entries.display()
-    );
-    println!("ground truth  {}", data.join("truth.jsonl").display());
-    println!(
-        "results       {} ({} changes)",
+        generated.entries.display(),
+        data.join("truth.jsonl").display(),
         shown(&config.sinks.results),
-        report.changes
-    );
-    println!("dead letters  {}", shown(&config.sinks.dead_letters));
-    println!("summary       {}", shown(&config.sinks.summary));
-    Ok(())
+        report.changes,
+        shown(&config.sinks.dead_letters),
+        shown(&config.sinks.summary),
+    ))
 }
 
 /// A configured output file's path, for printing.

@@ -1009,23 +1009,31 @@ fn docs_pipeline_config_block_parses_and_is_the_examples() {
 }
 
 #[test]
-fn a_query_whose_reader_has_gone_ends_quietly() {
-    // `trueup query … | head`: the reader closes before the answer is written
-    let (_dir, store, (ok, out)) = bank_payouts_stored();
-    let store = store.as_str();
+fn a_command_whose_reader_has_gone_ends_quietly() {
+    // `trueup query … | head`: the reader closes before the output is written
+    let (dir, store, (ok, out)) = bank_payouts_stored();
+    let (store, config) = (store.as_str(), dir.path().join("bank_payouts.toml"));
+    let config = config.to_str().unwrap();
     assert!(ok, "{out}");
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_trueup"))
-        .args(["query", "--store", store, "lineage", "po_2"])
-        .stdout(writer)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && !stderr.contains("panicked"),
-        "{output:?}"
-    );
+    for args in [
+        &["query", "--store", store, "lineage", "po_2"][..],
+        &["verify", "--store", store],
+        &["check", "--config", config],
+        &["run", "--config", config],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_trueup"))
+            .args(args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success() && !stderr.contains("panicked") && !stderr.contains("error"),
+            "{args:?}: {output:?}"
+        );
+    }
 }
 
 /// The bank fixture run into a SQLite store in a fresh folder: the folder (kept while the
