@@ -204,13 +204,21 @@ struct RunArgs {
     /// ignored).
     #[arg(long, requires = "process")]
     hosts: Option<PathBuf>,
+    /// In a cluster: how long the processes may take to connect to each other at the start
+    /// before this one gives up with an error.
+    #[arg(long, requires = "process", default_value_t = trueup::config::CONNECT_TIMEOUT_SECONDS)]
+    connect_timeout_seconds: u64,
 }
 
 /// This process's place in the cluster `args` describe (none for a single process).
 fn cluster(args: &RunArgs) -> anyhow::Result<Option<trueup::config::ClusterConfig>> {
     let hosts = args.hosts.as_deref();
-    trueup::config::ClusterConfig::of(args.processes, args.process, hosts)
-        .map_err(anyhow::Error::msg)
+    let mut cluster = trueup::config::ClusterConfig::of(args.processes, args.process, hosts)
+        .map_err(anyhow::Error::msg)?;
+    if let Some(cluster) = cluster.as_mut() {
+        cluster.connect_timeout_seconds = args.connect_timeout_seconds;
+    }
+    Ok(cluster)
 }
 
 fn main() -> ExitCode {

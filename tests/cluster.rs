@@ -115,6 +115,48 @@ right = { stream = "entries", key = "journal_id" }
     two_processes_agree_with_one(Path::new(env!("CARGO_BIN_EXE_trueup")), rules);
 }
 
+#[test]
+fn a_process_whose_peers_never_connect_ends_with_an_error_naming_the_hosts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config_with(dir.path(), "alone", None, "");
+    let hosts = dir.path().join("hosts.txt");
+    let (first, second) = (free_port(), free_port());
+    std::fs::write(&hosts, format!("127.0.0.1:{first}\n127.0.0.1:{second}\n")).expect("hosts");
+    // each process of two started alone, trueup's and a program built on its Pipeline
+    let programs = [
+        (Path::new(env!("CARGO_BIN_EXE_trueup")).to_path_buf(), 0),
+        (common::release_three_way(), 1),
+    ];
+    for (program, process) in programs {
+        let started = std::time::Instant::now();
+        let mut child = Command::new(&program)
+            .args(["run", "--processes", "2", "--process", &process.to_string()])
+            .args(["--connect-timeout-seconds", "2", "--hosts"])
+            .arg(&hosts)
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start a process");
+        while child.try_wait().expect("wait").is_none() && started.elapsed().as_secs() < 60 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let output = child.wait_with_output().expect("process ends");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "process {process}: {output:?}");
+        let named =
+            format!("did not all connect within 2 s (127.0.0.1:{first}, 127.0.0.1:{second})");
+        assert!(stderr.contains(&named), "process {process}: {stderr}");
+        assert!(!stderr.contains("panicked"), "process {process}: {stderr}");
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "process {process} waited on"
+        );
+    }
+}
+
 /// `program` (trueup, or a program built on its Pipeline) with `rules` (the standard ones when
 /// empty) over 3,000 generated payments: one process of 2 workers and two processes of 1
 /// worker each write the same outputs, and trueup's own verify passes on the cluster's store.

@@ -239,10 +239,16 @@ pub struct ClusterConfig {
     pub process: usize,
     /// `host:port` of every process, in process order.
     pub hosts: Vec<String>,
+    /// How long the processes may take to connect to each other at the start: a process whose
+    /// peers have not all connected by then ends the run with an error rather than wait.
+    pub connect_timeout_seconds: u64,
 }
 
 /// The most processes a cluster may have.
 pub const MAX_PROCESSES: usize = 64;
+
+/// The default of [`ClusterConfig::connect_timeout_seconds`].
+pub const CONNECT_TIMEOUT_SECONDS: u64 = 120;
 
 impl ClusterConfig {
     /// Process `process` of `processes`, whose addresses the hosts file at `path` lists one
@@ -281,7 +287,11 @@ impl ClusterConfig {
                 "--process {process} is not below --processes {processes}"
             ));
         }
-        Ok(Some(ClusterConfig { process, hosts }))
+        Ok(Some(ClusterConfig {
+            process,
+            hosts,
+            connect_timeout_seconds: CONNECT_TIMEOUT_SECONDS,
+        }))
     }
 }
 

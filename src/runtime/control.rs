@@ -113,6 +113,17 @@ pub enum RunError {
     /// A worker thread failed.
     #[error("worker failed: {0}")]
     Worker(String),
+    /// A cluster's processes did not all connect in time.
+    #[error(
+        "the cluster's processes did not all connect within {seconds} s ({hosts}): start \
+         every process with the same hosts file, or give more --connect-timeout-seconds"
+    )]
+    Unconnected {
+        /// The time they had.
+        seconds: u64,
+        /// Every process's `host:port`.
+        hosts: String,
+    },
     /// An output could not be written.
     #[error("cannot write the outputs")]
     Output(#[source] std::io::Error),

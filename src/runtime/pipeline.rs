@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::config::{ClusterConfig, Config, ConfigError};
+use crate::config::{ClusterConfig, Config, ConfigError, CONNECT_TIMEOUT_SECONDS};
 use crate::rules::graph::{register, Graph};
 use crate::runtime::job::execute;
 use crate::runtime::{Control, RunError, RunReport};
@@ -25,7 +25,8 @@ impl Pipeline {
     }
 
     /// The pipeline of the config file `args` name as `run --config FILE [--workers N]
-    /// [--follow] [--processes N --process I --hosts FILE]` (the command line `trueup run`
+    /// [--follow] [--processes N --process I --hosts FILE [--connect-timeout-seconds S]]` (the
+    /// command line `trueup run`
     /// takes, less what is trueup's own).
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Pipeline, ConfigError> {
         let given = flags(args)?;
@@ -47,6 +48,12 @@ impl Pipeline {
         config.pipeline.cluster =
             ClusterConfig::of(processes, number("--process")?, hosts.as_deref())
                 .map_err(ConfigError::Parse)?;
+        if let (Some(cluster), Some(seconds)) = (
+            config.pipeline.cluster.as_mut(),
+            number("--connect-timeout-seconds")?,
+        ) {
+            cluster.connect_timeout_seconds = seconds as u64;
+        }
         config.validate()?;
         Ok(Pipeline::new(config))
     }
@@ -60,7 +67,11 @@ impl Pipeline {
     /// This process as process `process` of a cluster of `hosts` (every process runs the same
     /// program with the same config; process 0 writes the outputs and the store).
     pub fn cluster(mut self, process: usize, hosts: Vec<String>) -> Pipeline {
-        self.config.pipeline.cluster = Some(ClusterConfig { process, hosts });
+        self.config.pipeline.cluster = Some(ClusterConfig {
+            process,
+            hosts,
+            connect_timeout_seconds: CONNECT_TIMEOUT_SECONDS,
+        });
         self
     }
 
@@ -80,7 +91,7 @@ impl Pipeline {
 /// Why `from_args` refuses its arguments.
 fn usage() -> ConfigError {
     let usage = "usage: run --config FILE [--workers N] [--follow] \
-                 [--processes N --process I --hosts FILE]";
+                 [--processes N --process I --hosts FILE [--connect-timeout-seconds S]]";
     ConfigError::Parse(usage.into())
 }
 
@@ -94,6 +105,7 @@ fn flags(
         "--processes",
         "--process",
         "--hosts",
+        "--connect-timeout-seconds",
     ];
     let mut args = args.into_iter();
     if args.next().as_deref() != Some("run") {

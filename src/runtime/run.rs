@@ -11,8 +11,11 @@
 //! whose `due_at` lies beyond stay `pending`.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use crate::config::Config;
+use timely::communication::WorkerGuards;
+
+use crate::config::{ClusterConfig, Config};
 use crate::model::name::Names;
 use crate::model::summary::{Counters, Tally};
 use crate::model::time::Time;
@@ -66,7 +69,13 @@ pub fn run_with_names<O: Output>(
     if config.pipeline.follow {
         compact_when_behind(&mut timely_config.worker);
     }
-    let guards = timely::execute(timely_config, move |worker| {
+    let connection = Arc::new(Mutex::new(Connection::Pending));
+    let connecting = connection.clone();
+    let limit = config.pipeline.cluster.as_ref().map(connect_limit);
+    let guards = started(timely_config, limit, &connection, move |worker| {
+        if !connected(&connecting) {
+            return Err(RunError::Worker("the cluster was given up".into()));
+        }
         let output = (worker.index() == 0)
             .then(|| output.lock().ok().and_then(|mut o| o.take()))
             .flatten();
@@ -93,8 +102,7 @@ pub fn run_with_names<O: Output>(
             worker_control.fail();
         }
         result
-    })
-    .map_err(RunError::Worker)?;
+    })?;
     let (totals, delivery) = joined(guards.join())?;
     let final_watermark = totals.max_event;
     let mut counters = counters_of(totals, match_accounts);
@@ -139,6 +147,67 @@ pub fn run_with_names<O: Output>(
         dead_letters: written.dead_letters,
     };
     Ok((report, written.output))
+}
+
+/// Whether a cluster's processes have connected, or the run has given up on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Connection {
+    Pending,
+    Made,
+    GivenUp,
+}
+
+/// How long a cluster's processes may take to connect, and who they are.
+fn connect_limit(cluster: &ClusterConfig) -> (Duration, String) {
+    let seconds = Duration::from_secs(cluster.connect_timeout_seconds);
+    (seconds, cluster.hosts.join(", "))
+}
+
+/// Whether a worker may run: its process's peers have connected (a worker starts only then)
+/// and the run has not given up on them.
+fn connected(connection: &Mutex<Connection>) -> bool {
+    let Ok(mut state) = connection.lock() else {
+        return false;
+    };
+    if *state == Connection::Pending {
+        *state = Connection::Made;
+    }
+    *state == Connection::Made
+}
+
+/// `timely::execute(config, logic)`; in a cluster, given at most `limit`'s time for the
+/// processes to connect (timely waits for them without end): past it, the run gives up —
+/// workers that would start later end at once — and ends with an error naming the hosts.
+fn started<T, F>(
+    config: timely::Config,
+    limit: Option<(Duration, String)>,
+    connection: &Mutex<Connection>,
+    logic: F,
+) -> Result<WorkerGuards<T>, RunError>
+where
+    T: Send + 'static,
+    F: Fn(&mut timely::worker::Worker) -> T + Send + Sync + 'static,
+{
+    let Some((timeout, hosts)) = limit else {
+        return timely::execute(config, logic).map_err(RunError::Worker);
+    };
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(timely::execute(config, logic)));
+    let started = receiver.recv_timeout(timeout).or_else(|_| {
+        let mut state = connection
+            .lock()
+            .map_err(|_| RunError::Worker("poisoned".into()))?;
+        match *state {
+            // connected just as time ran out: the workers are starting
+            Connection::Made => receiver.recv().map_err(|e| RunError::Worker(e.to_string())),
+            _ => {
+                *state = Connection::GivenUp;
+                let seconds = timeout.as_secs();
+                Err(RunError::Unconnected { seconds, hosts })
+            }
+        }
+    })?;
+    started.map_err(RunError::Worker)
 }
 
 /// What the workers handed back: the totals (the same on every worker) and worker 0's
