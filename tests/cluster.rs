@@ -129,16 +129,8 @@ fn a_process_whose_peers_never_connect_ends_with_an_error_naming_the_hosts() {
     ];
     for (program, process) in programs {
         let started = std::time::Instant::now();
-        let mut child = Command::new(&program)
-            .args(["run", "--processes", "2", "--process", &process.to_string()])
-            .args(["--connect-timeout-seconds", "2", "--hosts"])
-            .arg(&hosts)
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start a process");
+        let timeout = ["--connect-timeout-seconds", "2"];
+        let mut child = start_process(&program, (process, &hosts), &config, &timeout);
         while child.try_wait().expect("wait").is_none() && started.elapsed().as_secs() < 60 {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
@@ -155,6 +147,27 @@ fn a_process_whose_peers_never_connect_ends_with_an_error_naming_the_hosts() {
             "process {process} waited on"
         );
     }
+}
+
+/// Starts `program` as process `process` of the two `hosts` lists, on `config`, with `extra`
+/// flags; its output piped.
+fn start_process(
+    program: &Path,
+    (process, hosts): (usize, &Path),
+    config: &Path,
+    extra: &[&str],
+) -> std::process::Child {
+    Command::new(program)
+        .args(["run", "--processes", "2", "--process", &process.to_string()])
+        .args(extra)
+        .arg("--hosts")
+        .arg(hosts)
+        .arg("--config")
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start a process")
 }
 
 /// `program` (trueup, or a program built on its Pipeline) with `rules` (the standard ones when
@@ -192,24 +205,7 @@ fn two_processes_agree_with_one(program: &Path, rules: &str) {
     .expect("hosts file");
     let processes: Vec<_> = [1, 0]
         .into_iter()
-        .map(|process| {
-            Command::new(program)
-                .args([
-                    "run",
-                    "--processes",
-                    "2",
-                    "--process",
-                    &process.to_string(),
-                    "--hosts",
-                ])
-                .arg(&hosts)
-                .arg("--config")
-                .arg(&cluster)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("start a process")
-        })
+        .map(|process| start_process(program, (process, &hosts), &cluster, &[]))
         .collect();
     for child in processes {
         let output = child.wait_with_output().expect("process ends");
