@@ -416,18 +416,21 @@ impl SourceConfig {
 pub fn stream_keys(streams: &[StreamConfig], stream: Stream) -> Option<Vec<String>> {
     match stream {
         Stream::Payments | Stream::Entries => Some(Vec::new()),
-        Stream::Declared(_) => (streams.iter())
-            .find(|s| s.name == stream.name())
-            .map(|s| s.keys.clone()),
+        Stream::Declared(_) => declaration(streams, stream).map(|s| s.keys.clone()),
+    }
+}
+
+/// The `[[streams]]` entry that declares `stream` (none for the built-in streams).
+fn declaration(streams: &[StreamConfig], stream: Stream) -> Option<&StreamConfig> {
+    match stream {
+        Stream::Payments | Stream::Entries => None,
+        Stream::Declared(_) => streams.iter().find(|s| s.name == stream.name()),
     }
 }
 
 /// The attributes `stream` carries into results: none for the built-in streams.
 pub fn stream_carry(streams: &[StreamConfig], stream: Stream) -> Vec<String> {
-    (streams.iter())
-        .find(|s| matches!(stream, Stream::Declared(_)) && s.name == stream.name())
-        .map(|s| s.carry.clone())
-        .unwrap_or_default()
+    (declaration(streams, stream).map(|s| s.carry.clone())).unwrap_or_default()
 }
 
 fn default_lateness() -> u64 {
@@ -614,7 +617,6 @@ fn within(key: &str, value: u64, max: u64, unit: &str) -> Result<(), ConfigError
     }
 }
 
-/// Refuses hours beyond [`MAX_HOURS`], naming `key`.
 /// Refuses a list of declared names (keys, carried attributes) longer than `most`, or with a
 /// name twice or not of a declared name's form.
 fn distinct_names(names: &[String], most: usize) -> Result<(), String> {
@@ -634,6 +636,7 @@ fn distinct_names(names: &[String], most: usize) -> Result<(), String> {
     }
 }
 
+/// Refuses hours beyond [`MAX_HOURS`], naming `key`.
 fn within_hours(key: &str, hours: u64) -> Result<(), ConfigError> {
     within(key, hours, MAX_HOURS, "hours")
 }

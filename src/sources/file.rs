@@ -109,7 +109,7 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// A file of one stream, read by one worker of `peers`, which takes records `index`,
 /// `index + peers`, … (counting non-header lines from 0). Positions are `file-name:line`.
 pub struct FileSource {
-    stream: Stream,
+    /// How each record is read, and of which stream.
     layout: std::sync::Arc<Layout>,
     name: std::sync::Arc<str>,
     format: Format,
@@ -136,7 +136,6 @@ impl FileSource {
         peers: usize,
     ) -> std::io::Result<FileSource> {
         Ok(FileSource {
-            stream: layout.stream,
             layout,
             name: path
                 .file_name()
@@ -225,7 +224,7 @@ impl FileSource {
         if header.is_none() && self.index == 0 {
             let position = format!("{}:{line_no}", self.name);
             out.push(Polled::Dead(dead_letter(
-                self.stream,
+                self.layout.stream,
                 position,
                 "unreadable CSV header row".into(),
                 bytes,
@@ -355,7 +354,7 @@ fn csv_cells(line: &str) -> Result<Vec<String>, String> {
 
 impl Source for FileSource {
     fn stream(&self) -> Stream {
-        self.stream
+        self.layout.stream
     }
 
     fn position(&self) -> serde_json::Value {
@@ -447,10 +446,12 @@ impl Source for FileSource {
             let position = format!("{}:{line_no}", self.name);
             let item = match line {
                 Line::Refused { reason, head } => {
-                    Polled::Dead(dead_letter(self.stream, position, reason, &head))
+                    Polled::Dead(dead_letter(self.layout.stream, position, reason, &head))
                 }
                 Line::Text(bytes) => match text("line", &bytes) {
-                    Err(reason) => Polled::Dead(dead_letter(self.stream, position, reason, &bytes)),
+                    Err(reason) => {
+                        Polled::Dead(dead_letter(self.layout.stream, position, reason, &bytes))
+                    }
                     Ok(text) if text.trim().is_empty() => {
                         self.blank += 1;
                         continue;
@@ -464,7 +465,7 @@ impl Source for FileSource {
                             },
                         ),
                         Err(reason) => {
-                            Polled::Dead(dead_letter(self.stream, position, reason, &bytes))
+                            Polled::Dead(dead_letter(self.layout.stream, position, reason, &bytes))
                         }
                     },
                 },

@@ -32,7 +32,7 @@ struct Share {
 
 /// A topic's partitions assigned to one worker.
 pub struct KafkaSource {
-    stream: Stream,
+    /// How each message is read, and of which stream.
     layout: Arc<Layout>,
     topic: String,
     consumer: BaseConsumer,
@@ -80,7 +80,6 @@ impl KafkaSource {
             })
             .collect();
         Ok(KafkaSource {
-            stream: layout.stream,
             layout,
             topic: topic.to_string(),
             consumer,
@@ -159,7 +158,12 @@ impl KafkaSource {
             index: offset as u64,
         };
         let dead = |reason: String, raw: &[u8]| {
-            Polled::Dead(dead_letter(self.stream, position.to_string(), reason, raw))
+            Polled::Dead(dead_letter(
+                self.layout.stream,
+                position.to_string(),
+                reason,
+                raw,
+            ))
         };
         let Some(bytes) = value else {
             return dead("message has no value".into(), b"");
@@ -179,7 +183,7 @@ impl KafkaSource {
 
 impl Source for KafkaSource {
     fn stream(&self) -> Stream {
-        self.stream
+        self.layout.stream
     }
 
     fn poll(&mut self, max: usize, out: &mut Vec<Polled>) -> std::io::Result<Progress> {
